@@ -1,0 +1,77 @@
+// Command debship carries a Python web project from pyproject.toml to a
+// rolling install on a small Debian HA cluster. This package only wires flags
+// to the packages that do the work.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes: 0 ok, 1 the command failed, 2 the command line was wrong.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// commands is filled by the init functions of the files in this package, one
+// file per top-level command, so that commands can be added without editing
+// this file.
+var commands []*cli.Command
+
+// usageError marks an error as a mistake on the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func newApp() *cli.App {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	return &cli.App{
+		Name:    "debship",
+		Usage:   "ship a Python web project as a .deb to a Debian HA cluster",
+		Version: version,
+		Description: "debship builds a reproducible .deb with a bundled virtualenv from pyproject.toml,\n" +
+			"writes the GitLab CI pipeline, sets up a two-node pacemaker cluster over SSH,\n" +
+			"and rolls new versions across it without dropping requests.",
+		Commands:             commands,
+		EnableBashCompletion: true,
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return usageError{err}
+		},
+		ExitErrHandler: func(c *cli.Context, err error) {},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	app := newApp()
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "debship: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() != 0 {
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
