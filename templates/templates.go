@@ -29,6 +29,7 @@ var funcs = template.FuncMap{
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
 	"trim":  strings.TrimSpace,
+	"roff":  roffEscape,
 }
 
 // Render executes the embedded template name with data.
@@ -54,4 +55,15 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// roffEscape makes s safe as text in a man page: backslashes and hyphens
+// are escaped, and a leading dot or quote cannot start a request.
+func roffEscape(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\e`)
+	s = strings.ReplaceAll(s, "-", `\-`)
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+		s = `\&` + s
+	}
+	return s
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/debship/debship/debbuild"
+)
+
+func init() { commands = append(commands, buildCommand()) }
+
+// pipFlags pass through to pip, for users behind a mirror or offline.
+func pipFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "index-url", Usage: "pip `URL` of the package index (also PIP_INDEX_URL)"},
+		&cli.StringSliceFlag{Name: "extra-index-url", Usage: "extra pip index `URL` (repeatable)"},
+		&cli.StringSliceFlag{Name: "find-links", Usage: "pip --find-links `DIR|URL` with wheels (repeatable)"},
+		&cli.BoolFlag{Name: "no-index", Usage: "do not use any package index: only --find-links"},
+		&cli.BoolFlag{Name: "no-build-isolation", Usage: "build the project's wheel with the build host's setuptools/wheel"},
+	}
+}
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build a .deb with a bundled virtualenv from pyproject.toml",
+		ArgsUsage: "[PROJECT-DIR]",
+		Description: `Reads PROJECT-DIR/pyproject.toml (default: the current directory): [project]
+and the optional [tool.debship] table. Builds the virtualenv with Debian's
+/usr/bin/python3 at its final path (/opt/venvs/<package>), adds systemd units,
+maintainer scripts, a system user, conffiles and docs, and writes
+<output>/<package>_<version>_<arch>.deb. The path of the .deb is the last line
+of output. Two builds of one commit are byte-identical (SOURCE_DATE_EPOCH,
+default: the last commit's time). The same command is the CI build job.
+
+Examples:
+   debship build
+   debship build ../other-app --output /tmp/out --find-links ./wheels --no-index`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `DIR` (default: PROJECT-DIR/dist)"},
+			&cli.StringFlag{Name: "package", Usage: "Debian package `NAME` (overrides [tool.debship] package)"},
+			&cli.StringFlag{Name: "version", Usage: "upstream PEP 440 `VERSION` (overrides pyproject.toml)"},
+			&cli.StringFlag{Name: "revision", Usage: "Debian `REVISION` (default 1)"},
+			&cli.StringFlag{Name: "python", Usage: "interpreter by absolute `PATH` (default /usr/bin/python3)"},
+			&cli.StringFlag{Name: "compression", Usage: "data.tar compression: xz (default), zstd, gzip or none"},
+			&cli.BoolFlag{Name: "keep-pip", Usage: "ship pip and setuptools in the venv"},
+			&cli.Int64Flag{Name: "source-date-epoch", Usage: "timestamp `SECONDS` of every file (default: $SOURCE_DATE_EPOCH, else the last commit)"},
+			&cli.BoolFlag{Name: "keep-staging", Usage: "keep the staging directory (for debugging)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show pip's output"},
+		}, pipFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("build takes at most one PROJECT-DIR, got %d arguments", c.NArg())
+			}
+			dir := c.Args().First()
+			if dir == "" {
+				dir = "."
+			}
+			spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{
+				Package:     c.String("package"),
+				Version:     c.String("version"),
+				Revision:    c.String("revision"),
+				Python:      c.String("python"),
+				Compression: c.String("compression"),
+				KeepPip:     c.Bool("keep-pip"),
+			})
+			if err != nil {
+				return err
+			}
+			res, err := debbuild.Build(c.Context, spec, debbuild.BuildOptions{
+				Output:           c.String("output"),
+				KeepStaging:      c.Bool("keep-staging"),
+				IndexURL:         c.String("index-url"),
+				ExtraIndexURLs:   c.StringSlice("extra-index-url"),
+				FindLinks:        c.StringSlice("find-links"),
+				NoIndex:          c.Bool("no-index"),
+				NoBuildIsolation: c.Bool("no-build-isolation"),
+				SourceDateEpoch:  c.Int64("source-date-epoch"),
+				Log:              os.Stderr,
+				Verbose:          c.Bool("verbose"),
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Println(res.Path)
+			return nil
+		},
+	}
+}

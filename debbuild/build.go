@@ -1,0 +1,389 @@
+package debbuild
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitlab.com/debship/debship/templates"
+	"gitlab.com/debship/debship/venv"
+)
+
+// BuildOptions are the knobs of one build that are not part of the Spec.
+type BuildOptions struct {
+	Output           string // output directory; default <project>/dist
+	KeepStaging      bool   // leave the staging directory for debugging
+	IndexURL         string
+	ExtraIndexURLs   []string
+	FindLinks        []string
+	NoIndex          bool
+	NoBuildIsolation bool
+	SourceDateEpoch  int64 // 0: $SOURCE_DATE_EPOCH, else the last commit's time, else now
+	Log              io.Writer
+	Verbose          bool
+}
+
+// BuildResult describes the written package.
+type BuildResult struct {
+	Path     string
+	Arch     string
+	Version  string // full Debian version
+	Depends  []string
+	Warnings []string
+	Staging  string // set when KeepStaging
+}
+
+// Build turns the project described by spec into a .deb in o.Output.
+// Nothing half-written is left behind: the .deb appears by rename, and the
+// staging directory is removed on success and failure alike.
+func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, err error) {
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(logw, format+"\n", a...) }
+
+	sde, err := sourceDateEpoch(spec.Dir, o.SourceDateEpoch)
+	if err != nil {
+		return nil, err
+	}
+	// A short staging path keeps pip's shebangs under the kernel's 127-byte
+	// limit, so pip writes plain shebangs instead of its exec trampolines.
+	stage, err := os.MkdirTemp("", "dsb")
+	if err != nil {
+		return nil, fmt.Errorf("create staging directory: %w", err)
+	}
+	defer func() {
+		if o.KeepStaging {
+			if res != nil {
+				res.Staging = stage
+			}
+			logf("staging kept in %s", stage)
+			return
+		}
+		os.RemoveAll(stage)
+	}()
+	root := filepath.Join(stage, "root")
+
+	logf("building virtualenv %s with %s", spec.VenvDir, spec.Python)
+	vr, err := venv.Build(ctx, venv.Options{
+		ProjectDir:       spec.Dir,
+		Python:           spec.Python,
+		VenvDir:          spec.VenvDir,
+		StageRoot:        root,
+		Requirements:     spec.Requirements,
+		Extras:           spec.Extras,
+		KeepPip:          spec.KeepPip,
+		IndexURL:         o.IndexURL,
+		ExtraIndexURLs:   o.ExtraIndexURLs,
+		FindLinks:        o.FindLinks,
+		NoIndex:          o.NoIndex,
+		NoBuildIsolation: o.NoBuildIsolation,
+		SourceDateEpoch:  sde,
+		Log:              logw,
+		Verbose:          o.Verbose,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if spec.DynamicVersion {
+		spec.Version = vr.ProjectVersion
+		spec.DynamicVersion = false
+	}
+	debVersion, err := spec.DebianVersion()
+	if err != nil {
+		return nil, fmt.Errorf("version %q of the built project: %w", spec.Version, err)
+	}
+	if err := checkScripts(spec, vr.ConsoleScripts); err != nil {
+		return nil, err
+	}
+
+	arch := "all"
+	if vr.ArchDependent {
+		arch = hostArch()
+	}
+	g := &generator{spec: spec, root: root, sde: sde, debVersion: debVersion}
+	if err := g.generate(); err != nil {
+		return nil, err
+	}
+
+	depends := append([]string{}, vr.PythonDepends...)
+	depends = append(depends, vr.SharedLibDepends...)
+	if spec.User != "" {
+		depends = append(depends, "adduser")
+	}
+	depends = append(depends, spec.Depends...)
+	depends = uniq(depends)
+
+	out := o.Output
+	if out == "" {
+		out = filepath.Join(spec.Dir, "dist")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	name := fmt.Sprintf("%s_%s_%s.deb", spec.Package, stripEpoch(debVersion), arch)
+	final := filepath.Join(out, name)
+	logf("writing %s", final)
+	if err := writeDeb(root, final, debInfo{
+		spec:      spec,
+		version:   debVersion,
+		arch:      arch,
+		depends:   depends,
+		conffiles: g.conffiles,
+		scripts:   g.scripts,
+		mtime:     time.Unix(sde, 0).UTC(),
+	}); err != nil {
+		return nil, err
+	}
+	for _, w := range vr.Warnings {
+		logf("warning: %s", w)
+	}
+	return &BuildResult{Path: final, Arch: arch, Version: debVersion, Depends: depends, Warnings: vr.Warnings}, nil
+}
+
+// checkScripts makes sure every name we link into /usr/bin or start from a
+// unit really is a console script of the built venv.
+func checkScripts(spec *Spec, have []string) error {
+	for _, sc := range spec.Scripts {
+		if !contains(have, sc) {
+			return fmt.Errorf("%s: script %q is not a console script of the built virtualenv (it has: %s); fix [tool.debship] scripts or [project.scripts]", spec.PyProject, sc, orNone(have))
+		}
+	}
+	prefix := spec.VenvDir + "/bin/"
+	for _, svc := range spec.Services {
+		first, _, _ := strings.Cut(svc.Exec, " ")
+		if name, ok := strings.CutPrefix(first, prefix); ok && !contains(have, name) {
+			return fmt.Errorf("%s: service %s: exec %q is not a console script of the built virtualenv (it has: %s)", spec.PyProject, svc.Name, name, orNone(have))
+		}
+	}
+	return nil
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+// generator writes debship's own files (units, docs, man pages, links,
+// conffiles) into the staging root next to the venv.
+type generator struct {
+	spec       *Spec
+	root       string
+	sde        int64
+	debVersion string
+	conffiles  []string
+	scripts    map[string][]byte
+}
+
+func (g *generator) generate() error {
+	s := g.spec
+	var units []string
+	for _, svc := range s.Services {
+		var unit []byte
+		var err error
+		if svc.Unit != "" {
+			unit, err = os.ReadFile(svc.Unit)
+		} else {
+			unit, err = templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": svc})
+		}
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", svc.Name, err)
+		}
+		if err := g.write("lib/systemd/system/"+svc.Name+".service", unit, 0o644); err != nil {
+			return err
+		}
+		units = append(units, svc.Name+".service")
+	}
+
+	date := time.Unix(g.sde, 0).UTC()
+	for _, sc := range s.Scripts {
+		if err := g.symlink("usr/bin/"+sc, path.Join(s.VenvDir, "bin", sc)); err != nil {
+			return err
+		}
+		page, err := g.manPage(sc, date)
+		if err != nil {
+			return err
+		}
+		if err := g.write("usr/share/man/man1/"+sc+".1.gz", page, 0o644); err != nil {
+			return err
+		}
+	}
+
+	doc := "usr/share/doc/" + s.Package + "/"
+	data := map[string]any{"Spec": s, "DebianVersion": g.debVersion, "Date": date.Format(time.RFC1123Z)}
+	for _, f := range []struct {
+		tmpl, dest string
+		gz         bool
+	}{
+		{"deb/copyright", doc + "copyright", false},
+		{"deb/changelog.Debian", doc + "changelog.Debian.gz", true},
+	} {
+		b, err := templates.Render(f.tmpl, data)
+		if err != nil {
+			return err
+		}
+		if f.gz {
+			if b, err = gzipBytes(b); err != nil {
+				return err
+			}
+		}
+		if err := g.write(f.dest, b, 0o644); err != nil {
+			return err
+		}
+	}
+	ov, err := templates.Render("deb/lintian-overrides", map[string]any{
+		"Spec": s, "InOpt": strings.HasPrefix(s.VenvDir, "/opt/"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := g.write("usr/share/lintian/overrides/"+s.Package, ov, 0o644); err != nil {
+		return err
+	}
+
+	for _, c := range s.Conffiles {
+		b, err := os.ReadFile(c.Source)
+		if err != nil {
+			return fmt.Errorf("conffile %s: %w", c.Source, err)
+		}
+		if err := g.write(strings.TrimPrefix(c.Dest, "/"), b, 0o644); err != nil {
+			return err
+		}
+		g.conffiles = append(g.conffiles, c.Dest)
+	}
+
+	g.scripts = map[string][]byte{}
+	sdata := map[string]any{"Spec": s, "Units": units}
+	for _, name := range []string{"postinst", "prerm", "postrm"} {
+		b, err := templates.Render("deb/"+name, sdata)
+		if err != nil {
+			return err
+		}
+		g.scripts[name] = b
+	}
+	return nil
+}
+
+// manPage is the project's own man/<name>.1 when it ships one, else a short
+// page generated from the metadata (lintian wants one per command in /usr/bin).
+func (g *generator) manPage(name string, date time.Time) ([]byte, error) {
+	own := filepath.Join(g.spec.Dir, "man", name+".1")
+	b, err := os.ReadFile(own)
+	if err != nil {
+		b, err = templates.Render("deb/manpage.1", map[string]any{
+			"Spec": g.spec, "Name": name, "Synopsis": g.spec.Description, "Date": date.Format("2006-01-02"),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return gzipBytes(b)
+}
+
+func (g *generator) write(rel string, data []byte, mode fs.FileMode) error {
+	p := filepath.Join(g.root, rel)
+	if _, err := os.Lstat(p); err == nil {
+		return fmt.Errorf("%s is both in the virtualenv and generated by debship; remove one", "/"+rel)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, mode)
+}
+
+func (g *generator) symlink(rel, target string) error {
+	p := filepath.Join(g.root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.Symlink(target, p)
+}
+
+// gzipBytes compresses like `gzip -9n`: no name, no time, so that the
+// result only depends on the input.
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// sourceDateEpoch picks the one timestamp of the build: explicit, then
+// $SOURCE_DATE_EPOCH, then the last commit (so two builds of one commit are
+// identical), then now.
+func sourceDateEpoch(dir string, explicit int64) (int64, error) {
+	if explicit > 0 {
+		return explicit, nil
+	}
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970; unset it or fix it", v)
+		}
+		return n, nil
+	}
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%ct").Output()
+	if err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && n > 0 {
+			return n, nil
+		}
+	}
+	return time.Now().Unix(), nil
+}
+
+func hostArch() string {
+	if out, err := exec.Command("dpkg", "--print-architecture").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	switch runtime.GOARCH {
+	case "386":
+		return "i386"
+	case "arm":
+		return "armhf"
+	}
+	return runtime.GOARCH
+}
+
+func stripEpoch(v string) string {
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		return v[i+1:]
+	}
+	return v
+}
+
+func uniq(l []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range l {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+var _ = sort.Strings

@@ -1,0 +1,250 @@
+package debbuild
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/blakesmith/ar"
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+)
+
+type debInfo struct {
+	spec      *Spec
+	version   string
+	arch      string
+	depends   []string
+	conffiles []string
+	scripts   map[string][]byte
+	mtime     time.Time
+}
+
+// writeDeb packs the staging root into final. Every entry is handed to nfpm
+// one by one with a normalised mode, root ownership and the clamped mtime:
+// nfpm keeps a tree's own mtimes, which would make builds differ.
+func writeDeb(root, final string, di debInfo) error {
+	s := di.spec
+	conf := map[string]bool{}
+	for _, c := range di.conffiles {
+		conf[c] = true
+	}
+	var contents files.Contents
+	var sizeKiB int64 // Installed-Size, computed as dpkg-gencontrol does
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		dest := "/" + filepath.ToSlash(strings.TrimPrefix(p, root+"/"))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		info := &files.ContentFileInfo{Owner: "root", Group: "root", MTime: di.mtime}
+		c := &files.Content{Destination: dest, FileInfo: info}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			c.Type, c.Source = files.TypeSymlink, target
+			info.Mode = fs.ModeSymlink | 0o777
+			sizeKiB += (int64(len(target)) + 1023) / 1024
+		case fi.IsDir():
+			c.Type = files.TypeDir
+			info.Mode = fs.ModeDir | 0o755
+			sizeKiB++
+		case fi.Mode().IsRegular():
+			c.Type, c.Source = files.TypeFile, p
+			if conf[dest] {
+				c.Type = files.TypeConfig
+			}
+			info.Mode = 0o644
+			if fi.Mode()&0o111 != 0 {
+				info.Mode = 0o755
+			}
+			info.Size = fi.Size()
+			sizeKiB += (fi.Size() + 1023) / 1024
+		default:
+			return fmt.Errorf("%s: only files, directories and symlinks can be packaged", dest)
+		}
+		contents = append(contents, c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("collect package files: %w", err)
+	}
+
+	long := s.LongDescription
+	if long == "" {
+		long = fmt.Sprintf("%s %s with its Python dependencies in a private virtualenv\nin %s, built by debship.", s.ProjectName, s.Version, s.VenvDir)
+	}
+	info := &nfpm.Info{
+		Name:          s.Package,
+		Arch:          di.arch,
+		Platform:      "linux",
+		Version:       strings.TrimSuffix(di.version, "-"+s.Revision),
+		Release:       s.Revision,
+		VersionSchema: "none",
+		Section:       s.Section,
+		Priority:      s.Priority,
+		Maintainer:    s.Maintainer,
+		Description:   s.Description + "\n" + long,
+		Homepage:      s.Homepage,
+		MTime:         di.mtime,
+		Overridables: nfpm.Overridables{
+			Depends:  di.depends,
+			Contents: contents,
+			Deb: nfpm.Deb{
+				Compression: s.Compression,
+			},
+		},
+	}
+	scriptDir, err := os.MkdirTemp("", "dsb-scripts")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scriptDir)
+	for name, body := range di.scripts {
+		p := filepath.Join(scriptDir, name)
+		if err := os.WriteFile(p, body, 0o755); err != nil {
+			return err
+		}
+		switch name {
+		case "postinst":
+			info.Scripts.PostInstall = p
+		case "prerm":
+			info.Scripts.PreRemove = p
+		case "postrm":
+			info.Scripts.PostRemove = p
+		}
+	}
+
+	var buf bytes.Buffer
+	if err := deb.Default.Package(nfpm.WithDefaults(info), &buf); err != nil {
+		return fmt.Errorf("write .deb: %w", err)
+	}
+	out, err := setInstalledSize(buf.Bytes(), sizeKiB, di.mtime)
+	if err != nil {
+		return fmt.Errorf("write .deb: %w", err)
+	}
+	return writeFileAtomic(final, out, 0o644)
+}
+
+var installedSizeRE = regexp.MustCompile(`(?m)^Installed-Size: \d+$`)
+
+// setInstalledSize rewrites the Installed-Size field of a .deb. nfpm floors
+// the sum of the file sizes; dpkg counts every file in whole KiB and every
+// directory as one, and apt's disk-space check relies on that number.
+func setInstalledSize(debBytes []byte, kib int64, mtime time.Time) ([]byte, error) {
+	members, err := readAr(bytes.NewReader(debBytes))
+	if err != nil {
+		return nil, err
+	}
+	var outBuf bytes.Buffer
+	w := ar.NewWriter(&outBuf)
+	if err := w.WriteGlobalHeader(); err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		body := m.data
+		if m.name == "control.tar.gz" {
+			if body, err = rewriteControl(body, func(control []byte) []byte {
+				return installedSizeRE.ReplaceAll(control, []byte(fmt.Sprintf("Installed-Size: %d", kib)))
+			}); err != nil {
+				return nil, fmt.Errorf("control.tar.gz: %w", err)
+			}
+		}
+		hdr := &ar.Header{Name: m.name, ModTime: mtime, Mode: 0o644, Size: int64(len(body))}
+		if err := w.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(body); err != nil {
+			return nil, err
+		}
+	}
+	return outBuf.Bytes(), nil
+}
+
+func rewriteControl(tgz []byte, edit func([]byte) []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(zr)
+	var out bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		if h.Name == "./control" || h.Name == "control" {
+			body = edit(body)
+			h.Size = int64(len(body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// writeFileAtomic writes through a temp file in the same directory and a
+// rename, so that a reader never sees half a file.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,99 @@
+"""The WSGI app and its command line.
+
+Stdlib only: tomllib for the config, wsgiref for the server. The server is
+threaded so that a slow client does not block health checks.
+"""
+
+import argparse
+import json
+import os
+import socketserver
+import sys
+import tomllib
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from . import __version__
+
+DEFAULTS = {
+    "listen": "0.0.0.0",
+    "port": 8080,
+    "greeting": "Hello from hello-web",
+    "state-dir": "/var/lib/hello-web",
+}
+
+
+def load_config(path):
+    config = dict(DEFAULTS)
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            config.update(tomllib.load(f))
+    return config
+
+
+def count_request(state_dir):
+    """Count requests in the state dir; a read-only state dir is not fatal."""
+    path = os.path.join(state_dir, "requests")
+    try:
+        with open(path, "a+", encoding="ascii") as f:
+            f.seek(0)
+            n = int(f.read().strip() or 0) + 1
+            f.seek(0)
+            f.truncate()
+            f.write(str(n))
+        return n
+    except OSError:
+        return None
+
+
+def make_app(config):
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            body = f"ok {__version__}\n".encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/":
+            n = count_request(config["state-dir"])
+            body = json.dumps(
+                {"greeting": config["greeting"], "version": __version__, "requests": n, "host": os.uname().nodename}
+            ).encode() + b"\n"
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        body = b"not found\n"
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # one line per request on stderr, journald adds the time
+        sys.stderr.write("%s %s\n" % (self.address_string(), format % args))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="hello-web", description="Example WSGI site packaged by debship.")
+    parser.add_argument("--config", default="/etc/hello-web/hello-web.toml", help="TOML config file")
+    parser.add_argument("--port", type=int, help="port (overrides the config)")
+    parser.add_argument("--version", action="version", version=f"hello-web {__version__}")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if args.port:
+        config["port"] = args.port
+    server = make_server(config["listen"], int(config["port"]), make_app(config),
+                         server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    print(f"hello-web {__version__} listening on {config['listen']}:{config['port']}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

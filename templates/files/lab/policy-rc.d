@@ -1,0 +1,3 @@
+#!/bin/sh
+# debship lab: never start services while the base root is being built.
+exit 101
