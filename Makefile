@@ -1,0 +1,58 @@
+# debship — the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/debship
+
+# Debian packages debship needs to build and check packages (make demo) ...
+BUILD_DEPS := python3 python3-venv python3-pip python3-setuptools python3-wheel \
+	python3-pip-whl python3-setuptools-whl python3-wheel-whl git dpkg-dev lintian
+# ... and what the test suite needs on top (the chroot, the lab, the oracles).
+TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
+	systemd-container systemd zstd xz-utils openssh-client iproute2 \
+	procps psmisc curl util-linux
+
+.PHONY: all build demo test deps test-deps vet fmt deb clean bench
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/debship
+
+# Install missing Debian packages (needs root; does nothing when all are there).
+define apt_install
+	@missing=""; for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing; install them with: sudo apt-get install$$missing" >&2; exit 1; fi; \
+		echo "installing Debian packages:$$missing" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+deps:
+	$(call apt_install,$(BUILD_DEPS))
+test-deps:
+	$(call apt_install,$(TEST_DEPS))
+
+# Build debship, package the example, show what is in the package.
+demo: deps build
+	$(BIN) build examples/hello-web --output dist
+	$(BIN) inspect --check dist/hello-web_*.deb
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# The whole test suite. Tests that need root, the chroot or the lab fail
+# (not skip) when CI=true and a prerequisite is missing.
+test: test-deps vet
+	$(GO) test -count=1 -timeout 80m ./...
+
+bench: build
+	./bench/build.sh
+
+clean:
+	rm -rf bin dist examples/hello-web/dist
