@@ -1,0 +1,548 @@
+// Package cluster sets up and inspects a small Debian HA cluster described by
+// one inventory file (cluster.toml).
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	toml "github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Inventory is a cluster.toml: the one description of a cluster that setup,
+// deploy, status, the webhook and the lab all read.
+//
+// LoadInventory resolves relative paths (keys, known_hosts) against the
+// file's directory and fills in defaults; Write turns paths below the target
+// file's directory back into relative ones, so a lab directory can be moved.
+type Inventory struct {
+	Name       string     `toml:"name"`
+	SSH        SSH        `toml:"ssh"`
+	Nodes      []Node     `toml:"node"`
+	FloatingIP FloatingIP `toml:"floating-ip"`
+	App        App        `toml:"app"`
+	Storage    *Storage   `toml:"storage,omitempty"`
+	Network    Network    `toml:"network"`
+
+	// Path is the file the inventory was read from; error messages name it.
+	Path string `toml:"-"`
+	// lines maps a key path ("node.1.name", "floating-ip") to its line.
+	lines map[string]int
+}
+
+// SSH holds the connection defaults for every node.
+type SSH struct {
+	User       string `toml:"user"`                  // default "root"
+	Port       int    `toml:"port"`                  // default 22
+	Key        string `toml:"key,omitempty"`         // private key file; empty: ssh-agent
+	KnownHosts string `toml:"known-hosts,omitempty"` // strict host-key checking against this file; empty: ~/.ssh/known_hosts
+}
+
+// Node is one host. User, Port and Key override [ssh] for this node.
+type Node struct {
+	Name           string `toml:"name"`
+	Address        string `toml:"address"`                   // where SSH reaches it
+	PrivateAddress string `toml:"private-address,omitempty"` // cluster traffic; default Address
+	Role           string `toml:"role,omitempty"`            // "" or RoleTiebreaker
+	User           string `toml:"user,omitempty"`
+	Port           int    `toml:"port,omitempty"`
+	Key            string `toml:"key,omitempty"`
+}
+
+// RoleTiebreaker marks a small third host that only votes (quorum device,
+// gluster arbiter) and never runs the app.
+const RoleTiebreaker = "tiebreaker"
+
+// FloatingIP is the address clients use; it moves to a healthy node.
+type FloatingIP struct {
+	Address   string `toml:"address"`             // with prefix, e.g. "10.0.0.100/24"
+	Interface string `toml:"interface,omitempty"` // nic on the nodes; empty: IPaddr2 picks by route
+	Provider  string `toml:"provider"`            // ProviderIPaddr2 (default) or ProviderDigitalOcean
+}
+
+// Floating IP providers.
+const (
+	ProviderIPaddr2      = "ipaddr2"
+	ProviderDigitalOcean = "digitalocean"
+)
+
+// App is the Debian package the cluster runs as a cloned service.
+type App struct {
+	Package    string `toml:"package"`
+	Port       int    `toml:"port"`
+	HealthPath string `toml:"health-path"` // default "/healthz"
+}
+
+// Storage is an optional GlusterFS volume mounted on every node.
+type Storage struct {
+	Volume string `toml:"volume"`
+	Mount  string `toml:"mount"`
+	Brick  string `toml:"brick"`
+}
+
+// Network is the private network between the nodes.
+type Network struct {
+	Type string `toml:"type"` // NetworkWireGuard (default), NetworkTinc or NetworkNone
+}
+
+// Private network types.
+const (
+	NetworkWireGuard = "wireguard"
+	NetworkTinc      = "tinc"
+	NetworkNone      = "none"
+)
+
+// PrivateAddr is where cluster traffic for the node goes.
+func (n Node) PrivateAddr() string {
+	if n.PrivateAddress != "" {
+		return n.PrivateAddress
+	}
+	return n.Address
+}
+
+// SSHFor returns the connection settings of one node: its own overrides on
+// top of [ssh].
+func (inv *Inventory) SSHFor(n Node) SSH {
+	s := inv.SSH
+	if n.User != "" {
+		s.User = n.User
+	}
+	if n.Port != 0 {
+		s.Port = n.Port
+	}
+	if n.Key != "" {
+		s.Key = n.Key
+	}
+	return s
+}
+
+// Members are the nodes that run the app (all but the tie-breaker).
+func (inv *Inventory) Members() []Node {
+	var out []Node
+	for _, n := range inv.Nodes {
+		if n.Role != RoleTiebreaker {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Tiebreaker returns the tie-breaker node, if there is one.
+func (inv *Inventory) Tiebreaker() (Node, bool) {
+	for _, n := range inv.Nodes {
+		if n.Role == RoleTiebreaker {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+// LoadInventory reads, resolves and validates an inventory. Unknown keys are
+// errors: a misspelt key silently ignored would configure the wrong cluster.
+func LoadInventory(path string) (*Inventory, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	inv := &Inventory{Path: path}
+	dec := toml.NewDecoder(bytes.NewReader(doc)).DisallowUnknownFields()
+	if err := dec.Decode(inv); err != nil {
+		return nil, decodeError(path, err)
+	}
+	inv.Path = path
+	inv.lines = keyLines(doc)
+	inv.setDefaults()
+	if err := inv.resolvePaths(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := inv.Validate(); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+func (inv *Inventory) setDefaults() {
+	if inv.SSH.User == "" {
+		inv.SSH.User = "root"
+	}
+	if inv.SSH.Port == 0 {
+		inv.SSH.Port = 22
+	}
+	if inv.FloatingIP.Provider == "" {
+		inv.FloatingIP.Provider = ProviderIPaddr2
+	}
+	if inv.App.HealthPath == "" {
+		inv.App.HealthPath = "/healthz"
+	}
+	if inv.Network.Type == "" {
+		inv.Network.Type = NetworkWireGuard
+	}
+}
+
+// resolvePaths makes key and known-hosts paths absolute: relative ones are
+// relative to the inventory's directory, "~/" is the user's home.
+func (inv *Inventory) resolvePaths(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("inventory %s: %w", inv.Path, err)
+	}
+	resolve := func(p *string) error {
+		switch {
+		case *p == "" || filepath.IsAbs(*p):
+		case strings.HasPrefix(*p, "~/"):
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return fmt.Errorf("inventory %s: %s: %w", inv.Path, *p, err)
+			}
+			*p = filepath.Join(home, (*p)[2:])
+		default:
+			*p = filepath.Join(abs, *p)
+		}
+		return nil
+	}
+	if err := resolve(&inv.SSH.Key); err != nil {
+		return err
+	}
+	if err := resolve(&inv.SSH.KnownHosts); err != nil {
+		return err
+	}
+	for i := range inv.Nodes {
+		if err := resolve(&inv.Nodes[i].Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write saves the inventory to path atomically (temp file and rename), with
+// paths below path's directory written relative to it.
+func (inv *Inventory) Write(path string) error {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	out := *inv
+	out.Nodes = append([]Node(nil), inv.Nodes...)
+	rel := func(p string) string {
+		if !filepath.IsAbs(p) {
+			return p
+		}
+		if r, err := filepath.Rel(dir, p); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
+			return r
+		}
+		return p
+	}
+	out.SSH.Key, out.SSH.KnownHosts = rel(out.SSH.Key), rel(out.SSH.KnownHosts)
+	for i := range out.Nodes {
+		out.Nodes[i].Key = rel(out.Nodes[i].Key)
+	}
+	body, err := toml.Marshal(&out)
+	if err != nil {
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	head := "# cluster inventory, read by debship cluster plan/apply/status and deploy.\n"
+	tmp, err := os.CreateTemp(dir, ".cluster-*.toml")
+	if err != nil {
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.WriteString(head + string(body)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write inventory: %w", err)
+	}
+	return nil
+}
+
+var (
+	volumeName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	nodeName    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+)
+
+// Validate checks what the cluster phases rely on. Errors name the file and
+// line when the inventory was loaded from a file.
+func (inv *Inventory) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, inv.errorAt(key, format, args...))
+	}
+	if inv.Name == "" {
+		add("", "the cluster has no name; add name = \"...\" at the top")
+	}
+	if inv.SSH.Port < 0 || inv.SSH.Port > 65535 {
+		add("ssh.port", "ssh port %d is not a TCP port (1-65535)", inv.SSH.Port)
+	}
+
+	names, addrs := map[string]int{}, map[string]int{}
+	tiebreakers := 0
+	for i, n := range inv.Nodes {
+		at := func(k string) string { return "node." + strconv.Itoa(i) + k }
+		label := fmt.Sprintf("node %q", n.Name)
+		switch {
+		case n.Name == "":
+			add(at(""), "node #%d has no name", i+1)
+			label = fmt.Sprintf("node #%d", i+1)
+		case !nodeName.MatchString(n.Name):
+			add(at(".name"), "node name %q is not a host name (lower-case letters, digits, '-')", n.Name)
+		default:
+			if j, dup := names[n.Name]; dup {
+				add(at(".name"), "duplicate node name %q (first at line %d)", n.Name, inv.line("node."+strconv.Itoa(j)+".name"))
+			} else {
+				names[n.Name] = i
+			}
+		}
+		if n.Address == "" {
+			add(at(""), "%s has no address", label)
+		} else if j, dup := addrs[n.Address]; dup {
+			add(at(".address"), "%s has the same address %s as node %q", label, n.Address, inv.Nodes[j].Name)
+		} else {
+			addrs[n.Address] = i
+		}
+		if n.PrivateAddress != "" {
+			if _, err := netip.ParseAddr(n.PrivateAddress); err != nil {
+				add(at(".private-address"), "%s: private-address %q is not an IP address", label, n.PrivateAddress)
+			} else if j, dup := addrs["private "+n.PrivateAddress]; dup {
+				add(at(".private-address"), "%s has the same private-address %s as node %q", label, n.PrivateAddress, inv.Nodes[j].Name)
+			}
+		}
+		addrs["private "+n.PrivateAddr()] = i
+		switch n.Role {
+		case "":
+		case RoleTiebreaker:
+			tiebreakers++
+			if tiebreakers > 1 {
+				add(at(".role"), "%s: only one node can be the tie-breaker", label)
+			}
+		default:
+			add(at(".role"), "%s: unknown role %q; the only role is %q", label, n.Role, RoleTiebreaker)
+		}
+		if n.Port < 0 || n.Port > 65535 {
+			add(at(".port"), "%s: port %d is not a TCP port (1-65535)", label, n.Port)
+		}
+	}
+	if m := len(inv.Members()); m < 2 {
+		add("", "a cluster needs at least 2 nodes that are not the tie-breaker, this one has %d; add [[node]] tables", m)
+	}
+
+	inv.validateFloatingIP(add)
+
+	switch {
+	case inv.App.Package == "":
+		add("app", "[app] package is missing: the Debian package the cluster runs")
+	case !packageName.MatchString(inv.App.Package):
+		add("app.package", "app package %q is not a Debian package name", inv.App.Package)
+	}
+	if inv.App.Port < 1 || inv.App.Port > 65535 {
+		add("app.port", "app port %d is not a TCP port (1-65535)", inv.App.Port)
+	}
+	if !strings.HasPrefix(inv.App.HealthPath, "/") {
+		add("app.health-path", "app health-path %q must start with \"/\"", inv.App.HealthPath)
+	}
+
+	if s := inv.Storage; s != nil {
+		if !volumeName.MatchString(s.Volume) {
+			add("storage.volume", "storage volume %q is not a volume name (letters, digits, '-', '_')", s.Volume)
+		}
+		if !filepath.IsAbs(s.Mount) {
+			add("storage.mount", "storage mount %q must be an absolute path", s.Mount)
+		}
+		if !filepath.IsAbs(s.Brick) {
+			add("storage.brick", "storage brick %q must be an absolute path", s.Brick)
+		}
+	}
+
+	switch inv.Network.Type {
+	case NetworkWireGuard, NetworkTinc, NetworkNone:
+	default:
+		add("network.type", "unknown network type %q; use %q, %q or %q", inv.Network.Type, NetworkWireGuard, NetworkTinc, NetworkNone)
+	}
+	return errors.Join(errs...)
+}
+
+func (inv *Inventory) validateFloatingIP(add func(key, format string, args ...any)) {
+	f := inv.FloatingIP
+	switch {
+	case f.Address == "":
+		add("floating-ip", "[floating-ip] address is missing; give it with its prefix, e.g. \"10.0.0.100/24\"")
+	case !strings.Contains(f.Address, "/"):
+		add("floating-ip.address", "floating IP %q needs a prefix length, e.g. \"%s/24\"", f.Address, f.Address)
+	default:
+		p, err := netip.ParsePrefix(f.Address)
+		if err != nil {
+			add("floating-ip.address", "floating IP %q is not an address with prefix such as \"10.0.0.100/24\"", f.Address)
+			break
+		}
+		if p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {
+			add("floating-ip.address", "floating IP %q is the network address of its subnet", f.Address)
+		}
+		for _, n := range inv.Nodes {
+			if n.Address == p.Addr().String() || n.PrivateAddr() == p.Addr().String() {
+				add("floating-ip.address", "floating IP %s is already the address of node %q", p.Addr(), n.Name)
+			}
+		}
+	}
+	switch f.Provider {
+	case ProviderIPaddr2, ProviderDigitalOcean:
+	default:
+		add("floating-ip.provider", "unknown floating-ip provider %q; use %q or %q", f.Provider, ProviderIPaddr2, ProviderDigitalOcean)
+	}
+}
+
+// FloatingPrefix returns the floating IP with its prefix (valid after
+// Validate).
+func (inv *Inventory) FloatingPrefix() netip.Prefix {
+	p, _ := netip.ParsePrefix(inv.FloatingIP.Address)
+	return p
+}
+
+// errorAt formats "file:line: message". The line is that of key, or of the
+// nearest enclosing table that has one.
+func (inv *Inventory) errorAt(key, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	where := inv.Path
+	if where == "" {
+		where = "inventory"
+	}
+	if l := inv.line(key); l > 0 {
+		return fmt.Errorf("%s:%d: %s", where, l, msg)
+	}
+	return fmt.Errorf("%s: %s", where, msg)
+}
+
+func (inv *Inventory) line(key string) int {
+	for key != "" {
+		if l, ok := inv.lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexByte(key, '.')
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+// keyLines maps every key and table of a (syntactically valid) document to
+// its line: "name", "ssh", "ssh.port", "node.0", "node.0.name" … Array tables
+// get their index, so errors about the second [[node]] point at it.
+func keyLines(doc []byte) map[string]int {
+	lines := map[string]int{}
+	var p unstable.Parser
+	p.Reset(doc)
+	counts := map[string]int{}
+	table := ""
+	keyOf := func(it unstable.Iterator) (string, int) {
+		var parts []string
+		line := 0
+		for it.Next() {
+			n := it.Node()
+			if line == 0 {
+				line = p.Shape(n.Raw).Start.Line
+			}
+			parts = append(parts, string(n.Data))
+		}
+		return strings.Join(parts, "."), line
+	}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			k, l := keyOf(e.Key())
+			table = k
+			lines[table] = l
+		case unstable.ArrayTable:
+			k, l := keyOf(e.Key())
+			table = k + "." + strconv.Itoa(counts[k])
+			counts[k]++
+			lines[table] = l
+		case unstable.KeyValue:
+			k, l := keyOf(e.Key())
+			if table != "" {
+				k = table + "." + k
+			}
+			lines[k] = l
+		}
+	}
+	return lines
+}
+
+var decodeTypeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field .* of type (\S+)$`)
+
+// decodeError turns go-toml's errors into "file:line: message" with a hint.
+func decodeError(path string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var errs []error
+		for _, e := range strict.Errors {
+			line, _ := e.Position()
+			key := e.Key()
+			name := key[len(key)-1]
+			var msg string
+			switch {
+			case strings.HasSuffix(e.Error(), "missing table"):
+				msg = fmt.Sprintf("unknown table [%s]; remove it or check the spelling", strings.Join(key, "."))
+			case len(key) == 1:
+				msg = fmt.Sprintf("unknown key %q at the top level; remove it or check the spelling", name)
+			case key[0] == "node" && len(key) == 2:
+				msg = fmt.Sprintf("unknown key %q in [[node]]; remove it or check the spelling", name)
+			default:
+				msg = fmt.Sprintf("unknown key %q in [%s]; remove it or check the spelling", name, strings.Join(key[:len(key)-1], "."))
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, msg))
+		}
+		return errors.Join(errs...)
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := decodeTypeError.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("%s must be %s, not %s", strings.Join(de.Key(), "."), goTypeName(m[2]), tomlTypeName(m[1]))
+		}
+		return fmt.Errorf("%s:%d: %s", path, line, msg)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+func goTypeName(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case t == "int" || t == "int64":
+		return "an integer"
+	case strings.HasPrefix(t, "[]"):
+		return "an array of tables ([[...]])"
+	default:
+		return "a table ([...])"
+	}
+}
+
+func tomlTypeName(t string) string {
+	switch t {
+	case "integer":
+		return "an integer"
+	case "array", "inline":
+		return "an " + t
+	default:
+		return "a " + t
+	}
+}
