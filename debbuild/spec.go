@@ -400,12 +400,19 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	// Services.
 	names := map[string]bool{}
 	for i, st := range t.Service {
-		svc, err := s.newService(i, st, len(t.Service), line)
+		start := sectionLine(data, "[[tool.debship.service]]", i)
+		sline := func(key string) string {
+			if key == "service" {
+				return fmt.Sprintf("%s:%d", file, start)
+			}
+			return fmt.Sprintf("%s:%d", file, keyLineFrom(data, key, start))
+		}
+		svc, err := s.newService(i, st, len(t.Service), sline)
 		if err != nil {
 			return nil, err
 		}
 		if names[svc.Name] {
-			return nil, fmt.Errorf("%s: two services are named %q", line("service"), svc.Name)
+			return nil, fmt.Errorf("%s: two services are named %q", sline("service"), svc.Name)
 		}
 		names[svc.Name] = true
 		s.Services = append(s.Services, svc)
@@ -568,20 +575,38 @@ func licenseText(v any) string {
 // values that parsed fine but mean something wrong. It prefers the
 // [tool.debship] part of the file.
 func keyLine(data []byte, key string) int {
-	lines := strings.Split(string(data), "\n")
-	start := 0
-	for i, l := range lines {
+	start := 1
+	for i, l := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), "[tool.debship") {
-			start = i
+			start = i + 1
 			break
 		}
 	}
+	return keyLineFrom(data, key, start)
+}
+
+// keyLineFrom finds key at or after line from (1-based), else anywhere.
+func keyLineFrom(data []byte, key string, from int) int {
+	lines := strings.Split(string(data), "\n")
 	re := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
-	for _, from := range []int{start, 0} {
-		for i := from; i < len(lines); i++ {
+	for _, f := range []int{from - 1, 0} {
+		for i := max(f, 0); i < len(lines); i++ {
 			if re.MatchString(lines[i]) {
 				return i + 1
 			}
+		}
+	}
+	return max(from, 1)
+}
+
+// sectionLine is the line of the n-th (0-based) occurrence of a table header.
+func sectionLine(data []byte, header string, n int) int {
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.ReplaceAll(strings.TrimSpace(l), " ", ""), header) {
+			if n == 0 {
+				return i + 1
+			}
+			n--
 		}
 	}
 	return 1
@@ -592,7 +617,10 @@ func tomlError(file string, data []byte, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		return fmt.Errorf("%s:%d:%d: TOML syntax error: %s; fix the file and run again", file, row, col, de.Error())
+		if strings.Contains(de.Error(), "cannot decode") {
+			return fmt.Errorf("%s:%d:%d: wrong type: %s; fix the value (strings in quotes, lists in [ ], see README: Configuration)", file, row, col, strings.TrimPrefix(de.Error(), "toml: "))
+		}
+		return fmt.Errorf("%s:%d:%d: TOML syntax error: %s; fix the file and run again", file, row, col, strings.TrimPrefix(de.Error(), "toml: "))
 	}
 	return fmt.Errorf("%s: %v; fix the value's type (strings in quotes, lists in [ ])", file, err)
 }
