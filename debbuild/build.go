@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -225,7 +224,7 @@ func (g *generator) generate() error {
 	}
 
 	doc := "usr/share/doc/" + s.Package + "/"
-	data := map[string]any{"Spec": s, "DebianVersion": g.debVersion, "Date": date.Format(time.RFC1123Z)}
+	data := map[string]any{"Spec": s, "Year": date.Year(), "Entries": changelogEntries(s, g.debVersion, g.sde)}
 	for _, f := range []struct {
 		tmpl, dest string
 		gz         bool
@@ -386,4 +385,3 @@ func uniq(l []string) []string {
 	return out
 }
 
-var _ = sort.Strings

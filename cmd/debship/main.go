@@ -60,7 +60,7 @@ func main() {
 
 func run(args []string) int {
 	app := newApp()
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return 0
 	}

@@ -1,0 +1,86 @@
+// Package debroot gives tests a clean Debian 12 root to install packages
+// into: built once with debootstrap (cached outside the repository), then
+// overlaid per test so that every test starts from the same clean root.
+package debroot
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/internal/testenv"
+)
+
+// CacheDir holds the cached roots, one per package list.
+var CacheDir = "/var/cache/debship/testroot"
+
+// Packages are in the cached root besides minbase: what a debship package
+// needs from a fresh Debian 12 host (python3, adduser) and curl to probe it.
+var Packages = []string{"python3", "adduser", "ca-certificates"}
+
+// Root returns a writable clean Debian 12 root for this test, removed at
+// the end. It needs root, debootstrap and overlayfs.
+func Root(t *testing.T) string {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "debootstrap", "chroot", "mount")
+	base, err := ensureBase()
+	if err != nil {
+		t.Fatalf("clean Debian root: %v", err)
+	}
+	work := t.TempDir()
+	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
+	for _, d := range []string{upper, wdir, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)
+	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		testenv.Missing(t, "overlayfs mount failed: %v", err)
+	}
+	proc := filepath.Join(merged, "proc")
+	if err := syscall.Mount("proc", proc, "proc", 0, ""); err != nil {
+		t.Fatalf("mount proc in the root: %v", err)
+	}
+	t.Cleanup(func() {
+		syscall.Unmount(proc, syscall.MNT_DETACH)
+		syscall.Unmount(merged, syscall.MNT_DETACH)
+	})
+	return merged
+}
+
+// ensureBase builds the cached root once; a finished root is renamed into
+// place, so a killed build never leaves a half root that looks finished.
+func ensureBase() (string, error) {
+	dir := filepath.Join(CacheDir, "bookworm-"+strings.Join(Packages, "_"))
+	if _, err := os.Stat(filepath.Join(dir, "usr/bin/python3")); err == nil {
+		return dir, nil
+	}
+	mirrors, err := lab.HostMirrors("/")
+	if err != nil {
+		return "", err
+	}
+	tmp := dir + ".building"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), lab.Suite, tmp, mirrors.Main)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		return "", fmt.Errorf("debootstrap %s from %s: %v\n%s", lab.Suite, mirrors.Main, err, strings.Join(lines, "\n"))
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
