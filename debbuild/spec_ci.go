@@ -91,3 +91,10 @@ func (c *CIConfig) validate(line func(string) string) error {
 	}
 	return nil
 }
+
+// ValidateCIConfig checks CI options that came from the command line rather
+// than from pyproject.toml; errors name the flag (the keys and the flags of
+// `debship ci generate` have the same names).
+func ValidateCIConfig(c *CIConfig) error {
+	return c.validate(func(key string) string { return "--" + key })
+}

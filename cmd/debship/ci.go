@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/debship/debship/ci"
+	"gitlab.com/debship/debship/debbuild"
+)
+
+func init() { commands = append(commands, ciCommand()) }
+
+func ciCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ci",
+		Usage: "GitLab CI pipeline of the project",
+		Subcommands: []*cli.Command{
+			ciGenerateCommand(),
+		},
+	}
+}
+
+func ciGenerateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "generate",
+		Usage:     "write .gitlab-ci.yml (and Dockerfile, .dockerignore with --docker) from pyproject.toml",
+		ArgsUsage: "[PROJECT-DIR]",
+		Description: `Writes PROJECT-DIR/.gitlab-ci.yml from the same pyproject.toml that
+"debship build" reads: stages test (pytest, when the project has tests),
+build (debship build in debian:bookworm; the .deb is an artifact and its
+path is in the dotenv report as DEB_PATH), docker (optional), release (tags:
+debship release) and deploy (tags: debship deploy; manual unless
+--auto-deploy). debship itself is installed in the jobs with a pinned
+"go install gitlab.com/debship/debship/cmd/debship@<version>".
+
+Every option is also a key of [tool.debship.ci] (the flag wins). The files
+start with a comment saying how to regenerate them and a checksum of what
+was written: a file edited by hand since is not overwritten without --force.
+--check changes nothing: it prints a diff and exits 1 if a file is stale.
+
+Examples:
+   debship ci generate
+   debship ci generate --docker --auto-deploy
+   debship ci generate --check`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "check", Usage: "change nothing; print a diff and exit 1 if a generated file is missing or stale"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite files edited by hand"},
+			&cli.BoolFlag{Name: "docker", Usage: "also build a Docker Hub image from the .deb (Dockerfile, .dockerignore, docker job)"},
+			&cli.StringFlag{Name: "docker-image", Usage: "Docker Hub `USER/REPO` (implies --docker; default $DOCKERHUB_USERNAME/<package>)"},
+			&cli.StringFlag{Name: "docker-builder", Usage: "`buildx` (docker-in-docker, default) or buildah (no privileged runner)"},
+			&cli.BoolFlag{Name: "no-deploy", Usage: "omit the deploy job"},
+			&cli.BoolFlag{Name: "auto-deploy", Usage: "deploy release tags without a manual click"},
+			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "cluster inventory `FILE` of the deploy job (default cluster.toml)"},
+			&cli.StringFlag{Name: "debship-version", Usage: "debship `VERSION` the jobs install, e.g. v0.1.0 (default: this binary's version)"},
+			&cli.StringFlag{Name: "test-command", Usage: "shell `COMMAND` of the test job (default: python -m pytest when there are tests)"},
+			&cli.StringFlag{Name: "build-image", Usage: "`IMAGE` of the test and build jobs (default debian:bookworm)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("ci generate takes at most one PROJECT-DIR, got %d arguments", c.NArg())
+			}
+			if c.Bool("check") && c.Bool("force") {
+				return usagef("--check changes nothing, so --force makes no sense with it")
+			}
+			if c.Bool("no-deploy") && c.Bool("auto-deploy") {
+				return usagef("--no-deploy and --auto-deploy contradict each other")
+			}
+			dir := c.Args().First()
+			if dir == "" {
+				dir = "."
+			}
+			spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
+			if err != nil {
+				return err
+			}
+			o := ci.FromSpec(spec, ci.BinaryVersion(version))
+			if c.IsSet("docker") {
+				o.Docker = c.Bool("docker")
+			}
+			if c.IsSet("docker-image") {
+				o.DockerImage = c.String("docker-image")
+			}
+			if c.IsSet("docker-builder") {
+				o.DockerBuilder = c.String("docker-builder")
+			}
+			if c.IsSet("no-deploy") {
+				o.Deploy = !c.Bool("no-deploy")
+			}
+			if c.IsSet("auto-deploy") {
+				o.AutoDeploy = c.Bool("auto-deploy")
+			}
+			if c.IsSet("inventory") {
+				o.Inventory = c.String("inventory")
+			}
+			if c.IsSet("debship-version") {
+				o.DebshipVersion = c.String("debship-version")
+			}
+			if c.IsSet("test-command") {
+				o.TestCommand = c.String("test-command")
+			}
+			if c.IsSet("build-image") {
+				o.BuildImage = c.String("build-image")
+			}
+			files, err := ci.Generate(spec, o)
+			if err != nil {
+				return err
+			}
+			if c.Bool("check") {
+				st, err := ci.Check(spec.Dir, files)
+				if err != nil {
+					return err
+				}
+				stale := 0
+				for _, s := range st {
+					if s.Action != "unchanged" {
+						stale++
+						fmt.Print(s.Diff)
+					}
+				}
+				if stale > 0 {
+					return cli.Exit(fmt.Sprintf("%d generated file(s) missing or stale: run debship ci generate and commit the result", stale), exitFailure)
+				}
+				fmt.Fprintln(os.Stderr, "generated files are current")
+				return nil
+			}
+			st, err := ci.Write(spec.Dir, files, c.Bool("force"))
+			var he *ci.HandEditedError
+			if errors.As(err, &he) {
+				fmt.Fprint(os.Stderr, he.Diff)
+			}
+			if err != nil {
+				return err
+			}
+			for _, s := range st {
+				fmt.Fprintf(os.Stderr, "%s %s\n", s.Action, s.Name)
+			}
+			if o.Deploy {
+				if _, err := os.Stat(ci.InventoryPath(spec.Dir, o)); err != nil {
+					fmt.Fprintf(os.Stderr, "note: the deploy job uses %s, which does not exist yet; create it, or regenerate with --no-deploy\n", ci.InventoryName(o))
+				}
+			}
+			return nil
+		},
+	}
+}
