@@ -22,6 +22,7 @@ type metadata struct {
 	Name         string
 	Version      string
 	RequiresDist []string
+	Extras       []string // Provides-Extra
 }
 
 // parseMetadata reads the RFC 822 style header of a METADATA file; the body
@@ -50,6 +51,8 @@ func parseMetadata(r io.Reader) (metadata, error) {
 			m.Version = v
 		case "requires-dist":
 			m.RequiresDist = append(m.RequiresDist, v)
+		case "provides-extra":
+			m.Extras = append(m.Extras, v)
 		}
 	}
 	if err := sc.Err(); err != nil {

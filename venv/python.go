@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -120,8 +119,11 @@ func pipAtLeast(v string, min [2]int) bool {
 		return false
 	}
 	maj, err1 := strconv.Atoi(parts[0])
-	minStr := strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
-	mnr, err2 := strconv.Atoi(minStr)
+	digits := parts[1]
+	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		digits = digits[:i] // "0b1", "3rc1"
+	}
+	mnr, err2 := strconv.Atoi(digits)
 	if err1 != nil || err2 != nil {
 		return false
 	}
@@ -254,10 +256,10 @@ func runTool(ctx context.Context, dir string, env []string, log io.Writer, verbo
 		out = io.MultiWriter(tail, log)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	// pip starts build backends (and compilers) of its own; kill the whole
-	// group on cancel so none outlives the build.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// The child stays in our process group so that Ctrl-C on a terminal
+	// reaches pip's build backends too; on cancel the child is killed and,
+	// should a grandchild keep the output pipe open, Wait gives up after
+	// WaitDelay instead of hanging.
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err == nil {

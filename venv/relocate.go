@@ -242,11 +242,19 @@ func relocateSymlink(p, from, to string) error {
 }
 
 func relocateFile(p, root, from, to, wantHome string) error {
+	rel, _ := filepath.Rel(root, p)
+	// Large files (shared libraries of numpy, torch …) are searched as a
+	// stream, not read whole, and are rarely text that needs rewriting.
+	if rel != "pyvenv.cfg" {
+		found, err := fileContains(p, [][]byte{[]byte(from)})
+		if err != nil || !found {
+			return err
+		}
+	}
 	content, err := os.ReadFile(p)
 	if err != nil {
 		return err
 	}
-	rel, _ := filepath.Rel(root, p)
 	var out []byte
 	switch {
 	case rel == "pyvenv.cfg":
@@ -332,33 +340,35 @@ func relocateRecord(rec, root, from, to string) error {
 // the needles. It is the guarantee relocation is judged by: whatever the
 // rewriting missed, the package must not carry the build host's paths.
 func verifyNoLeak(root string, needles []string) error {
+	var pats [][]byte
+	for _, n := range needles {
+		if n != "" {
+			pats = append(pats, []byte(n))
+		}
+	}
 	var leaks []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		var data []byte
+		var found bool
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			t, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			data = []byte(t)
+			for _, n := range pats {
+				found = found || bytes.Contains([]byte(t), n)
+			}
 		case d.Type().IsRegular():
-			data, err = os.ReadFile(p)
-			if err != nil {
+			if found, err = fileContains(p, pats); err != nil {
 				return err
 			}
-		default:
-			return nil
 		}
-		for _, n := range needles {
-			if n != "" && bytes.Contains(data, []byte(n)) {
-				rel, _ := filepath.Rel(root, p)
-				leaks = append(leaks, rel)
-				break
-			}
+		if found {
+			rel, _ := filepath.Rel(root, p)
+			leaks = append(leaks, rel)
 		}
 		return nil
 	})
@@ -375,4 +385,37 @@ func verifyNoLeak(root string, needles []string) error {
 		return fmt.Errorf("the build path %s is still mentioned after relocation in: %s%s", needles[0], strings.Join(leaks, ", "), more)
 	}
 	return nil
+}
+
+// fileContains reports whether the file holds any of pats, reading it in
+// chunks that overlap by the longest pattern so no match straddles a seam.
+func fileContains(path string, pats [][]byte) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	overlap := 0
+	for _, p := range pats {
+		overlap = max(overlap, len(p)-1)
+	}
+	buf := make([]byte, 0, 1<<20+overlap)
+	for {
+		n, err := io.ReadFull(f, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		for _, p := range pats {
+			if bytes.Contains(buf, p) {
+				return true, nil
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		keep := min(overlap, len(buf))
+		copy(buf, buf[len(buf)-keep:])
+		buf = buf[:keep]
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -200,6 +201,11 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	cleanup, stale := removeBuildLeftovers(o.ProjectDir)
+	defer cleanup()
+	if stale {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s/build/lib exists from an earlier build: setuptools packs whatever it holds into the wheel, so remove it if files were deleted since", o.ProjectDir))
+	}
 	t := time.Now()
 	args := append([]string{"-m", "pip", "wheel", "--no-deps", "--wheel-dir", tmp}, o.indexArgs()...)
 	if err := run("build the wheel of "+o.ProjectDir+" with pip", append(args, o.ProjectDir)...); err != nil {
@@ -214,6 +220,12 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.ProjectName, res.ProjectVersion = meta.Name, meta.Version
+	// pip only warns about an unknown extra and installs without it.
+	for _, e := range o.Extras {
+		if !slices.ContainsFunc(meta.Extras, func(x string) bool { return normName(x) == normName(e) }) {
+			return nil, fmt.Errorf("%s has no extra %q (it has: %s)", meta.Name, e, strings.Join(meta.Extras, ", "))
+		}
+	}
 	logf("built %s (%.1fs)", filepath.Base(wheels[0]), time.Since(t).Seconds())
 
 	stage := res.StageDir
@@ -256,8 +268,39 @@ func build(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
-	logf("venv %s ready (%.1fs)", o.VenvDir, time.Since(start).Seconds())
+	logf("%s ready in %s (%.1fs)", o.VenvDir, o.StageRoot, time.Since(start).Seconds())
 	return res, nil
+}
+
+// removeBuildLeftovers notes the build/ and *.egg-info dirs of the project
+// and returns a func that removes those the wheel build adds. pip builds a
+// local project in place, and setuptools copies sources into build/lib and
+// packs whatever is there: a file left by an earlier build (say a module
+// since deleted) would end up in the next wheel. Dirs the user had are left;
+// stale reports a build/lib among them.
+func removeBuildLeftovers(project string) (cleanup func(), stale bool) {
+	list := func() []string {
+		var out []string
+		if st, err := os.Stat(filepath.Join(project, "build")); err == nil && st.IsDir() {
+			out = append(out, filepath.Join(project, "build"))
+		}
+		for _, pat := range []string{"*.egg-info", "src/*.egg-info"} {
+			m, _ := filepath.Glob(filepath.Join(project, pat))
+			out = append(out, m...)
+		}
+		return out
+	}
+	before := list()
+	if st, err := os.Stat(filepath.Join(project, "build", "lib")); err == nil && st.IsDir() {
+		stale = true
+	}
+	return func() {
+		for _, p := range list() {
+			if !slices.Contains(before, p) {
+				os.RemoveAll(p)
+			}
+		}
+	}, stale
 }
 
 // makeStageDir creates the staging venv dir's parents and returns the
