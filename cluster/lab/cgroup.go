@@ -1,0 +1,236 @@
+package lab
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cgroupPrefix names the per-node cgroups (see nspawn.go for why they exist).
+const cgroupPrefix = "debship-lab-"
+
+// cgroupHierarchies are the mount points a node's cgroup is made in: the
+// cgroup2 hierarchy (the whole tree on a unified host, /sys/fs/cgroup/unified
+// on a hybrid one) and the v1 name=systemd hierarchy when there is one.
+func cgroupHierarchies() ([]string, error) {
+	ms, err := readMounts()
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	var v2, named string
+	for _, m := range ms {
+		switch {
+		case m.FSType == "cgroup2" && v2 == "":
+			v2 = m.Target
+		case m.FSType == "cgroup" && named == "" && hasOpt(m.SuperOpts, "name=systemd"):
+			named = m.Target
+		}
+	}
+	var out []string
+	for _, h := range []string{v2, named} {
+		if h != "" {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("cgroups: neither a cgroup2 nor a name=systemd hierarchy is mounted")
+	}
+	return out, nil
+}
+
+func hasOpt(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeCgroups returns the node's cgroup directory in every hierarchy.
+func nodeCgroups(node string) ([]string, error) {
+	hs, err := cgroupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		out = append(out, filepath.Join(h, cgroupPrefix+node))
+	}
+	return out, nil
+}
+
+// labCgroups lists every lab cgroup of any node, also of runs that were
+// killed and left no state.
+func labCgroups() ([]string, error) {
+	hs, err := cgroupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		m, _ := filepath.Glob(filepath.Join(h, cgroupPrefix+"*"))
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// cgroupPIDs lists the processes in a cgroup and all cgroups below it.
+func cgroupPIDs(dir string) []int {
+	var pids []int
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(filepath.Join(p, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if pid, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids
+}
+
+// killCgroup SIGKILLs every process in dir's subtree until it is empty.
+func killCgroup(dir string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := alive(cgroupPIDs(dir))
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v in %s survive SIGKILL", pids, dir)
+		}
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeCgroup deletes a cgroup and its children, deepest first. It only
+// works once the processes are gone.
+func removeCgroup(dir string) error {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	var errs []error
+	for _, d := range dirs {
+		var err error
+		for i := 0; i < 50; i++ { // a dying task leaves the cgroup a moment later
+			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+				err = nil
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// emptyChildren removes the empty sub-cgroups a previous boot of the node
+// left, so a restarted container starts with a clean tree.
+func emptyChildren(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			_ = removeCgroup(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// alive filters out processes that are gone or zombies (a zombie still
+// answers kill(pid, 0), but it is dead for us).
+func alive(pids []int) []int {
+	var out []int
+	for _, p := range pids {
+		if st, ok := procState(p); ok && st != 'Z' && st != 'X' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// procState returns the state letter of /proc/PID/stat.
+func procState(pid int) (byte, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, false
+	}
+	return b[i+2], true
+}
+
+// procComm returns /proc/PID/comm.
+func procComm(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return strings.TrimSpace(string(b))
+}
+
+// procPPID returns the parent of pid (0 if it is gone).
+func procPPID(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// pssBytes sums the proportional set size of processes: memory shared
+// between nodes (the base root's libraries) is split fairly between them.
+func pssBytes(pids []int) int64 {
+	var total int64
+	for _, p := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/smaps_rollup")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb * 1024
+			}
+		}
+	}
+	return total
+}

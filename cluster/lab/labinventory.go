@@ -1,0 +1,48 @@
+package lab
+
+import (
+	"fmt"
+
+	"gitlab.com/debship/debship/cluster"
+)
+
+// Inventory is the cluster.toml `lab up` writes: the same format and
+// meaning as for real servers, so `debship cluster apply -i` works against
+// the lab unchanged. The example app (hello-web) is what the tests deploy.
+func (l *Lab) Inventory() *cluster.Inventory {
+	inv := &cluster.Inventory{
+		Name: "lab",
+		SSH: cluster.SSH{
+			User:       AdminUser,
+			Port:       22,
+			Key:        l.KeyPath(),
+			KnownHosts: l.KnownHostsPath(),
+		},
+		FloatingIP: cluster.FloatingIP{
+			Address:   l.FloatingIP().String(),
+			Interface: NodeNIC,
+			Provider:  cluster.ProviderIPaddr2,
+		},
+		App:     cluster.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
+		Storage: &cluster.Storage{Volume: "shared", Mount: "/srv/shared", Brick: "/bricks/shared"},
+		// The nodes share one L2 segment with nothing else on it.
+		Network: cluster.Network{Type: cluster.NetworkNone},
+	}
+	for _, n := range l.Nodes {
+		inv.Nodes = append(inv.Nodes, cluster.Node{
+			Name:           n.Name,
+			Address:        n.Address.String(),
+			PrivateAddress: n.Address.String(),
+			Role:           n.Role,
+		})
+	}
+	return inv
+}
+
+func (l *Lab) writeInventory() error {
+	inv := l.Inventory()
+	if err := inv.Validate(); err != nil {
+		return fmt.Errorf("lab inventory: %w", err)
+	}
+	return inv.Write(l.InventoryPath())
+}

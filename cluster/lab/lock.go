@@ -1,0 +1,48 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LockPath serialises lab mutations machine-wide: one lab per machine, and
+// two commands must not boot or tear down the same nodes at once.
+const LockPath = "/run/debship-lab.lock"
+
+// Flock takes an exclusive flock on path, waiting (and saying so once on
+// progress) while another process holds it. The lock is released by the
+// returned function or when the process dies, so a killed run never leaves
+// the lab locked.
+func Flock(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	said := false
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !said && progress != nil {
+			fmt.Fprintf(progress, "waiting for another lab user to finish (lock %s)\n", path)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+)
+
+// Defaults. The subnet is a private /24 that exists only on the lab bridge and
+// inside the node namespaces: host .1, nodes .11 .12 .13, floating IP .100.
+const (
+	DefaultDir      = "/var/lib/debship/lab"
+	DefaultCacheDir = "/var/cache/debship/lab"
+	DefaultNodes    = 2
+	MaxNodes        = 3
+	AdminUser       = "admin"
+)
+
+// DefaultSubnet is the lab network unless Options.Subnet says otherwise.
+var DefaultSubnet = netip.MustParsePrefix("10.231.0.0/24")
+
+// Options configure Up. The zero value means the defaults.
+type Options struct {
+	// Dir holds the lab's state: inventory, SSH key, known_hosts, stable host
+	// keys and the per-node overlay layers. Default DefaultDir.
+	Dir string
+	// CacheDir holds the base root (rebuilt when the package list changes)
+	// and downloaded .debs. Default DefaultCacheDir.
+	CacheDir string
+	// Nodes is 2, or 3 (the third is the tie-breaker). Default 2.
+	Nodes int
+	// Subnet is an IPv4 /24 for the lab network. Default DefaultSubnet.
+	Subnet netip.Prefix
+	// Progress receives one line per step (nil: discard).
+	Progress io.Writer
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Dir == "" {
+		o.Dir = DefaultDir
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir
+	}
+	if o.Nodes == 0 {
+		o.Nodes = DefaultNodes
+	}
+	if o.Nodes < 2 || o.Nodes > MaxNodes {
+		return o, fmt.Errorf("a lab has 2 or 3 nodes, not %d", o.Nodes)
+	}
+	if !o.Subnet.IsValid() {
+		o.Subnet = DefaultSubnet
+	}
+	if !o.Subnet.Addr().Is4() || o.Subnet.Bits() != 24 {
+		return o, fmt.Errorf("the lab subnet must be an IPv4 /24 such as %s, not %s", DefaultSubnet, o.Subnet)
+	}
+	o.Subnet = o.Subnet.Masked()
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o, nil
+}
+
+// hostAddr returns the address .n of a /24.
+func hostAddr(subnet netip.Prefix, n byte) netip.Addr {
+	a := subnet.Masked().Addr().As4()
+	a[3] = n
+	return netip.AddrFrom4(a)
+}

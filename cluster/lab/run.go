@@ -1,0 +1,72 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+)
+
+// run executes a host command and returns its combined output. On failure
+// the error carries the command line and the tail of its output, so the
+// reason reaches the user without digging through logs.
+func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), cmdError(name, args, err, out.Bytes())
+	}
+	return out.Bytes(), nil
+}
+
+// runLogged executes a long command (debootstrap, apt-get) with its output
+// appended to log; on failure the error carries the last lines of it.
+func runLogged(ctx context.Context, log io.Writer, env []string, name string, args ...string) error {
+	tail := &tailBuffer{max: 4096}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = cmd.Stdout
+	if env != nil {
+		cmd.Env = env
+	}
+	fmt.Fprintf(log, "+ %s %s\n", name, strings.Join(args, " "))
+	if err := cmd.Run(); err != nil {
+		return cmdError(name, args, err, tail.Bytes())
+	}
+	return nil
+}
+
+func cmdError(name string, args []string, err error, out []byte) error {
+	line := strings.TrimSpace(name + " " + strings.Join(args, " "))
+	if len(line) > 200 {
+		line = line[:200] + "…"
+	}
+	msg := strings.TrimSpace(string(out))
+	if lines := strings.Split(msg, "\n"); len(lines) > 15 {
+		msg = strings.Join(lines[len(lines)-15:], "\n")
+	}
+	if msg == "" {
+		return fmt.Errorf("%s: %w", line, err)
+	}
+	return fmt.Errorf("%s: %w\n%s", line, err, msg)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte { return t.buf }
