@@ -14,12 +14,12 @@ import (
 // Names of the lab's network objects. Fixed per machine (one lab at a time)
 // and prefixed, so cleanup finds leftovers of a killed run by name.
 const (
-	BridgeName   = "debship-lab"  // host bridge, holds the host address .1
-	netnsPrefix  = "debship-lab-" // + node name
-	vethPrefix   = "debship-"     // + node name: the host end (≤ 15 bytes)
-	NodeNIC      = "eth0"         // the node's end, inside its netns
-	netnsRunDir  = "/run/netns"
-	sysClassNet  = "/sys/class/net"
+	BridgeName  = "debship-lab"  // host bridge, holds the host address .1
+	netnsPrefix = "debship-lab-" // + node name
+	vethPrefix  = "debship-"     // + node name: the host end (≤ 15 bytes)
+	NodeNIC     = "eth0"         // the node's end, inside its netns
+	netnsRunDir = "/run/netns"
+	sysClassNet = "/sys/class/net"
 )
 
 func netnsName(node string) string { return netnsPrefix + node }

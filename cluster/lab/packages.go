@@ -40,7 +40,8 @@ var DisabledUnits = []string{
 
 // MaskedUnits are useless or harmful in a container without a route out: a
 // getty on a read-only console, time sync, apt timers that would fail to
-// reach the mirror and leave the node "degraded".
+// reach the mirror, and atop's process accounting (not allowed in a
+// container); each would leave the node "degraded".
 var MaskedUnits = []string{
 	"getty@tty1.service", "console-getty.service", "systemd-timesyncd.service",
 	"systemd-networkd-wait-online.service", "apt-daily.timer",
