@@ -405,13 +405,24 @@ func diffSnapshots(a, b map[string]entry) string {
 	return strings.Join(diffs, "\n")
 }
 
-// The pyenv python3 first on PATH here is exactly what Build must not pick.
+// The pyenv python3 first on PATH on developer machines is exactly what
+// Build must not pick: by name it is refused, and its shim by path too.
 func TestBuildRejectsPathPython(t *testing.T) {
-	_, err := Build(context.Background(), Options{
-		ProjectDir: t.TempDir(), Python: "python3", VenvDir: "/opt/venvs/x", StageRoot: t.TempDir(),
-	})
-	if err == nil {
-		t.Fatal("Build accepted a python3 looked up on PATH")
+	project := t.TempDir()
+	writeTree(t, project, map[string]string{"pyproject.toml": "[project]\nname = 'x'\nversion = '1'\n"})
+	pythons := []string{"python3"}
+	if p, err := exec.LookPath("python3"); err == nil && strings.Contains(p, "/.pyenv/shims/") {
+		pythons = append(pythons, p)
+	}
+	for _, python := range pythons {
+		_, err := Build(context.Background(), Options{
+			ProjectDir: project, Python: python, VenvDir: "/opt/venvs/x", StageRoot: t.TempDir(),
+		})
+		if err == nil {
+			t.Errorf("Build accepted %s", python)
+		} else {
+			t.Logf("%s: %v", python, err)
+		}
 	}
 }
 
@@ -420,7 +431,9 @@ func TestBuildKeepPip(t *testing.T) {
 	needDebianPython(t, true)
 	project, links := writeProjects(t)
 	venvDir := filepath.Join(t.TempDir(), "app")
-	stageRoot := filepath.Join(t.TempDir(), "stage")
+	// A space and a long staging path make pip (and ensurepip) write
+	// /bin/sh trampolines instead of shebangs; relocation must undo them.
+	stageRoot := filepath.Join(t.TempDir(), "stage with space", strings.Repeat("long", 20))
 	res, err := Build(context.Background(), Options{
 		ProjectDir: project, VenvDir: venvDir, StageRoot: stageRoot, KeepPip: true,
 		FindLinks: []string{links}, NoIndex: true, NoBuildIsolation: true, SourceDateEpoch: testEpoch,
@@ -433,6 +446,12 @@ func TestBuildKeepPip(t *testing.T) {
 	checkPyvenvCfg(t, stage)
 	if !slices.Contains(res.ConsoleScripts, "pip") || !slices.Contains(res.ConsoleScripts, "hello-app") {
 		t.Errorf("ConsoleScripts = %v, want pip and hello-app", res.ConsoleScripts)
+	}
+	for _, script := range res.ConsoleScripts {
+		data, err := os.ReadFile(filepath.Join(stage, "bin", script))
+		if first, _, _ := strings.Cut(string(data), "\n"); err != nil || !strings.HasPrefix(first, "#!"+venvDir+"/bin/python") || strings.Contains(string(data), "'''exec'") {
+			t.Errorf("bin/%s starts with %q, want a plain shebang", script, first)
+		}
 	}
 	if err := os.Rename(stage, venvDir); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,11 @@ func (in *interpreter) check(python string, keepPip bool) error {
 	if _, _, err := splitMinor(in.Version); err != nil {
 		return fmt.Errorf("probe %s: %w", python, err)
 	}
+	// venv writes home = the directory of the interpreter that really runs;
+	// a wrapper (a pyenv shim) would leave a home the target host lacks.
+	if in.BaseExecutable != "" && filepath.Dir(in.BaseExecutable) != filepath.Dir(python) {
+		return fmt.Errorf("%s runs %s (a shim or wrapper?): give the real interpreter, such as /usr/bin/python3", python, in.BaseExecutable)
+	}
 	if in.InVenv {
 		return fmt.Errorf("python interpreter %s belongs to a virtualenv; use the system interpreter such as /usr/bin/python3", python)
 	}

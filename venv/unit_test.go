@@ -68,7 +68,7 @@ func childEnvSDE(base []string) string {
 }
 
 func TestInterpreterCheck(t *testing.T) {
-	good := interpreter{Version: "3.11", Venv: true, Ensurepip: true, Pip: "23.0.1"}
+	good := interpreter{Version: "3.11", Venv: true, Ensurepip: true, Pip: "23.0.1", BaseExecutable: "/usr/bin/python3"}
 	tests := []struct {
 		name    string
 		python  string
@@ -79,11 +79,12 @@ func TestInterpreterCheck(t *testing.T) {
 		{"ok", "/usr/bin/python3", func(*interpreter) {}, true, ""},
 		{"no ensurepip without KeepPip is fine", "/usr/bin/python3", func(i *interpreter) { i.Ensurepip = false }, false, ""},
 		{"no ensurepip with KeepPip", "/usr/bin/python3", func(i *interpreter) { i.Ensurepip = false }, true, `"apt-get install python3-venv"`},
-		{"no ensurepip, versioned interpreter", "/usr/bin/python3.11", func(i *interpreter) { i.Ensurepip = false }, true, `"apt-get install python3.11-venv"`},
+		{"no ensurepip, versioned interpreter", "/usr/bin/python3.11", func(i *interpreter) { i.Ensurepip, i.BaseExecutable = false, "/usr/bin/python3.11" }, true, `"apt-get install python3.11-venv"`},
 		{"no venv module", "/usr/bin/python3", func(i *interpreter) { i.Venv = false }, false, `"apt-get install python3-venv"`},
 		{"no pip", "/usr/bin/python3", func(i *interpreter) { i.Pip = "" }, false, `"apt-get install python3-pip"`},
 		{"old pip", "/usr/bin/python3", func(i *interpreter) { i.Pip = "20.3.4" }, false, "too old"},
-		{"a venv's python", "/srv/venv/bin/python3", func(i *interpreter) { i.InVenv = true }, false, "belongs to a virtualenv"},
+		{"a venv's python", "/srv/venv/bin/python3", func(i *interpreter) { i.InVenv, i.BaseExecutable = true, "/srv/venv/bin/python3" }, false, "belongs to a virtualenv"},
+		{"pyenv shim", "/root/.pyenv/shims/python3", func(i *interpreter) { i.BaseExecutable = "/root/.pyenv/versions/3.11.7/bin/python3" }, false, "shim or wrapper"},
 		{"odd version", "/usr/bin/python3", func(i *interpreter) { i.Version = "3" }, false, "unexpected Python version"},
 	}
 	for _, tt := range tests {
