@@ -193,6 +193,9 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	logf("using %s (Python %s, pip %s)", o.Python, py.FullVersion, py.Pip)
+	if filepath.Dir(o.Python) != "/usr/bin" {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s is not Debian's interpreter in /usr/bin: the venv links to it, so every target host needs it at that path", o.Python))
+	}
 
 	// The wheel: the backend resolves dynamic metadata, and installing a
 	// wheel (not the directory) keeps the source path out of the venv.
