@@ -48,7 +48,7 @@ Examples:
 			labUpCommand(dirFlag),
 			labStatusCommand(dirFlag),
 			labSSHCommand(dirFlag),
-			labNodeCommand(dirFlag, "crash", "power loss: pull node's cable and kill its PID 1",
+			labNodeCommand(dirFlag, "crash", "power loss: pull a node's cable and kill its PID 1",
 				"The node's network link goes down, then its systemd (PID 1) is SIGKILLed, which\n"+
 					"kills everything in it at once: no shutdown, no goodbye to the cluster. Its disk\n"+
 					"stays as it was. Boot it again with: debship lab start NODE",

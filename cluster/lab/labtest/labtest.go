@@ -1,0 +1,124 @@
+// Package labtest gives integration tests a running lab: one per test
+// binary, brought up on first use and taken down when the binary's tests are
+// done. Test binaries (go test runs packages in parallel) that use the lab
+// take turns: the first holds a machine-wide session lock until its tests
+// end, the others wait for it.
+//
+//	func TestMain(m *testing.M) { labtest.Main(m) }
+//
+//	func TestFailover(t *testing.T) {
+//		l := labtest.Get(t, 3)
+//		...
+//	}
+//
+// Without root, debootstrap, systemd-nspawn … the test skips with the reason,
+// and fails when CI=true (testenv.Missing).
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/internal/testenv"
+)
+
+// SessionLockPath is held by a test binary from its first Get until its
+// tests end, so that packages sharing the lab wait instead of colliding.
+const SessionLockPath = "/run/debship-lab-tests.lock"
+
+// Dir keeps the tests' lab files apart from a user's lab (DefaultDir); the
+// base root cache is shared. There is still one lab per machine: a test run
+// replaces a user's running lab.
+const Dir = "/var/lib/debship/lab-test"
+
+var (
+	mu      sync.Mutex
+	inMain  bool
+	used    bool
+	release func()
+)
+
+// Main runs the tests, takes the lab down if they used it, releases the
+// session lock and exits with the tests' status.
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	mu.Lock()
+	if used {
+		if err := lab.Down(context.Background(), lab.Options{Dir: Dir, Progress: os.Stderr}); err != nil {
+			fmt.Fprintf(os.Stderr, "labtest: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	if release != nil {
+		release()
+	}
+	mu.Unlock()
+	os.Exit(code)
+}
+
+// Get returns a whole lab with the given number of nodes (2, or 3 with the
+// tie-breaker): it is brought up on first use, re-shaped when the node count
+// differs, and stopped nodes or pulled cables from earlier tests are
+// restored. Nodes keep what earlier tests did to them; use Fresh for
+// pristine ones.
+func Get(t testing.TB, nodes int) *lab.Lab {
+	t.Helper()
+	return get(t, nodes, false)
+}
+
+// Fresh is Get with nodes booted from the pristine base root (a few seconds).
+func Fresh(t testing.TB, nodes int) *lab.Lab {
+	t.Helper()
+	return get(t, nodes, true)
+}
+
+func get(t testing.TB, nodes int, fresh bool) *lab.Lab {
+	t.Helper()
+	if !inMain {
+		t.Fatal("labtest: call labtest.Main(m) from TestMain, so that the lab is taken down after the tests")
+	}
+	if err := lab.CheckHost(); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ctx := context.Background()
+	progress := logWriter{t}
+	if release == nil {
+		r, err := lab.Flock(ctx, SessionLockPath, progress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release = r
+	}
+	used = true
+	if fresh {
+		if err := lab.Down(ctx, lab.Options{Dir: Dir, Progress: progress}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := lab.Up(ctx, lab.Options{Dir: Dir, Nodes: nodes, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lab may outlive this test; a later t.Log on it would panic.
+	l.SetProgress(nil)
+	return l
+}
+
+// logWriter sends progress lines to the test log.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

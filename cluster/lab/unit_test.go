@@ -1,0 +1,219 @@
+package lab
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gitlab.com/debship/debship/cluster"
+)
+
+func writeSources(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(root, "etc/apt", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestHostMirrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  Mirrors
+		err   string
+	}{
+		{"deb822 as on Debian 12", map[string]string{"sources.list.d/debian.sources": `Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+`, "sources.list.d/nodesource.sources.disabled": "Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n"},
+			Mirrors{Main: "http://deb.debian.org/debian", Security: "http://deb.debian.org/debian-security"}, ""},
+		{"one-line with options and a third-party repo first", map[string]string{
+			"sources.list": `# local mirror
+deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] https://apt.example.com/repo stable main
+deb-src http://mirror.example.org/debian bookworm main
+deb [ arch=amd64 ] http://mirror.example.org/debian/ bookworm main contrib
+deb http://security.example.org/debian-security bookworm-security main
+`}, Mirrors{Main: "http://mirror.example.org/debian", Security: "http://security.example.org/debian-security"}, ""},
+		{"disabled stanza and .list in sources.list.d", map[string]string{
+			"sources.list.d/a.sources": "Enabled: no\nTypes: deb\nURIs: http://old.example.org/debian\nSuites: bookworm\n",
+			"sources.list.d/b.list":    "deb http://new.example.org/debian bookworm main\n",
+		}, Mirrors{Main: "http://new.example.org/debian"}, ""},
+		{"another Debian release on the host", map[string]string{
+			"sources.list.d/debian.sources": "Types: deb\nURIs: http://ftp.de.debian.org/debian\nSuites: trixie trixie-updates\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n",
+		}, Mirrors{Main: "http://ftp.de.debian.org/debian", Security: "http://security.debian.org/debian-security"}, ""},
+		{"no Debian mirror", map[string]string{"sources.list": "deb https://apt.example.com/repo stable main\n"},
+			Mirrors{}, "no Debian mirror found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := HostMirrors(writeSources(t, tt.files))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, want error %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBaseKeyFollowsPackageList(t *testing.T) {
+	k1, err := baseKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := Packages
+	defer func() { Packages = saved }()
+	Packages = append(append([]string(nil), saved...), "htop-extra")
+	k2, _ := baseKey()
+	Packages = append([]string{saved[len(saved)-1]}, saved[:len(saved)-1]...) // order does not matter
+	k3, _ := baseKey()
+	if k1 == k2 || k1 != k3 {
+		t.Errorf("keys: %s %s %s", k1, k2, k3)
+	}
+	b, _ := newBase("/var/cache/x")
+	if b.Dir() != "/var/cache/x/base-"+k1 {
+		t.Errorf("base dir %s", b.Dir())
+	}
+}
+
+func TestIssuePackages(t *testing.T) {
+	have := map[string]bool{}
+	for _, p := range Packages {
+		have[p] = true
+	}
+	for _, p := range strings.Fields(`openssh-server corosync pacemaker pcs crmsh resource-agents fence-agents
+		corosync-qnetd corosync-qdevice glusterfs-server glusterfs-client fuse3 wireguard-tools tinc ufw
+		fail2ban rkhunter unattended-upgrades python3 python3-venv curl sudo`) {
+		if !have[p] {
+			t.Errorf("package %s missing from the base root", p)
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	o, err := Options{}.withDefaults()
+	if err != nil || o.Dir != DefaultDir || o.CacheDir != DefaultCacheDir || o.Nodes != 2 || o.Subnet != DefaultSubnet {
+		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	if _, err := (Options{Nodes: 4}).withDefaults(); err == nil {
+		t.Error("4 nodes accepted")
+	}
+	if _, err := (Options{Subnet: netip.MustParsePrefix("10.0.0.0/16")}).withDefaults(); err == nil {
+		t.Error("/16 accepted")
+	}
+	o, _ = Options{Subnet: netip.MustParsePrefix("192.168.77.5/24")}.withDefaults()
+	if o.Subnet.String() != "192.168.77.0/24" {
+		t.Errorf("subnet not masked: %s", o.Subnet)
+	}
+}
+
+func TestLabLayout(t *testing.T) {
+	o, _ := Options{Dir: "/srv/lab", Nodes: 3}.withDefaults()
+	l := newLab(o, "/var/cache/debship/lab/base-x")
+	want := []Node{
+		{Name: "node1", Address: netip.MustParseAddr("10.231.0.11")},
+		{Name: "node2", Address: netip.MustParseAddr("10.231.0.12")},
+		{Name: "node3", Address: netip.MustParseAddr("10.231.0.13"), Role: cluster.RoleTiebreaker},
+	}
+	if !reflect.DeepEqual(l.Nodes, want) {
+		t.Errorf("nodes: %+v", l.Nodes)
+	}
+	if l.HostAddress().String() != "10.231.0.1" || l.FloatingIP().String() != "10.231.0.100/24" {
+		t.Errorf("host %s, floating %s", l.HostAddress(), l.FloatingIP())
+	}
+	if _, err := l.Node("node4"); err == nil || err.Error() != `no node "node4" in the lab (nodes: node1, node2, node3)` {
+		t.Errorf("unknown node: %v", err)
+	}
+	if got := nodeMAC(netip.MustParseAddr("10.231.0.11")); got != "02:d5:0a:e7:00:0b" {
+		t.Errorf("mac %s", got)
+	}
+	for _, n := range l.Nodes {
+		if len(vethName(n.Name)) > 15 {
+			t.Errorf("interface name %s too long", vethName(n.Name))
+		}
+	}
+	args, err := l.SSHArgs("node2", "", []string{"ls", "-l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	if !strings.Contains(got, "-i /srv/lab/id_ed25519") || !strings.Contains(got, "UserKnownHostsFile=/srv/lab/known_hosts") ||
+		!strings.Contains(got, "StrictHostKeyChecking=yes") || !strings.HasSuffix(got, "-- admin@10.231.0.12 ls -l") {
+		t.Errorf("ssh args: %s", got)
+	}
+}
+
+func TestLabInventory(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := Options{Dir: dir}.withDefaults()
+	l := newLab(o, "")
+	if err := l.writeInventory(); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := cluster.LoadInventory(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.SSH.Key != l.KeyPath() || inv.SSH.KnownHosts != l.KnownHostsPath() || len(inv.Members()) != 2 ||
+		inv.FloatingIP.Address != "10.231.0.100/24" || inv.FloatingIP.Interface != "eth0" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	b, _ := os.ReadFile(l.InventoryPath())
+	if strings.Contains(string(b), dir) {
+		t.Errorf("inventory paths not relative to its directory:\n%s", b)
+	}
+}
+
+func TestKeysAreStable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "k", "id")
+	a, err := ensureKey(p, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ensureKey(p, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a.PublicKey().Marshal()) != string(b.PublicKey().Marshal()) {
+		t.Error("key changed")
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Errorf("private key mode %v", st.Mode())
+	}
+	line := knownHostsLine([]string{"node1", "10.231.0.11"}, a.PublicKey())
+	if !strings.HasPrefix(line, "node1,10.231.0.11 ssh-ed25519 ") {
+		t.Errorf("known_hosts line %q", line)
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/var/lib/my\040lab`); got != "/var/lib/my lab" {
+		t.Errorf("got %q", got)
+	}
+}
