@@ -56,3 +56,9 @@ bench: build
 
 clean:
 	rm -rf bin dist examples/hello-web/dist
+
+# debship's own .deb: /usr/bin/debship, a man page made from its --help,
+# bash completion (packaging/debship-deb; the last line is the .deb's path).
+DEB_OUT ?= dist
+deb: build
+	$(GO) run ./packaging/debship-deb --binary $(BIN) --version $(VERSION) --output $(DEB_OUT)

@@ -1,0 +1,414 @@
+// Command debship-deb packages debship itself as a .deb (`make deb`): the
+// binary in /usr/bin, a man page made from its --help, bash completion and
+// the Debian docs, written with nfpm the way debbuild writes a project's
+// package: every file listed with its mode, root ownership and an mtime
+// clamped to SOURCE_DATE_EPOCH, so two builds of one commit are identical.
+//
+//	go run ./packaging/debship-deb --binary bin/debship --version v0.1.0 --output dist
+//
+// The path of the .deb is the last line of output.
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"debug/elf"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/templates"
+)
+
+// unit is a systemd unit of debship's own package.
+type unit struct {
+	Name     string // e.g. "debship-webhook.service"
+	Template string // under templates/files/
+}
+
+// units debship's package ships in /lib/systemd/system. The webhook
+// receiver (ci/webhook) adds its "debship-webhook.service" here, with a
+// template in templates/files/ci/debship-deb/ and maintainer scripts that
+// enable it like dh_installsystemd does; nothing else needs to change.
+var units = []unit{}
+
+type options struct {
+	Binary     string
+	Version    string
+	Output     string
+	Maintainer string
+	Epoch      int64
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.Binary, "binary", "bin/debship", "the debship binary to package")
+	flag.StringVar(&o.Version, "version", "", "debship version (a tag such as v0.1.0, or git describe output)")
+	flag.StringVar(&o.Output, "output", "dist", "output directory")
+	flag.StringVar(&o.Maintainer, "maintainer", "debship maintainers <maintainers@debship.invalid>", "Maintainer field")
+	flag.Parse()
+	if flag.NArg() != 0 || o.Version == "" {
+		fmt.Fprintln(os.Stderr, "usage: debship-deb --binary bin/debship --version VERSION [--output dist]")
+		os.Exit(2)
+	}
+	p, err := build(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "debship-deb: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Println(p)
+}
+
+var (
+	tagRE      = regexp.MustCompile(`^v?([0-9]+(?:\.[0-9]+)*(?:[-.]?(?:a|b|rc)[0-9]*)?)$`)
+	describeRE = regexp.MustCompile(`^v?(.+)-([0-9]+)-g([0-9a-f]+)$`)
+	hashRE     = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+)
+
+// DebianVersion maps what `git describe --tags --always --dirty` says to a
+// Debian version that sorts right: v0.2.0 → 0.2, three commits later
+// 0.2+git3.gabc1234, an untagged commit 0~git.abc1234, "-dirty" appended
+// as ".dirty". The tag part goes through debbuild's PEP 440 mapping, the
+// same as every package debship builds.
+func DebianVersion(v string) (string, error) {
+	dirty := strings.HasSuffix(v, "-dirty")
+	v = strings.TrimSuffix(v, "-dirty")
+	var out string
+	switch {
+	case tagRE.MatchString(v):
+		up, err := debbuild.DebianVersion(v)
+		if err != nil {
+			return "", err
+		}
+		out = up
+	case describeRE.MatchString(v):
+		m := describeRE.FindStringSubmatch(v)
+		up, err := debbuild.DebianVersion(m[1])
+		if err != nil {
+			return "", fmt.Errorf("version %q: the tag part: %w", v, err)
+		}
+		out = up + "+git" + m[2] + ".g" + m[3]
+	case hashRE.MatchString(v):
+		out = "0~git." + v
+	case v == "dev":
+		out = "0~dev"
+	default:
+		return "", fmt.Errorf("version %q is neither a tag such as v1.2.3 nor git describe output", v)
+	}
+	if dirty {
+		out += ".dirty"
+	}
+	return out + "-1", nil
+}
+
+func build(o options) (string, error) {
+	debVersion, err := DebianVersion(o.Version)
+	if err != nil {
+		return "", err
+	}
+	bin, err := filepath.Abs(o.Binary)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("debship binary %s not found: run make build first", o.Binary)
+	}
+	epoch, err := sourceDateEpoch(o.Epoch)
+	if err != nil {
+		return "", err
+	}
+	mtime := time.Unix(epoch, 0).UTC()
+	arch := debArch(runtime.GOARCH)
+
+	stage, err := os.MkdirTemp("", "debship-deb")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(stage)
+	put := func(rel string, data []byte, mode fs.FileMode) error {
+		p := filepath.Join(stage, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, data, mode)
+	}
+
+	binData, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	if err := put("usr/bin/debship", binData, 0o755); err != nil {
+		return "", err
+	}
+	man, err := manPage(bin, o.Version, mtime)
+	if err != nil {
+		return "", err
+	}
+	if err := put("usr/share/man/man1/debship.1.gz", man, 0o644); err != nil {
+		return "", err
+	}
+	comp, err := templates.Raw("ci/debship-deb/bash-completion")
+	if err != nil {
+		return "", err
+	}
+	if err := put("usr/share/bash-completion/completions/debship", comp, 0o644); err != nil {
+		return "", err
+	}
+	cp, err := templates.Raw("ci/debship-deb/copyright")
+	if err != nil {
+		return "", err
+	}
+	if err := put("usr/share/doc/debship/copyright", cp, 0o644); err != nil {
+		return "", err
+	}
+	cl, err := templates.Render("ci/debship-deb/changelog.Debian", map[string]string{
+		"DebianVersion": debVersion, "Source": o.Version, "Maintainer": o.Maintainer, "Date": mtime.Format(time.RFC1123Z),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := put("usr/share/doc/debship/changelog.Debian.gz", gzipBytes(cl), 0o644); err != nil {
+		return "", err
+	}
+	for _, u := range units {
+		b, err := templates.Render(u.Template, map[string]string{"Version": o.Version})
+		if err != nil {
+			return "", err
+		}
+		if err := put("lib/systemd/system/"+u.Name, b, 0o644); err != nil {
+			return "", err
+		}
+	}
+
+	contents, err := collect(stage, mtime)
+	if err != nil {
+		return "", err
+	}
+	var depends []string
+	if dynamic(bin) {
+		depends = append(depends, "libc6")
+	}
+	upstream, revision, _ := strings.Cut(debVersion, "-")
+	info := nfpm.WithDefaults(&nfpm.Info{
+		Name:          "debship",
+		Arch:          arch,
+		Platform:      "linux",
+		Version:       upstream,
+		Release:       revision,
+		VersionSchema: "none",
+		Section:       "devel",
+		Priority:      "optional",
+		Maintainer:    o.Maintainer,
+		Homepage:      "https://gitlab.com/debship/debship",
+		Description: "ship a Python web project as a .deb to a Debian HA cluster\n" +
+			"debship builds a reproducible .deb with a bundled virtualenv from\n" +
+			"pyproject.toml, writes the GitLab CI pipeline, sets up a two-node\n" +
+			"pacemaker cluster over SSH and rolls new versions across it.",
+		MTime: mtime,
+		Overridables: nfpm.Overridables{
+			Depends: depends,
+			// What `debship build` runs on the build host.
+			Recommends: []string{"python3", "python3-venv", "python3-pip", "git"},
+			Contents:   contents,
+			Deb:        nfpm.Deb{Compression: "xz"},
+		},
+	})
+	var buf bytes.Buffer
+	if err := deb.Default.Package(info, &buf); err != nil {
+		return "", fmt.Errorf("write .deb: %w", err)
+	}
+	if err := os.MkdirAll(o.Output, 0o755); err != nil {
+		return "", err
+	}
+	final := filepath.Join(o.Output, fmt.Sprintf("debship_%s_%s.deb", debVersion, arch))
+	tmp := final + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return final, nil
+}
+
+// collect lists the staged tree for nfpm, sorted, with normalised modes,
+// root ownership and one mtime.
+func collect(stage string, mtime time.Time) (files.Contents, error) {
+	var contents files.Contents
+	err := filepath.WalkDir(stage, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == stage {
+			return err
+		}
+		dest := "/" + filepath.ToSlash(strings.TrimPrefix(p, stage+"/"))
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		c := &files.Content{Destination: dest, FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", MTime: mtime}}
+		if d.IsDir() {
+			c.Type = files.TypeDir
+			c.FileInfo.Mode = fs.ModeDir | 0o755
+		} else {
+			c.Type, c.Source = files.TypeFile, p
+			c.FileInfo.Mode = fi.Mode().Perm()
+			c.FileInfo.Size = fi.Size()
+		}
+		contents = append(contents, c)
+		return nil
+	})
+	sort.Slice(contents, func(i, j int) bool { return contents[i].Destination < contents[j].Destination })
+	return contents, err
+}
+
+type command struct {
+	Name string
+	Help []string
+}
+
+var commandLineRE = regexp.MustCompile(`^\s{2,}([a-z][a-z0-9-]*)(?:,\s*[a-z0-9-]+)*\s{2,}\S`)
+
+// manPage renders debship.1 from the help the binary prints, for the main
+// command and each (sub)command, so the page cannot drift from the code.
+func manPage(bin, version string, date time.Time) ([]byte, error) {
+	help, err := helpOf(bin)
+	if err != nil {
+		return nil, err
+	}
+	var cmds []command
+	var walk func(prefix []string, text string) error
+	walk = func(prefix []string, text string) error {
+		for _, name := range subcommands(text) {
+			args := append(append([]string{}, prefix...), name)
+			h, err := helpOf(bin, args...)
+			if err != nil {
+				return err
+			}
+			cmds = append(cmds, command{Name: "debship " + strings.Join(args, " "), Help: lines(h)})
+			if err := walk(args, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(nil, help); err != nil {
+		return nil, err
+	}
+	page, err := templates.Render("ci/debship-deb/debship.1", map[string]any{
+		"Version": version, "Date": date.Format("2006-01-02"), "Help": lines(help), "Commands": cmds,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gzipBytes(page), nil
+}
+
+// subcommands reads the COMMANDS: section of urfave/cli's help.
+func subcommands(help string) []string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(help, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "COMMANDS:":
+			in = true
+		case in && (l == "" || !strings.HasPrefix(l, " ")):
+			in = false
+		case in:
+			if m := commandLineRE.FindStringSubmatch(l); m != nil && m[1] != "help" {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
+func helpOf(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, append(args, "--help")...)
+	// A fixed terminal-independent width and no colours: the page must not
+	// depend on who runs make.
+	cmd.Env = append(os.Environ(), "COLUMNS=80", "NO_COLOR=1")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s --help: %w", bin, strings.Join(args, " "), err)
+	}
+	return strings.TrimRight(string(out), "\n"), nil
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		out = append(out, strings.TrimRight(strings.ReplaceAll(l, "\t", "   "), " "))
+	}
+	return out
+}
+
+// dynamic reports whether the binary needs the dynamic loader (cgo), so the
+// package must depend on libc6.
+func dynamic(bin string) bool {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
+}
+
+func debArch(goarch string) string {
+	switch goarch {
+	case "386":
+		return "i386"
+	case "arm":
+		return "armhf"
+	}
+	return goarch
+}
+
+// sourceDateEpoch: explicit, then $SOURCE_DATE_EPOCH, then the last
+// commit's time (as debbuild does), then now.
+func sourceDateEpoch(explicit int64) (int64, error) {
+	if explicit > 0 {
+		return explicit, nil
+	}
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", v)
+		}
+		return n, nil
+	}
+	if out, err := exec.Command("git", "log", "-1", "--format=%ct").Output(); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && n > 0 {
+			return n, nil
+		}
+	}
+	return time.Now().Unix(), nil
+}
+
+// gzipBytes compresses like `gzip -9n`: no name, no time.
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
