@@ -21,10 +21,17 @@ const checksumPrefix = "# debship-checksum: sha256:"
 
 var checksumRE = regexp.MustCompile(`(?m)^# debship-checksum: sha256:([0-9a-f]{64})\n`)
 
+// header says where a generated file comes from and how to write it again.
+type header struct {
+	Source     string // what to change instead of the file
+	Regenerate string // command that writes the file again
+	Check      string // command that tells whether the file is current
+}
+
 // withHeader puts the "generated, do not edit" header and the checksum line
 // on top of body.
-func withHeader(body []byte, regenerate string) ([]byte, error) {
-	head, err := templates.Render("ci/header", map[string]string{"Regenerate": regenerate})
+func withHeader(body []byte, h header) ([]byte, error) {
+	head, err := templates.Render("ci/header", h)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,11 @@ func Generate(spec *debbuild.Spec, o Options) ([]File, error) {
 		if err != nil {
 			return err
 		}
-		content, err := withHeader(body, d.Regenerate)
+		content, err := withHeader(body, header{
+			Source:     "pyproject.toml ([tool.debship.ci]) and the options of the command below",
+			Regenerate: d.Regenerate,
+			Check:      strings.Replace(d.Regenerate, "generate", "generate --check", 1),
+		})
 		if err != nil {
 			return err
 		}

@@ -204,9 +204,9 @@ func TestSchemaRejectsBrokenFile(t *testing.T) {
 	_, files := generate(t, variants[0])
 	good := string(fileOf(t, files, ".gitlab-ci.yml"))
 	for name, broken := range map[string]string{
-		"typo in a job key":   strings.Replace(good, "  artifacts:\n    paths:\n      - dist/", "  artifact:\n    paths:\n      - dist/", 1),
-		"bad when":            strings.Replace(good, "      when: manual", "      when: sometimes", 1),
-		"not a boolean":       strings.Replace(good, "  interruptible: false\n", "  interruptible: maybe\n", 1),
+		"typo in a job key": strings.Replace(good, "  artifacts:\n    paths:\n      - dist/", "  artifact:\n    paths:\n      - dist/", 1),
+		"bad when":          strings.Replace(good, "      when: manual", "      when: sometimes", 1),
+		"not a boolean":     strings.Replace(good, "  interruptible: false\n", "  interruptible: maybe\n", 1),
 	} {
 		if broken == good {
 			t.Fatalf("%s: the replacement did not apply", name)

@@ -23,5 +23,9 @@ func RepoPipeline() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withHeader(body, "go test ./ci -run TestRepoPipeline -update")
+	return withHeader(body, header{
+		Source:     "templates/files/ci/debship-gitlab-ci.yml",
+		Regenerate: "go test ./ci -run TestRepoPipeline -update",
+		Check:      "go test ./ci -run TestRepoPipeline",
+	})
 }
