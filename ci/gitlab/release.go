@@ -153,6 +153,18 @@ func Release(ctx context.Context, cfg Config) (*Result, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	// Local mistakes first: they need no GitLab to find.
+	if len(cfg.Files) == 0 {
+		return nil, fmt.Errorf("no .deb files to release: pass their paths, e.g. dist/*.deb")
+	}
+	var debs []*localDeb
+	for _, f := range cfg.Files {
+		d, err := readDeb(f)
+		if err != nil {
+			return nil, err
+		}
+		debs = append(debs, d)
+	}
 	switch {
 	case cfg.APIURL == "":
 		return nil, fmt.Errorf("no GitLab API URL: pass --gitlab-url https://gitlab.example.com (in CI, CI_API_V4_URL is used)")
@@ -162,19 +174,11 @@ func Release(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("no tag to release: pass --tag v1.2.3 (in CI, release jobs run on tags and CI_COMMIT_TAG is used)")
 	case cfg.Token == "":
 		return nil, fmt.Errorf("no GitLab token: set GITLAB_TOKEN to an access token with the api scope (in CI, CI_JOB_TOKEN is used)")
-	case len(cfg.Files) == 0:
-		return nil, fmt.Errorf("no .deb files to release: pass their paths, e.g. dist/*.deb")
 	}
-	var debs []*localDeb
-	for _, f := range cfg.Files {
-		d, err := readDeb(f)
-		if err != nil {
-			return nil, err
-		}
+	for _, d := range debs {
 		if err := checkTag(cfg.Tag, d); err != nil {
 			return nil, err
 		}
-		debs = append(debs, d)
 	}
 	c, err := newClient(cfg)
 	if err != nil {

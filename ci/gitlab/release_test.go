@@ -374,7 +374,25 @@ func TestPreReleaseNames(t *testing.T) {
 
 func TestMissingSettings(t *testing.T) {
 	_, err := gitlab.Release(context.Background(), gitlab.ConfigFromEnv(func(string) string { return "" }))
-	assertOneSentence(t, err, "no GitLab API URL")
+	assertOneSentence(t, err, "no .deb files to release")
+	f := newFixture(t)
+	for _, c := range []struct {
+		unset func(*gitlab.Config)
+		want  string
+	}{
+		{func(c *gitlab.Config) { c.APIURL = "" }, "no GitLab API URL: pass --gitlab-url"},
+		{func(c *gitlab.Config) { c.Project = "" }, "no GitLab project: pass --project"},
+		{func(c *gitlab.Config) { c.Tag = "" }, "no tag to release: pass --tag"},
+		{func(c *gitlab.Config) { c.Token = "" }, "no GitLab token: set GITLAB_TOKEN"},
+	} {
+		cfg := f.cfg()
+		c.unset(&cfg)
+		_, err := gitlab.Release(context.Background(), cfg)
+		assertOneSentence(t, err, c.want)
+	}
+	if n := len(f.srv.Requests()); n != 0 {
+		t.Errorf("%d requests sent without complete settings", n)
+	}
 }
 
 func TestConfigFromEnvPrefersGitLabToken(t *testing.T) {
