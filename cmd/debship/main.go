@@ -38,6 +38,7 @@ func usagef(format string, args ...any) error {
 
 func newApp() *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	markUsageErrors(commands)
 	return &cli.App{
 		Name:    "debship",
 		Usage:   "ship a Python web project as a .deb to a Debian HA cluster",
@@ -74,4 +75,17 @@ func run(args []string) int {
 		return ec.ExitCode()
 	}
 	return exitFailure
+}
+
+// markUsageErrors makes a bad flag on any command exit 2, as a bad flag on
+// the app itself does.
+func markUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = func(c *cli.Context, err error, isSubcommand bool) error {
+				return usageError{err}
+			}
+		}
+		markUsageErrors(c.Subcommands)
+	}
 }

@@ -20,8 +20,9 @@ import (
 var CacheDir = "/var/cache/debship/testroot"
 
 // Packages are in the cached root besides minbase: what a debship package
-// needs from a fresh Debian 12 host (python3, adduser) and curl to probe it.
-var Packages = []string{"python3", "adduser", "ca-certificates"}
+// needs from a fresh Debian 12 host (python3, adduser) and systemd, which
+// every Debian 12 VM has (systemd-analyze verify runs against this root).
+var Packages = []string{"python3", "adduser", "ca-certificates", "systemd"}
 
 // Root returns a writable clean Debian 12 root for this test, removed at
 // the end. It needs root, debootstrap and overlayfs.
