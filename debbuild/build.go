@@ -384,4 +384,3 @@ func uniq(l []string) []string {
 	}
 	return out
 }
-
