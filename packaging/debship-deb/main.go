@@ -412,3 +412,5 @@ func gzipBytes(b []byte) []byte {
 	w.Close()
 	return buf.Bytes()
 }
+
+func goarch() string { return runtime.GOARCH }
