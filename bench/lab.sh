@@ -20,12 +20,11 @@ cache=/var/cache/debship/lab
 trap '"$DEBSHIP" lab down --dir "$dir/lab" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 now() { date +%s.%N; }
-secs() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 up() { "$DEBSHIP" lab up --dir "$dir/lab" --cache "$cache" --nodes "$NODES" >/dev/null 2>"$dir/up.log" ||
 	{ cat "$dir/up.log" >&2; exit 1; }; }
 
 "$DEBSHIP" lab down --dir "$dir/lab" >/dev/null 2>&1 # one lab per machine
-free_before=$(free -m | awk '/^Mem:/{print $3}')
 
 if [ "$COLD" = 1 ]; then
 	s=$(now); up; echo "cold build + up:  $(secs "$s") s   (base root $(du -sh "$cache"/base-* | cut -f1), empty .deb cache)"
@@ -37,7 +36,6 @@ for i in $(seq "$RUNS"); do
 		sleep 5 # let the nodes settle
 		echo "memory per node (PSS of all its processes, idle, no cluster daemons started):"
 		"$DEBSHIP" lab status --dir "$dir/lab" | awk '$1 ~ /^node/ {print "  " $1 ": " $(NF-1) " " $NF}'
-		echo "  host used memory: $(( $(free -m | awk '/^Mem:/{print $3}') - free_before )) MiB more than before"
 	fi
 	s=$(now); "$DEBSHIP" lab down --dir "$dir/lab" 2>/dev/null; echo "down #$i:          $(secs "$s") s"
 done

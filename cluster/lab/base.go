@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"gitlab.com/debship/debship/templates"
@@ -194,10 +193,4 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(path, mode) // umask must not narrow it
-}
-
-// hasPrefixDir reports whether path is dir or below it.
-func hasPrefixDir(path, dir string) bool {
-	dir = strings.TrimRight(dir, "/")
-	return path == dir || strings.HasPrefix(path, dir+"/")
 }
