@@ -104,13 +104,14 @@ func diffOps(a, b []string) []diffOp {
 			ops = append(ops, diffOp{' ', a[i], i, j})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, diffOp{'+', b[j], i, j})
-			j++
-			changed = true
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			// Deletions before insertions, as diff(1) prints them.
 			ops = append(ops, diffOp{'-', a[i], i, j})
 			i++
+			changed = true
+		default:
+			ops = append(ops, diffOp{'+', b[j], i, j})
+			j++
 			changed = true
 		}
 	}
