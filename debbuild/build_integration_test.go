@@ -350,3 +350,64 @@ func serveHealthz(t *testing.T, root string) string {
 	t.Fatalf("hello-web did not answer on port %d:\n%s", port, out.String())
 	return ""
 }
+
+// TestBuildRealProject packages a project shaped like real ones: a C
+// extension linked against a system library, a dependency installed from a
+// local wheel (--find-links, --no-index), package data and two console
+// scripts; then runs it in a clean Debian 12 root.
+func TestBuildRealProject(t *testing.T) {
+	testenv.NeedCommand(t, "gcc", "lintian", "git", "cp", "dpkg-deb")
+	testenv.NeedFile(t, "/usr/include/python3.11/Python.h", "/usr/include/zlib.h")
+	work := t.TempDir()
+	wheels := filepath.Join(work, "wheels")
+	run(t, "cp", "-r", "testdata/projects/helperlib", filepath.Join(work, "helperlib"))
+	run(t, "/usr/bin/python3", "-m", "pip", "wheel", "-q", "--no-index", "--find-links", "/usr/share/python-wheels",
+		"--no-deps", "-w", wheels, filepath.Join(work, "helperlib"))
+	dir := filepath.Join(work, "fastapp")
+	run(t, "cp", "-r", "testdata/projects/fastapp", dir)
+	for i, args := range [][]string{{"init", "-q"}, {"add", "."}, {"commit", "-q", "-m", "2.0.0"}, {"tag", "2.0.0"}, {"commit", "-q", "--allow-empty", "-m", "2.1.0"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org"}, args...)...)
+		date := fmt.Sprintf("2026-03-0%dT12:00:00Z", 1+i/4) // the release after the tag is a day later
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	spec, err := LoadSpec(dir, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	res, err := Build(context.Background(), spec, BuildOptions{Output: t.TempDir(), NoIndex: true, FindLinks: []string{wheels}, Log: &log})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log.String())
+	}
+	if want := "fastapp_2.1-1_" + hostArch() + ".deb"; filepath.Base(res.Path) != want {
+		t.Errorf("package = %s, want %s", filepath.Base(res.Path), want)
+	}
+	depends := run(t, "dpkg-deb", "--field", res.Path, "Depends")
+	for _, want := range []string{"python3 (>= 3.11)", "libc6", "zlib1g"} {
+		if !strings.Contains(depends, want) {
+			t.Errorf("Depends %q lacks %s (from the extension's NEEDED libraries)", strings.TrimSpace(depends), want)
+		}
+	}
+	out, _ := exec.Command("lintian", "--tag-display-limit", "0", res.Path).CombinedOutput()
+	if regexp.MustCompile(`(?m)^[EW]: `).Match(out) {
+		t.Errorf("lintian:\n%s", out)
+	}
+	p, err := ReadPackage(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Check() {
+		if !c.OK {
+			t.Errorf("check %q: %v", c.Name, c.Problems)
+		}
+	}
+	root := debroot.Root(t)
+	install(t, root, res.Path)
+	got, err := exec.Command("chroot", root, "/usr/bin/fastapp").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(got)) != "crc 907060870 k 1 hi from helperlib" {
+		t.Errorf("fastapp in the clean root: %v %q", err, got)
+	}
+}

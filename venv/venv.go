@@ -345,6 +345,12 @@ func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelD
 	if err := removeDirectURLs(sitePackages); err != nil {
 		return err
 	}
+	// Strip before relocation: the RECORD hashes are recomputed there.
+	stripWarnings, err := stripDebug(ctx, stage)
+	if err != nil {
+		return fmt.Errorf("strip ELF files: %w", err)
+	}
+	res.Warnings = append(res.Warnings, stripWarnings...)
 	if err := relocateTree(stage, stage, o.VenvDir, filepath.Dir(o.Python)); err != nil {
 		return fmt.Errorf("relocate %s to %s: %w", stage, o.VenvDir, err)
 	}
