@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# -s -w: no symbol table or DWARF, as any packaged binary (lintian: unstripped-binary).
+LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/debship
 
 # Debian packages debship needs to build and check packages (make demo) ...
@@ -37,9 +38,11 @@ deps:
 test-deps:
 	$(call apt_install,$(TEST_DEPS))
 
-# Build debship, package the example, show what is in the package.
+# Build debship, package the example, show what is in the package. The
+# example has no dependencies: --no-index builds it offline, with setuptools
+# from Debian's python3-setuptools-whl.
 demo: deps build
-	$(BIN) build examples/hello-web --output dist
+	$(BIN) build examples/hello-web --output dist --no-index
 	$(BIN) inspect --check dist/hello-web_*.deb
 
 vet:
