@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gitlab.com/debship/debship/templates"
@@ -54,6 +55,8 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 		return fmt.Errorf("build base: %w", err)
 	}
 	defer log.Close()
+	// Whatever the build leaves running (an interrupted dpkg) dies with it.
+	defer func() { _ = stopGroup(buildGroup) }()
 	start := time.Now()
 	fmt.Fprintf(progress, "building the Debian %s base root in %s (first run or changed package list: 2-4 min; log: %s)\n",
 		Suite, b.Dir(), b.logPath())
@@ -70,7 +73,7 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 // removeStale deletes half-built roots and roots of other keys. Callers hold
 // the lab lock and have cleaned up, so no overlay uses them.
 func (b base) removeStale() error {
-	if err := unmountAll(b.buildDir()); err != nil {
+	if err := unmountBelow(b.buildDir()); err != nil {
 		return err
 	}
 	old, _ := filepath.Glob(filepath.Join(b.cacheDir, "base-*"))
@@ -78,7 +81,7 @@ func (b base) removeStale() error {
 		if d == b.Dir() {
 			continue
 		}
-		if err := unmountAll(d); err != nil {
+		if err := unmountBelow(d); err != nil {
 			return err
 		}
 		if err := os.RemoveAll(d); err != nil {
@@ -101,7 +104,7 @@ func (b base) build(ctx context.Context, log, progress io.Writer) error {
 	// resolver does not handle virtual packages (python3-cryptography needs
 	// python3-cffi-backend-api-min), so the rest comes from apt in stage two.
 	fmt.Fprintf(progress, "  stage 1: debootstrap --variant=minbase from %s\n", mirrors.Main)
-	if err := runLogged(ctx, log, nil, "debootstrap", "--variant=minbase", "--include=ca-certificates",
+	if err := runBuild(ctx, log, nil, "debootstrap", "--variant=minbase", "--include=ca-certificates",
 		"--cache-dir="+b.debsDir(), Suite, root, mirrors.Main); err != nil {
 		return fmt.Errorf("stage 1: %w", err)
 	}
@@ -133,21 +136,29 @@ func (b base) installPackages(ctx context.Context, log io.Writer, root string, m
 	if err := mountProc(filepath.Join(root, "proc")); err != nil {
 		return err
 	}
-	archives := filepath.Join(root, "var/cache/apt/archives")
-	if err := bindMount(b.debsDir(), archives); err != nil {
-		return err
-	}
 	defer func() {
-		if uErr := unmountAll(root); uErr != nil && err == nil {
+		if uErr := unmountBelow(root); uErr != nil && err == nil {
 			err = uErr
 		}
 	}()
-	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C.UTF-8")
-	if err := runLogged(ctx, log, env, "chroot", root, "apt-get", "update", "-q"); err != nil {
+	// The .debs of earlier builds are moved in and back out rather than bind
+	// mounted: a rename is free on one file system, and a killed build leaves
+	// no mount that the next run could not recognise as the lab's.
+	archives := filepath.Join(root, "var/cache/apt/archives")
+	if err := moveDebs(b.debsDir(), archives); err != nil {
+		return err
+	}
+	defer func() {
+		if mErr := moveDebs(archives, b.debsDir()); mErr != nil && err == nil {
+			err = mErr
+		}
+	}()
+	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C.UTF-8"}
+	if err := runBuild(ctx, log, env, "chroot", root, "apt-get", "update", "-q"); err != nil {
 		return err
 	}
 	args := append([]string{root, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, Packages...)
-	return runLogged(ctx, log, env, "chroot", args...)
+	return runBuild(ctx, log, env, "chroot", args...)
 }
 
 func customize(ctx context.Context, log io.Writer, root string) error {
@@ -160,7 +171,24 @@ func customize(ctx context.Context, log io.Writer, root string) error {
 		return err
 	}
 	defer os.Remove(script)
-	return runLogged(ctx, log, nil, "chroot", root, "/bin/sh", "/tmp/debship-customize.sh")
+	return runBuild(ctx, log, nil, "chroot", root, "/bin/sh", "/tmp/debship-customize.sh")
+}
+
+// moveDebs moves the .deb files of one directory into another.
+func moveDebs(from, to string) error {
+	debs, err := filepath.Glob(filepath.Join(from, "*.deb"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	for _, d := range debs {
+		if err := os.Rename(d, filepath.Join(to, filepath.Base(d))); err != nil {
+			return fmt.Errorf("keep downloaded packages: %w", err)
+		}
+	}
+	return nil
 }
 
 // renderTo writes the rendered template name to path.
@@ -193,4 +221,39 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(path, mode) // umask must not narrow it
+}
+
+// buildGroup is the cgroup the base build runs in (debship-lab-build): an
+// interrupted build is killed completely, grandchildren included, here or
+// by the cleanup of the next `lab up` if this process was killed.
+const buildGroup = "build"
+
+// runBuild runs a build step in the build cgroup with its output appended
+// to log; on failure the error carries the last lines of it.
+func runBuild(ctx context.Context, log io.Writer, env []string, name string, args ...string) error {
+	cmd, err := cgroupCommand(buildGroup, append([]string{name}, args...))
+	if err != nil {
+		return err
+	}
+	tail := &tailBuffer{max: 4096}
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = cmd.Stdout
+	cmd.Env = append(cmd.Env, env...)
+	fmt.Fprintf(log, "+ %s %s\n", name, strings.Join(args, " "))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = stopGroup(buildGroup)
+		<-done
+		err = ctx.Err()
+	}
+	if err != nil {
+		return cmdError(name, args, err, tail.Bytes())
+	}
+	return nil
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"gitlab.com/debship/debship/templates"
 )
 
 // cgroupPrefix names the per-node cgroups (see nspawn.go for why they exist).
@@ -55,8 +58,9 @@ func hasOpt(opts, want string) bool {
 	return false
 }
 
-// nodeCgroups returns the node's cgroup directory in every hierarchy.
-func nodeCgroups(node string) ([]string, error) {
+// cgroupDirs returns the cgroup directory of a node (or of the base build)
+// in every hierarchy.
+func cgroupDirs(node string) ([]string, error) {
 	hs, err := cgroupHierarchies()
 	if err != nil {
 		return nil, err
@@ -106,6 +110,33 @@ func cgroupPIDs(dir string) []int {
 	return pids
 }
 
+// cgroupCommand returns a command (not started) that runs argv in the
+// lab cgroup "debship-lab-<group>" of every hierarchy, emptied of sub-cgroups
+// a previous run left. Not bound to a context: nodes must outlive `lab up`,
+// and builds are stopped by killing their cgroup, which also gets the
+// grandchildren (dpkg under apt under chroot) a context would miss.
+func cgroupCommand(group string, argv []string) (*exec.Cmd, error) {
+	cgs, err := cgroupDirs(group)
+	if err != nil {
+		return nil, err
+	}
+	var procs []string
+	for _, cg := range cgs {
+		if err := os.MkdirAll(cg, 0o755); err != nil {
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		emptyChildren(cg)
+		procs = append(procs, filepath.Join(cg, "cgroup.procs"))
+	}
+	script, err := templates.Raw("lab/cgroup-exec.sh")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", string(script), "debship-lab-exec"}, argv...)...)
+	cmd.Env = append(os.Environ(), "DEBSHIP_LAB_CGROUPS="+strings.Join(procs, " "))
+	return cmd, nil
+}
+
 // killCgroup SIGKILLs every process in dir's subtree until it is empty.
 func killCgroup(dir string) error {
 	deadline := time.Now().Add(10 * time.Second)
@@ -137,6 +168,9 @@ func removeCgroup(dir string) error {
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	var errs []error
 	for _, d := range dirs {
+		if _, err := os.Stat(d); err != nil {
+			continue
+		}
 		var err error
 		for i := 0; i < 50; i++ { // a dying task leaves the cgroup a moment later
 			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
@@ -147,6 +181,24 @@ func removeCgroup(dir string) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopGroup kills everything in a lab cgroup and removes it.
+func stopGroup(group string) error {
+	dirs, err := cgroupDirs(group)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		if err := killCgroup(d); err != nil {
+			errs = append(errs, err)
+		}
+		if err := removeCgroup(d); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -48,7 +48,7 @@ func crashNode(ctx context.Context, node string) error {
 	if pid, ok := nspawnPID(node); ok && !waitGone(pid, 5*time.Second) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	cgs, err := nodeCgroups(node)
+	cgs, err := cgroupDirs(node)
 	if err != nil {
 		return err
 	}

@@ -377,7 +377,10 @@ func cleanup(ctx context.Context, dir string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := unmountAll(filepath.Join(dir, "nodes")); err != nil {
+	if err := unmountTagged(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmountBelow(filepath.Join(dir, "nodes")); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeNetwork(ctx); err != nil {

@@ -100,32 +100,6 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// ownMounts lists the lab's mounts: those named mountSource, and anything
-// mounted below one of the given directories (bind mounts keep their
-// source's name). Deepest first, ready to unmount.
-func ownMounts(under ...string) ([]string, error) {
-	ms, err := readMounts()
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, m := range ms {
-		own := m.Source == mountSource
-		for _, u := range under {
-			if u != "" && strings.HasPrefix(m.Target, strings.TrimRight(u, "/")+"/") {
-				own = true
-			}
-		}
-		if own && !seen[m.Target] {
-			seen[m.Target] = true
-			out = append(out, m.Target)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out, nil
-}
-
 // mountsBelow lists the mount points below dir.
 func mountsBelow(dir string) []string {
 	ms, _ := readMounts()
@@ -175,16 +149,47 @@ func unmount(target string) error {
 	return nil
 }
 
-// unmountAll unmounts the lab's mounts below the given directories and those
-// named mountSource anywhere.
-func unmountAll(under ...string) error {
-	ms, err := ownMounts(under...)
+// unmountBelow unmounts everything mounted below the given directories,
+// deepest first.
+func unmountBelow(dirs ...string) error {
+	var targets []string
+	for _, d := range dirs {
+		targets = append(targets, mountsBelow(d)...)
+	}
+	return unmountEach(targets)
+}
+
+// unmountTagged unmounts every mount named mountSource, wherever it is:
+// node overlays, nspawn's tmpfs and build mounts of any earlier run.
+func unmountTagged() error {
+	ms, err := readMounts()
 	if err != nil {
 		return fmt.Errorf("list mounts: %w", err)
 	}
-	var errs []error
+	var targets []string
 	for _, m := range ms {
-		if err := unmount(m); err != nil {
+		if m.Source == mountSource {
+			targets = append(targets, m.Target)
+		}
+	}
+	return unmountEach(targets)
+}
+
+// unmountEach unmounts the targets, deepest first (unmount removes every
+// layer stacked on a target, so duplicates are dropped).
+func unmountEach(targets []string) error {
+	seen := map[string]bool{}
+	var uniq []string
+	for _, t := range targets {
+		if !seen[t] {
+			seen[t] = true
+			uniq = append(uniq, t)
+		}
+	}
+	sort.Slice(uniq, func(i, j int) bool { return len(uniq[i]) > len(uniq[j]) })
+	var errs []error
+	for _, t := range uniq {
+		if err := unmount(t); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"gitlab.com/debship/debship/templates"
 )
 
 // nspawnRuntimeDir is where nspawn keeps per-container state.
@@ -83,39 +80,22 @@ func nspawnArgs(n nodePaths, name string) []string {
 //
 // With --keep-unit nspawn puts the container into "<caller's cgroup>/payload",
 // so every node started from one process would share one cgroup and their
-// systemds would fight over it. The launcher (lab/nspawn-launch.sh) first
-// moves itself into the node's own cgroup (cgroup.go) in every hierarchy,
-// then execs nspawn. Go cannot run code between fork and exec, hence the
-// tiny shell step.
+// systemds would fight over it. So nspawn starts in the node's own cgroup
+// in every hierarchy (cgroupCommand). That cgroup is also how the lab finds
+// a node's processes later, even after the tool that started them was killed.
 //
 // nspawn gets its own session so that it outlives `debship lab up`; this
 // process reaps it if it dies while we still run.
 func launchNspawn(ctx context.Context, n nodePaths, name string) (int, error) {
-	cgs, err := nodeCgroups(name)
-	if err != nil {
-		return 0, err
-	}
-	var procs []string
-	for _, cg := range cgs {
-		if err := os.MkdirAll(cg, 0o755); err != nil {
-			return 0, fmt.Errorf("create cgroup: %w", err)
-		}
-		emptyChildren(cg)
-		procs = append(procs, filepath.Join(cg, "cgroup.procs"))
-	}
-	script, err := templates.Raw("lab/nspawn-launch.sh")
-	if err != nil {
-		return 0, err
-	}
 	console, err := os.OpenFile(n.Console(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("console log: %w", err)
 	}
 	defer console.Close()
-	args := append([]string{"-c", string(script), "debship-lab-launch", "systemd-nspawn"}, nspawnArgs(n, name)...)
-	// Not CommandContext: the node must outlive the context of `lab up`.
-	cmd := exec.Command("/bin/sh", args...)
-	cmd.Env = append(os.Environ(), "DEBSHIP_LAB_CGROUPS="+strings.Join(procs, " "))
+	cmd, err := cgroupCommand(name, append([]string{"systemd-nspawn"}, nspawnArgs(n, name)...))
+	if err != nil {
+		return 0, err
+	}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := ctx.Err(); err != nil {
@@ -144,7 +124,7 @@ func launchNspawn(ctx context.Context, n nodePaths, name string) (int, error) {
 // a PID file, so that it also works for a lab whose `up` was killed): nspawn
 // moves itself into "supervisor" below it (the container is in "payload").
 func nspawnPID(name string) (int, bool) {
-	cgs, err := nodeCgroups(name)
+	cgs, err := cgroupDirs(name)
 	if err != nil {
 		return 0, false
 	}
@@ -171,7 +151,7 @@ func initPID(name string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	cgs, _ := nodeCgroups(name)
+	cgs, _ := cgroupDirs(name)
 	for _, cg := range cgs {
 		for _, p := range alive(cgroupPIDs(cg)) {
 			if procPPID(p) == np {

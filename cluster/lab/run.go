@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os/exec"
 	"strings"
 )
@@ -21,23 +20,6 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 		return out.Bytes(), cmdError(name, args, err, out.Bytes())
 	}
 	return out.Bytes(), nil
-}
-
-// runLogged executes a long command (debootstrap, apt-get) with its output
-// appended to log; on failure the error carries the last lines of it.
-func runLogged(ctx context.Context, log io.Writer, env []string, name string, args ...string) error {
-	tail := &tailBuffer{max: 4096}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout = io.MultiWriter(log, tail)
-	cmd.Stderr = cmd.Stdout
-	if env != nil {
-		cmd.Env = env
-	}
-	fmt.Fprintf(log, "+ %s %s\n", name, strings.Join(args, " "))
-	if err := cmd.Run(); err != nil {
-		return cmdError(name, args, err, tail.Bytes())
-	}
-	return nil
 }
 
 func cmdError(name string, args []string, err error, out []byte) error {

@@ -58,7 +58,7 @@ func (l *Lab) Status(ctx context.Context) Status {
 		if _, ok := nspawnPID(n.Name); ok {
 			ns.State = "running"
 			ns.PID, _ = initPID(n.Name)
-			if cgs, err := nodeCgroups(n.Name); err == nil && len(cgs) > 0 {
+			if cgs, err := cgroupDirs(n.Name); err == nil && len(cgs) > 0 {
 				ns.MemoryBytes = pssBytes(alive(cgroupPIDs(cgs[0])))
 			}
 		}

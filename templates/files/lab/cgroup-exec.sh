@@ -1,8 +1,9 @@
-# debship lab: start systemd-nspawn in the node's own cgroup.
-# sh -c <this> debship-lab-launch systemd-nspawn ARGS...
-# DEBSHIP_LAB_CGROUPS: the cgroup.procs files of the node's cgroups.
-# nspawn --keep-unit runs the container in "<our cgroup>/payload", so we move
-# there first; otherwise all nodes would share the caller's cgroup.
+# debship lab: run a command in a cgroup of its own.
+#   sh -c <this> debship-lab-exec COMMAND ARGS...
+# DEBSHIP_LAB_CGROUPS: the cgroup.procs files to join, one per hierarchy.
+# Go cannot run code between fork and exec, so this shell joins the cgroups
+# and then becomes the command. Why the lab needs it: see cluster/lab/nspawn.go
+# (nspawn --keep-unit) and base.go (killing a build that was interrupted).
 for f in $DEBSHIP_LAB_CGROUPS; do
 	echo $$ > "$f" || exit 1
 done
