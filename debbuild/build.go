@@ -29,6 +29,7 @@ type BuildOptions struct {
 	FindLinks        []string
 	NoIndex          bool
 	NoBuildIsolation bool
+	BuildIsolation   bool  // force pip's isolated build env for the project's wheel
 	SourceDateEpoch  int64 // 0: $SOURCE_DATE_EPOCH, else the last commit's time, else now
 	Log              io.Writer
 	Verbose          bool
@@ -90,6 +91,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		FindLinks:        o.FindLinks,
 		NoIndex:          o.NoIndex,
 		NoBuildIsolation: o.NoBuildIsolation,
+		BuildIsolation:   o.BuildIsolation,
 		SourceDateEpoch:  sde,
 		Log:              logw,
 		Verbose:          o.Verbose,

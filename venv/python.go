@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+//go:embed buildreqs.py
+var buildReqsScript string
+
 //go:embed probe.py
 var probeScript string
 
@@ -281,4 +284,21 @@ func runTool(ctx context.Context, dir string, env []string, log io.Writer, verbo
 		return fmt.Errorf("%w; last lines of its output:\n%s", err, last)
 	}
 	return err
+}
+
+// hostSatisfiesBuildRequires runs buildreqs.py in the project directory:
+// true when the interpreter's installed packages meet [build-system]
+// requires, else false and the first requirement that is not met.
+func hostSatisfiesBuildRequires(ctx context.Context, o Options, env []string) (bool, string) {
+	cmd := exec.CommandContext(ctx, o.Python, "-I", "-c", buildReqsScript)
+	cmd.Dir, cmd.Env = o.ProjectDir, env
+	out, err := cmd.Output()
+	if err != nil {
+		why := strings.TrimSpace(string(out))
+		if why == "" {
+			why = err.Error()
+		}
+		return false, why
+	}
+	return true, ""
 }

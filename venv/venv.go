@@ -44,9 +44,13 @@ type Options struct {
 	FindLinks        []string // repeatable; relative local paths are taken from the current directory
 	NoIndex          bool
 	NoBuildIsolation bool
-	SourceDateEpoch  int64     // > 0: every mtime in the venv is set to it, and SOURCE_DATE_EPOCH goes to pip and backends
-	Log              io.Writer // progress lines; pip output goes here only with Verbose
-	Verbose          bool
+	// BuildIsolation forces pip's isolated build environment for the
+	// project's wheel. By default it is skipped when the interpreter's own
+	// packages satisfy [build-system] requires (see buildreqs.py).
+	BuildIsolation  bool
+	SourceDateEpoch int64     // > 0: every mtime in the venv is set to it, and SOURCE_DATE_EPOCH goes to pip and backends
+	Log             io.Writer // progress lines; pip output goes here only with Verbose
+	Verbose         bool
 }
 
 // Result describes the venv that was built.
@@ -211,8 +215,30 @@ func build(ctx context.Context, o Options) (*Result, error) {
 	}
 	t := time.Now()
 	args := append([]string{"-m", "pip", "wheel", "--no-deps", "--wheel-dir", tmp}, o.indexArgs()...)
-	if err := run("build the wheel of "+o.ProjectDir+" with pip", append(args, o.ProjectDir)...); err != nil {
-		return nil, err
+	hostBackend := false
+	if !o.NoBuildIsolation && !o.BuildIsolation {
+		var why string
+		if hostBackend, why = hostSatisfiesBuildRequires(ctx, o, env); !hostBackend {
+			logf("isolated wheel build: the interpreter lacks %s", why)
+		}
+	}
+	if hostBackend {
+		err = run("build the wheel of "+o.ProjectDir+" with pip", append(append(args, "--no-build-isolation"), o.ProjectDir)...)
+		if err != nil {
+			// The backend may ask for more than [build-system] says
+			// (get_requires_for_build_wheel); pip's isolation finds it.
+			logf("wheel build with the interpreter's own backend failed, retrying isolated")
+			os.RemoveAll(tmp)
+			if err := os.MkdirAll(tmp, 0o755); err != nil {
+				return nil, err
+			}
+			hostBackend = false
+		}
+	}
+	if !hostBackend {
+		if err := run("build the wheel of "+o.ProjectDir+" with pip", append(args, o.ProjectDir)...); err != nil {
+			return nil, err
+		}
 	}
 	wheels, _ := filepath.Glob(filepath.Join(tmp, "*.whl"))
 	if len(wheels) != 1 {

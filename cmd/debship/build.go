@@ -18,7 +18,8 @@ func pipFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "extra-index-url", Usage: "extra pip index `URL` (repeatable)"},
 		&cli.StringSliceFlag{Name: "find-links", Usage: "pip --find-links `DIR|URL` with wheels (repeatable)"},
 		&cli.BoolFlag{Name: "no-index", Usage: "do not use any package index: only --find-links"},
-		&cli.BoolFlag{Name: "no-build-isolation", Usage: "build the project's wheel with the build host's setuptools/wheel"},
+		&cli.BoolFlag{Name: "no-build-isolation", Usage: "build every wheel (the project's and sdists of dependencies) with the build host's packages"},
+		&cli.BoolFlag{Name: "build-isolation", Usage: "always build the project's wheel in pip's isolated environment (default: only when the host's packages do not satisfy [build-system] requires)"},
 	}
 }
 
@@ -77,6 +78,7 @@ Examples:
 				FindLinks:        c.StringSlice("find-links"),
 				NoIndex:          c.Bool("no-index"),
 				NoBuildIsolation: c.Bool("no-build-isolation"),
+				BuildIsolation:   c.Bool("build-isolation"),
 				SourceDateEpoch:  c.Int64("source-date-epoch"),
 				Log:              os.Stderr,
 				Verbose:          c.Bool("verbose"),
