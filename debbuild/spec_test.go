@@ -70,8 +70,8 @@ func TestLoadSpecDefaults(t *testing.T) {
 		}
 	}
 	v, err := s.DebianVersion()
-	if err != nil || v != "1.4.0~rc1-1" {
-		t.Errorf("DebianVersion = %q, %v; want 1.4.0~rc1-1", v, err)
+	if err != nil || v != "1.4~rc1-1" {
+		t.Errorf("DebianVersion = %q, %v; want 1.4~rc1-1", v, err)
 	}
 }
 
