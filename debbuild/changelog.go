@@ -66,7 +66,7 @@ func gitReleases(s *Spec, current string) []changelogEntry {
 		if CompareDebianVersions(dv, current) >= 0 {
 			continue
 		}
-		if !sameProject(s, tag, rel) {
+		if !sameProject(s, tag, rel, up) {
 			continue
 		}
 		ts := f[1]
@@ -95,8 +95,9 @@ func gitReleases(s *Spec, current string) []changelogEntry {
 }
 
 // sameProject guards monorepos: a tag counts only if the pyproject.toml at
-// that tag names the same project.
-func sameProject(s *Spec, tag, rel string) bool {
+// that tag names the same project and, unless the version is dynamic (then
+// the tag is where it comes from), that version.
+func sameProject(s *Spec, tag, rel, upstream string) bool {
 	b, err := exec.Command("git", "-C", s.Dir, "show", tag+":"+filepath.ToSlash(rel)).Output()
 	if err != nil {
 		return false
@@ -105,5 +106,14 @@ func sameProject(s *Spec, tag, rel string) bool {
 	if toml.Unmarshal(b, &py) != nil {
 		return false
 	}
-	return py.Project.Name == s.ProjectName
+	if py.Project.Name != s.ProjectName {
+		return false
+	}
+	for _, d := range py.Project.Dynamic {
+		if d == "version" {
+			return true
+		}
+	}
+	v, err := DebianVersion(py.Project.Version)
+	return err == nil && v == upstream
 }
