@@ -401,6 +401,11 @@ func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelD
 		var warns []string
 		res.SharedLibDepends, warns = sharedLibDepends(ctx, newShlibResolver(), objs, local)
 		res.Warnings = append(res.Warnings, warns...)
+		if deps, ok, warn := versionedShlibDepends(ctx, stage, objs); ok {
+			res.SharedLibDepends = deps
+		} else if warn != "" {
+			res.Warnings = append(res.Warnings, warn)
+		}
 	}
 	if res.ConsoleScripts, err = consoleScripts(stage, sitePackages); err != nil {
 		return err
