@@ -37,6 +37,10 @@ func (r *releaser) apiError(what string, resp *gl.Response, err error) error {
 	detail = redact(detail, r.cfg.Token)
 	project := r.cfg.Project
 	switch {
+	case status == http.StatusUnauthorized && r.cfg.TokenHint != "":
+		return fmt.Errorf("%s failed: GitLab rejected the token (%s); %s", what, detail, r.cfg.TokenHint)
+	case status == http.StatusNotFound && r.cfg.ProjectHint != "":
+		return fmt.Errorf("%s failed: project %s was not found (%s); %s", what, project, detail, r.cfg.ProjectHint)
 	case status == http.StatusUnauthorized:
 		if r.cfg.JobToken {
 			return fmt.Errorf("%s failed: GitLab rejected the CI job token (%s); the job token expires when the job ends, so run the release from a running job, or set GITLAB_TOKEN", what, detail)

@@ -46,6 +46,13 @@ type Config struct {
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
 	HTTPClient   *http.Client // for tests; default: a pooled client
+
+	// TokenHint and ProjectHint replace the advice given when GitLab
+	// rejects the token or does not find the project, for callers whose
+	// token and project come from elsewhere than GITLAB_TOKEN and
+	// --project (the webhook receiver's configuration file).
+	TokenHint   string
+	ProjectHint string
 }
 
 // Result is what was published.

@@ -24,8 +24,13 @@
 //   - Release links: GET/POST /projects/:id/releases/:tag_name/assets/links,
 //     PUT /projects/:id/releases/:tag_name/assets/links/:link_id:
 //     https://docs.gitlab.com/api/releases/links/
+//   - Job artifacts: GET /projects/:id/jobs/artifacts/:ref_name/download?job=name
+//     (the archive of the newest successful job of that name for the ref):
+//     https://docs.gitlab.com/api/job_artifacts/#download-the-artifacts-archive
 //   - CI/CD job token (accepted by all of the above):
 //     https://docs.gitlab.com/ci/jobs/ci_job_token/
+//   - Webhook deliveries (hooks.go: GitLab as the sender, not the server):
+//     https://docs.gitlab.com/user/project/integrations/webhooks/
 package gitlabtest
 
 import (
@@ -79,7 +84,11 @@ type Project struct {
 	Tags     map[string]bool
 	Packages []*Package
 	Releases map[string]*Release
+	// Artifacts are job artifacts archives (zip) by ref and job name.
+	Artifacts map[artifactKey][]byte
 }
+
+type artifactKey struct{ ref, job string }
 
 // Package is a generic package with its files.
 type Package struct {
@@ -159,7 +168,7 @@ func (s *Server) APIURL() string { return s.URL + "/api/v4" }
 func (s *Server) AddProject(id int64, path string, tags ...string) *Project {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := &Project{ID: id, Path: path, Tags: map[string]bool{}, Releases: map[string]*Release{}}
+	p := &Project{ID: id, Path: path, Tags: map[string]bool{}, Releases: map[string]*Release{}, Artifacts: map[artifactKey][]byte{}}
 	for _, t := range tags {
 		p.Tags[t] = true
 	}
@@ -356,6 +365,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.listPackages(c)
 	case len(rest) == 3 && rest[0] == "packages" && rest[2] == "package_files" && r.Method == http.MethodGet:
 		s.listPackageFiles(c, rest[1])
+	case len(rest) == 4 && rest[0] == "jobs" && rest[1] == "artifacts" && rest[3] == "download" && r.Method == http.MethodGet:
+		s.artifacts(c, rest[2])
 	case len(rest) == 1 && rest[0] == "releases" && r.Method == http.MethodPost:
 		s.createRelease(c)
 	case len(rest) == 2 && rest[0] == "releases":
@@ -427,26 +438,7 @@ func (s *Server) generic(c *reqCtx, name, version, file string) {
 			c.message(http.StatusBadRequest, "400 Bad request - could not read the file")
 			return
 		}
-		var pkg *Package
-		for _, q := range p.Packages {
-			if q.Name == name && q.Version == version {
-				pkg = q
-			}
-		}
-		if pkg == nil {
-			s.nextID++
-			pkg = &Package{ID: s.nextID, Name: name, Version: version, Type: "generic", Status: "default"}
-			p.Packages = append(p.Packages, pkg)
-		}
-		m, s1, s256 := md5.Sum(data), sha1.Sum(data), sha256.Sum256(data)
-		s.nextID++
-		f := &PackageFile{
-			ID: s.nextID, PackageID: pkg.ID, FileName: file, Size: int64(len(data)),
-			FileMD5: hex.EncodeToString(m[:]), FileSHA1: hex.EncodeToString(s1[:]), FileSHA256: hex.EncodeToString(s256[:]),
-			data: data,
-		}
-		// Duplicate file names are allowed by default (a new file is added).
-		pkg.Files = append(pkg.Files, f)
+		f := s.storeFile(p, name, version, file, data)
 		if c.r.URL.Query().Get("select") == "package_file" {
 			c.json(http.StatusCreated, f)
 			return
@@ -455,6 +447,32 @@ func (s *Server) generic(c *reqCtx, name, version, file string) {
 	default:
 		c.message(http.StatusMethodNotAllowed, "405 Method Not Allowed")
 	}
+}
+
+// storeFile adds a file to the generic package name/version of p, creating
+// the package if needed. Called with s.mu held.
+func (s *Server) storeFile(p *Project, name, version, file string, data []byte) *PackageFile {
+	var pkg *Package
+	for _, q := range p.Packages {
+		if q.Name == name && q.Version == version {
+			pkg = q
+		}
+	}
+	if pkg == nil {
+		s.nextID++
+		pkg = &Package{ID: s.nextID, Name: name, Version: version, Type: "generic", Status: "default"}
+		p.Packages = append(p.Packages, pkg)
+	}
+	m, s1, s256 := md5.Sum(data), sha1.Sum(data), sha256.Sum256(data)
+	s.nextID++
+	f := &PackageFile{
+		ID: s.nextID, PackageID: pkg.ID, FileName: file, Size: int64(len(data)),
+		FileMD5: hex.EncodeToString(m[:]), FileSHA1: hex.EncodeToString(s1[:]), FileSHA256: hex.EncodeToString(s256[:]),
+		data: data,
+	}
+	// Duplicate file names are allowed by default (a new file is added).
+	pkg.Files = append(pkg.Files, f)
+	return f
 }
 
 func (s *Server) listPackages(c *reqCtx) {
