@@ -31,6 +31,12 @@ type Inventory struct {
 	App        App        `toml:"app"`
 	Storage    *Storage   `toml:"storage,omitempty"`
 	Network    Network    `toml:"network"`
+	HA         *HA        `toml:"ha,omitempty"`
+	Fencing    *Fencing   `toml:"fencing,omitempty"`
+	Hardening  *Hardening `toml:"hardening,omitempty"`
+	// Lab marks the one-machine lab (debship lab): only there may fencing
+	// be fence_dummy, which fences nothing.
+	Lab bool `toml:"lab,omitempty"`
 
 	// Path is the file the inventory was read from; error messages name it.
 	Path string `toml:"-"`
@@ -66,6 +72,8 @@ type FloatingIP struct {
 	Address   string `toml:"address"`             // with prefix, e.g. "10.0.0.100/24"
 	Interface string `toml:"interface,omitempty"` // nic on the nodes; empty: IPaddr2 picks by route
 	Provider  string `toml:"provider"`            // ProviderIPaddr2 (default) or ProviderDigitalOcean
+	// DigitalOcean configures the reserved-IP agent (provider "digitalocean").
+	DigitalOcean *DigitalOcean `toml:"digitalocean,omitempty"`
 }
 
 // Floating IP providers.
@@ -79,6 +87,8 @@ type App struct {
 	Package    string `toml:"package"`
 	Port       int    `toml:"port"`
 	HealthPath string `toml:"health-path"` // default "/healthz"
+	// Unit is the systemd unit pacemaker runs; default "<package>.service".
+	Unit string `toml:"unit,omitempty"`
 }
 
 // Storage is an optional GlusterFS volume mounted on every node.
@@ -86,11 +96,25 @@ type Storage struct {
 	Volume string `toml:"volume"`
 	Mount  string `toml:"mount"`
 	Brick  string `toml:"brick"`
+	// AcceptSplitBrainRisk allows replica 2 when there is no tie-breaker.
+	AcceptSplitBrainRisk bool `toml:"accept-split-brain-risk,omitempty"`
+	// PingTimeout is network.ping-timeout in seconds (default 10): how long
+	// writes block after a node vanishes without closing its connections.
+	PingTimeout int `toml:"ping-timeout,omitempty"`
+	// Force passes "force" to volume create (e.g. bricks on the root file
+	// system, which gluster refuses otherwise).
+	Force bool `toml:"force,omitempty"`
 }
 
 // Network is the private network between the nodes.
 type Network struct {
 	Type string `toml:"type"` // NetworkWireGuard (default), NetworkTinc or NetworkNone
+	// Subnet holds the tunnel addresses (wireguard, tinc); node i (in file
+	// order) gets host i+1. Default 10.8.0.0/24.
+	Subnet string `toml:"subnet,omitempty"`
+	// Port is the tunnel's port on the nodes' private (else public)
+	// addresses: default 51820/udp (wireguard) or 655 (tinc).
+	Port int `toml:"port,omitempty"`
 }
 
 // Private network types.
@@ -219,6 +243,11 @@ func (inv *Inventory) resolvePaths(dir string) error {
 			return err
 		}
 	}
+	if d := inv.FloatingIP.DigitalOcean; d != nil {
+		if err := resolve(&d.TokenFile); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -343,6 +372,7 @@ func (inv *Inventory) Validate() error {
 	}
 
 	inv.validateFloatingIP(add)
+	inv.validateOptions(add)
 
 	switch {
 	case inv.App.Package == "":
@@ -398,6 +428,7 @@ func (inv *Inventory) validateFloatingIP(add func(key, format string, args ...an
 				add("floating-ip.address", "floating IP %s is already the address of node %q", p.Addr(), n.Name)
 			}
 		}
+		inv.checkFloatingSubnet(p, add)
 	}
 	switch f.Provider {
 	case ProviderIPaddr2, ProviderDigitalOcean:
@@ -502,6 +533,9 @@ func decodeError(path string, err error) error {
 				msg = fmt.Sprintf("unknown table [%s]; remove it or check the spelling", strings.Join(key, "."))
 			case len(key) == 1:
 				msg = fmt.Sprintf("unknown key %q at the top level; remove it or check the spelling", name)
+			case strings.Join(key, ".") == "floating-ip.digitalocean.token":
+				msg = "the DigitalOcean token must not be in the inventory (it would end up in version control); " +
+					"put it in a file and set token-file, or export it and set token-env"
 			case key[0] == "node" && len(key) == 2:
 				msg = fmt.Sprintf("unknown key %q in [[node]]; remove it or check the spelling", name)
 			default:

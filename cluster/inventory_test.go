@@ -23,7 +23,7 @@ address = "10.231.0.11"
 name = "node2"
 address = "10.231.0.12"
 private-address = "10.231.1.12"
-user = "root"
+user = "deploy"
 port = 2222
 key = "/etc/debship/node2.key"
 
@@ -72,7 +72,7 @@ func TestLoadInventory(t *testing.T) {
 		SSH:  SSH{User: "admin", Port: 22, Key: filepath.Join(dir, "id_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts")},
 		Nodes: []Node{
 			{Name: "node1", Address: "10.231.0.11"},
-			{Name: "node2", Address: "10.231.0.12", PrivateAddress: "10.231.1.12", User: "root", Port: 2222, Key: "/etc/debship/node2.key"},
+			{Name: "node2", Address: "10.231.0.12", PrivateAddress: "10.231.1.12", User: "deploy", Port: 2222, Key: "/etc/debship/node2.key"},
 			{Name: "node3", Address: "10.231.0.13", Role: RoleTiebreaker},
 		},
 		FloatingIP: FloatingIP{Address: "10.231.0.100/24", Interface: "eth0", Provider: ProviderIPaddr2},
@@ -88,7 +88,7 @@ func TestLoadInventory(t *testing.T) {
 	if got := inv.Nodes[0].PrivateAddr(); got != "10.231.0.11" {
 		t.Errorf("private address defaults to address: got %s", got)
 	}
-	if got := inv.SSHFor(inv.Nodes[1]); got != (SSH{User: "root", Port: 2222, Key: "/etc/debship/node2.key", KnownHosts: want.SSH.KnownHosts}) {
+	if got := inv.SSHFor(inv.Nodes[1]); got != (SSH{User: "deploy", Port: 2222, Key: "/etc/debship/node2.key", KnownHosts: want.SSH.KnownHosts}) {
 		t.Errorf("node overrides: got %+v", got)
 	}
 	if got := len(inv.Members()); got != 2 {
@@ -115,6 +115,8 @@ address = "192.0.2.100/24"
 [app]
 package = "hello-web"
 port = 8080
+[hardening]
+permit-root-login = "prohibit-password" # debship logs in as root here
 `)
 	inv, err := LoadInventory(p)
 	if err != nil {

@@ -1,0 +1,153 @@
+package cluster
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// twoNodes is a valid 2-node inventory; the cases below append to it or
+// replace parts of it. Lines: [storage] is line 20.
+const twoNodes = `name = "prod"
+[ssh]
+user = "admin"
+[[node]]
+name = "web1"
+address = "203.0.113.11"
+private-address = "10.10.0.11"
+[[node]]
+name = "web2"
+address = "203.0.113.12"
+private-address = "10.10.0.12"
+[floating-ip]
+address = "10.10.0.100/24"
+[app]
+package = "hello-web"
+port = 8080
+[fencing]
+agent = "fence_ipmilan"
+options = { ip = "10.0.0.1", username = "fence" }
+[storage]
+volume = "shared"
+mount = "/srv/shared"
+brick = "/bricks/shared"
+accept-split-brain-risk = true
+`
+
+func TestInventoryOptions(t *testing.T) {
+	inv, err := LoadInventory(writeInventory(t, twoNodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := inv.HAOptions(); h.Token != 1000 || h.DCDeadtime != "2s" || *h.Stickiness != 100 || h.QuorumAlgorithm != "ffsplit" {
+		t.Errorf("ha defaults: %+v", h)
+	}
+	hd := inv.HardeningOptions()
+	if !Enabled(hd.Firewall) || !Enabled(hd.SSHD) || hd.PermitRootLogin != "no" {
+		t.Errorf("hardening defaults: %+v", hd)
+	}
+	if inv.FenceAgent() != "fence_ipmilan" || inv.Fencing.Options["username"] != "fence" {
+		t.Errorf("fencing: %+v", inv.Fencing)
+	}
+	web1, _ := inv.Node("web1")
+	web2, _ := inv.Node("web2")
+	if inv.Network.Type != NetworkWireGuard || inv.ClusterAddr(web1) != "10.8.0.1" || inv.ClusterAddr(web2) != "10.8.0.2" || inv.TunnelPort() != 51820 {
+		t.Errorf("tunnel: %s %s %d", inv.ClusterAddr(web1), inv.ClusterAddr(web2), inv.TunnelPort())
+	}
+	if inv.AppUnit() != "hello-web.service" || inv.Storage.PingTimeoutSeconds() != 10 {
+		t.Errorf("app unit %s, ping-timeout %d", inv.AppUnit(), inv.Storage.PingTimeoutSeconds())
+	}
+	// Writing keeps the new tables.
+	out := filepath.Join(t.TempDir(), "c.toml")
+	if err := inv.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadInventory(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.Path, back.lines, inv.Path, inv.lines = "", nil, "", nil
+	if !reflect.DeepEqual(back, inv) {
+		t.Errorf("round trip:\n%+v\n%+v", back, inv)
+	}
+}
+
+func TestDOToken(t *testing.T) {
+	doc := strings.Replace(twoNodes, "address = \"10.10.0.100/24\"\n",
+		"address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken-env = \"MY_DO_TOKEN\"\n", 1)
+	t.Setenv("MY_DO_TOKEN", " secret \n")
+	inv, err := LoadInventory(writeInventory(t, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := inv.DOToken(); err != nil || tok != "secret" {
+		t.Fatalf("token %q, %v", tok, err)
+	}
+	t.Setenv("MY_DO_TOKEN", "")
+	if _, err := inv.DOToken(); err == nil || !strings.Contains(err.Error(), "$MY_DO_TOKEN is not set") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestInventoryOptionErrors(t *testing.T) {
+	rep := func(old, new string) func() string {
+		return func() string {
+			if !strings.Contains(twoNodes, old) {
+				t.Fatalf("%q not in the inventory", old)
+			}
+			return strings.Replace(twoNodes, old, new, 1)
+		}
+	}
+	tests := []struct {
+		name string
+		doc  func() string
+		want []string
+	}{
+		{"replica 2 without the acknowledgement", rep("accept-split-brain-risk = true\n", ""),
+			[]string{`20: [storage] without a tie-breaker would be a GlusterFS replica 2 volume: when the two nodes lose sight of each other, both keep accepting writes and the same file can change differently on each (split-brain), which gluster cannot merge. Add a third small node with role = "tiebreaker" (it holds the arbiter brick: replica 3 arbiter 1), or set accept-split-brain-risk = true in [storage]`}},
+		{"floating ip outside the nodes' subnet", rep(`"10.10.0.100/24"`, `"10.20.0.100/24"`),
+			[]string{`13: floating IP 10.20.0.100/24 is outside the subnet 10.20.0.0/24 of node web1, web2: IPaddr2 can only move an address between nodes on one network; use an address of the nodes' subnet (with its prefix length), or provider = "digitalocean" for a reserved IP`}},
+		{"floating ip outside one node's subnet", rep(`private-address = "10.10.0.12"`, `private-address = "10.11.0.12"`),
+			[]string{`13: floating IP 10.10.0.100/24 is outside the subnet 10.10.0.0/24 of node web2: IPaddr2 can only move an address between nodes on one network; use an address of the nodes' subnet (with its prefix length), or provider = "digitalocean" for a reserved IP`}},
+		{"duplicate node", rep("name = \"web2\"", "name = \"web1\""),
+			[]string{`9: duplicate node name "web1" (first at line 5)`}},
+		{"root login with root user", rep("user = \"admin\"", "user = \"root\""),
+			[]string{`3: node "web1" is reached as root, but the sshd hardening forbids root logins (debship would lock itself out); log in as a user with passwordless sudo ([ssh] user), or set permit-root-login = "prohibit-password" in [hardening]`}},
+		{"fence_dummy outside the lab", rep(`agent = "fence_ipmilan"`, `agent = "fence_dummy"`),
+			[]string{`18: fencing agent fence_dummy fences nothing and is for the lab only (lab = true); use the fence agent of your hosting (fence_ipmilan, fence_aws, …) or "none"`}},
+		{"bad fence agent", rep(`agent = "fence_ipmilan"`, `agent = "ipmi"`),
+			[]string{`18: fencing agent "ipmi" is not a fence agent name such as "fence_ipmilan" (or "none")`}},
+		{"inline DO token", rep("address = \"10.10.0.100/24\"\n", "address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken = \"dop_v1_abc\"\n"),
+			[]string{`16: the DigitalOcean token must not be in the inventory (it would end up in version control); put it in a file and set token-file, or export it and set token-env`}},
+		{"DO without token source", rep("address = \"10.10.0.100/24\"\n", "address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n"),
+			[]string{`12: the digitalocean provider needs an API token: set token-file (a file readable by you) or token-env (an environment variable, default DIGITALOCEAN_TOKEN) in [floating-ip.digitalocean]; never the token itself`}},
+		{"bad ha", func() string { return twoNodes + "[ha]\ntoken = 50\ndc-deadtime = \"soon\"\n" },
+			[]string{`26: ha token 50 ms is out of range (200-30000; default 1000)`, `27: ha dc-deadtime "soon" is not a pacemaker duration such as "2s"`}},
+		{"tunnel subnet overlaps", func() string { return twoNodes + "[network]\nsubnet = \"10.10.0.0/16\"\n" },
+			[]string{`26: network subnet 10.10.0.0/16 overlaps the floating IP 10.10.0.100/24; pick a tunnel subnet of its own`}},
+		{"hardening values", func() string {
+			return twoNodes + "[hardening]\npermit-root-login = \"yes\"\ntrusted-sources = [\"10.0.0.0/33\"]\nopen-tcp = [0]\n"
+		}, []string{
+			`26: hardening permit-root-login "yes": use "no" or "prohibit-password"`,
+			`27: hardening trusted-sources: "10.0.0.0/33" is not an address or CIDR`,
+			`28: hardening open-tcp: 0 is not a TCP port`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeInventory(t, tt.doc())
+			_, err := LoadInventory(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, p+":"+w)
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+}
