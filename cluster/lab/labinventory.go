@@ -23,10 +23,17 @@ func (l *Lab) Inventory() *cluster.Inventory {
 			Interface: NodeNIC,
 			Provider:  cluster.ProviderIPaddr2,
 		},
-		App:     cluster.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
-		Storage: &cluster.Storage{Volume: "shared", Mount: "/srv/shared", Brick: "/bricks/shared"},
+		App: cluster.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
+		// /bricks is a host directory bind-mounted into each node.
+		Storage: &cluster.Storage{Volume: "shared", Mount: "/srv/shared", Brick: "/bricks/shared",
+			// Without the tie-breaker the lab rehearses replica 2 on purpose.
+			AcceptSplitBrainRisk: len(l.Nodes) < 3},
 		// The nodes share one L2 segment with nothing else on it.
 		Network: cluster.Network{Type: cluster.NetworkNone},
+		// fence_dummy keeps pacemaker's fencing semantics without a power
+		// switch; the inventory allows it only with lab = true.
+		Fencing: &cluster.Fencing{Agent: cluster.FenceDummy},
+		Lab:     true,
 	}
 	for _, n := range l.Nodes {
 		inv.Nodes = append(inv.Nodes, cluster.Node{
