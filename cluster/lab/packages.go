@@ -25,6 +25,9 @@ var Packages = []string{
 	"corosync-qnetd", "corosync-qdevice",
 	"glusterfs-server", "glusterfs-client", "fuse3", "attr",
 	"wireguard-tools", "tinc",
+	// wg-quick falls back to it where the kernel has no WireGuard module
+	// (as on the CI machines); /dev/net/tun exists in every node
+	"wireguard-go",
 	"ufw", "fail2ban", "python3-systemd", "rkhunter", "unattended-upgrades",
 	// the cluster base phase's tools: the nodes have no route to a mirror, so
 	// apt must find them installed already
