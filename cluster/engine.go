@@ -1,0 +1,422 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gitlab.com/debship/debship/cluster/transport"
+)
+
+// A Step is one thing a phase makes true on a node. Check is read-only and
+// says whether it is already true; Apply makes it true. Apply runs only when
+// Check says it is not, and Check must say it is afterwards, so a second
+// apply changes nothing.
+type Step struct {
+	Name  string
+	Check func(ctx context.Context, t *Target) (State, error)
+	Apply func(ctx context.Context, t *Target) error
+	// Hint is shown with a failure: what usually causes it, what to do.
+	Hint string
+}
+
+// State is what a Check found.
+type State struct {
+	Done bool
+	// Skip means the step does not apply now (e.g. the app resource before
+	// the first deploy); it is neither done nor a change.
+	Skip bool
+	// Reason says what would change (or why it is skipped), e.g.
+	// "ufw inactive", "3 packages missing: git htop atop".
+	Reason string
+}
+
+// Done, Todo and Skipped build States.
+func Done() State                           { return State{Done: true} }
+func Todo(format string, args ...any) State { return State{Reason: fmt.Sprintf(format, args...)} }
+func Skipped(format string, args ...any) State {
+	return State{Skip: true, Reason: fmt.Sprintf(format, args...)}
+}
+func doneIf(ok bool, format string, a ...any) State {
+	if ok {
+		return Done()
+	}
+	return Todo(format, a...)
+}
+
+// A Stage is steps run on a set of nodes: each node works through the steps
+// in order, the nodes in parallel. A Phase's stages run one after another.
+type Stage struct {
+	Nodes []Node
+	Steps []Step
+}
+
+// A Phase is one part of the setup: base, harden, network, ha, storage, app.
+type Phase struct {
+	Name   string
+	Stages []Stage
+}
+
+// Phase names, in the order apply runs them.
+const (
+	PhaseBase    = "base"
+	PhaseHarden  = "harden"
+	PhaseNetwork = "network"
+	PhaseHA      = "ha"
+	PhaseStorage = "storage"
+	PhaseApp     = "app"
+)
+
+// PhaseNames lists the phases in order.
+var PhaseNames = []string{PhaseBase, PhaseHarden, PhaseNetwork, PhaseHA, PhaseStorage, PhaseApp}
+
+// Target is one node as a step sees it.
+type Target struct {
+	Node Node
+	T    transport.Transport
+	Run  *Run
+}
+
+// Inv is the inventory.
+func (t *Target) Inv() *Inventory { return t.Run.Inv }
+
+// Sh runs a command on the node and returns its trimmed stdout.
+func (t *Target) Sh(ctx context.Context, cmd string) (string, error) {
+	return transport.Output(ctx, t.T, cmd)
+}
+
+// Peer is another node's target.
+func (t *Target) Peer(name string) *Target {
+	n, _ := t.Run.Inv.Node(name)
+	return &Target{Node: n, T: t.Run.Conns[name], Run: t.Run}
+}
+
+// Options are what plan and apply were asked for.
+type Options struct {
+	// Only limits to these phases (empty: all).
+	Only []string
+	// Package is a .deb installed on the nodes that run the app when it is
+	// not installed yet (the first version; later ones come by deploy).
+	Package string
+	// Out receives progress lines (nil: discard).
+	Out io.Writer
+	// Relogin opens a fresh connection to a node, to prove that logging in
+	// still works after sshd was changed. Nil: the sshd step refuses to run.
+	Relogin func(ctx context.Context, n Node) (transport.Transport, error)
+	// DOToken returns the DigitalOcean API token (provider digitalocean).
+	DOToken func() (string, error)
+}
+
+// Run is one plan or apply over a connected cluster.
+type Run struct {
+	Inv   *Inventory
+	Conns map[string]transport.Transport
+	Opts  Options
+
+	mu    sync.Mutex
+	cache map[string]any
+}
+
+// NewRun prepares a plan or apply; conns has a transport for every node.
+func NewRun(inv *Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
+	for _, n := range inv.Nodes {
+		if conns[n.Name] == nil {
+			return nil, fmt.Errorf("no connection to node %s", n.Name)
+		}
+	}
+	for _, p := range o.Only {
+		if !contains(PhaseNames, p) {
+			return nil, fmt.Errorf("unknown phase %q; the phases are %s", p, strings.Join(PhaseNames, ", "))
+		}
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	return &Run{Inv: inv, Conns: conns, Opts: o, cache: map[string]any{}}, nil
+}
+
+func (r *Run) target(n Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
+
+// Phases returns the phases selected by Options.Only, in order.
+func (r *Run) Phases() []Phase {
+	var out []Phase
+	for _, p := range allPhases(r.Inv, r.Opts) {
+		if len(r.Opts.Only) == 0 || contains(r.Opts.Only, p.Name) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Warnings are things an operator must know before applying.
+func (r *Run) Warnings() []string {
+	var w []string
+	inv := r.Inv
+	if inv.FenceAgent() == FenceNone {
+		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
+			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+
+			"hosting in [fencing] before production use.")
+	}
+	if inv.FenceAgent() == FenceDummy {
+		w = append(w, "fencing is fence_dummy: it pretends to fence and is for the lab only")
+	}
+	if s := inv.Storage; s != nil && s.AcceptSplitBrainRisk {
+		if _, ok := inv.Tiebreaker(); !ok {
+			w = append(w, "storage is GlusterFS replica 2 (accept-split-brain-risk = true): a network split can leave files that differ on the two nodes")
+		}
+	}
+	return w
+}
+
+// Change is one step that would change (plan) or changed (apply).
+type Change struct {
+	Phase  string        `json:"phase"`
+	Node   string        `json:"node"`
+	Step   string        `json:"step"`
+	Reason string        `json:"reason"`
+	Took   time.Duration `json:"took_ns,omitempty"`
+	Skip   bool          `json:"skipped,omitempty"`
+}
+
+// Report is the outcome of a plan or an apply.
+type Report struct {
+	Changes []Change      `json:"changes"`
+	Skipped []Change      `json:"skipped,omitempty"`
+	Done    int           `json:"already_done"`
+	Took    time.Duration `json:"took_ns"`
+}
+
+// StepError is a step that failed on a node.
+type StepError struct {
+	Phase, Node, Step string
+	Err               error
+	Hint              string
+}
+
+func (e *StepError) Error() string {
+	s := fmt.Sprintf("%s: %s: %s: %v", e.Node, e.Phase, e.Step, e.Err)
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
+	}
+	return s
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Plan runs every Check and reports what apply would change. It changes
+// nothing. Steps that depend on earlier ones (not yet applied) show as
+// changes too.
+func (r *Run) Plan(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	rep := &Report{}
+	var mu sync.Mutex
+	var errs []error
+	for _, ph := range r.Phases() {
+		for _, st := range ph.Stages {
+			var wg sync.WaitGroup
+			for _, n := range st.Nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					t := r.target(n)
+					for _, s := range st.Steps {
+						state, err := s.Check(ctx, t)
+						mu.Lock()
+						switch {
+						case err != nil:
+							errs = append(errs, &StepError{Phase: ph.Name, Node: n.Name, Step: s.Name, Err: err, Hint: s.Hint})
+						case state.Done:
+							rep.Done++
+						case state.Skip:
+							rep.Skipped = append(rep.Skipped, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason, Skip: true})
+						default:
+							rep.Changes = append(rep.Changes, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason})
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+	rep.sort(r.Inv)
+	rep.Took = time.Since(start)
+	return rep, errors.Join(errs...)
+}
+
+// Apply runs the phases: in each stage every node applies the steps whose
+// Check says they are not done, nodes in parallel. A failing step stops that
+// node's stage, and the phase stops after the stage; the error names the
+// node, phase, step, command, its output and a hint.
+func (r *Run) Apply(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	rep := &Report{}
+	var mu sync.Mutex
+	for _, ph := range r.Phases() {
+		phStart := time.Now()
+		before := len(rep.Changes)
+		fmt.Fprintf(r.Opts.Out, "== %s\n", ph.Name)
+		for _, st := range ph.Stages {
+			var wg sync.WaitGroup
+			var errs []error
+			for _, n := range st.Nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					t := r.target(n)
+					for _, s := range st.Steps {
+						ch, done, err := r.applyStep(ctx, ph.Name, t, s)
+						mu.Lock()
+						if err != nil {
+							errs = append(errs, err)
+							mu.Unlock()
+							fmt.Fprintf(r.Opts.Out, "%-8s %-34s FAILED\n", n.Name, s.Name)
+							return
+						}
+						switch {
+						case done:
+							rep.Done++
+						case ch.Skip:
+							rep.Skipped = append(rep.Skipped, ch)
+						default:
+							rep.Changes = append(rep.Changes, ch)
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(errs) > 0 {
+				rep.sort(r.Inv)
+				rep.Took = time.Since(start)
+				return rep, errors.Join(errs...)
+			}
+		}
+		fmt.Fprintf(r.Opts.Out, "   %s: %d changed (%s)\n", ph.Name, len(rep.Changes)-before, time.Since(phStart).Round(100*time.Millisecond))
+	}
+	rep.sort(r.Inv)
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (Change, bool, error) {
+	fail := func(err error) (Change, bool, error) {
+		return Change{}, false, &StepError{Phase: phase, Node: t.Node.Name, Step: s.Name, Err: err, Hint: s.Hint}
+	}
+	state, err := s.Check(ctx, t)
+	if err != nil {
+		return fail(fmt.Errorf("check: %w", err))
+	}
+	if state.Done {
+		return Change{}, true, nil
+	}
+	ch := Change{Phase: phase, Node: t.Node.Name, Step: s.Name, Reason: state.Reason}
+	if state.Skip {
+		ch.Skip = true
+		fmt.Fprintf(r.Opts.Out, "%-8s %-34s skipped: %s\n", t.Node.Name, s.Name, state.Reason)
+		return ch, false, nil
+	}
+	start := time.Now()
+	if err := s.Apply(ctx, t); err != nil {
+		return fail(err)
+	}
+	after, err := s.Check(ctx, t)
+	if err != nil {
+		return fail(fmt.Errorf("check after apply: %w", err))
+	}
+	if !after.Done {
+		return fail(fmt.Errorf("applied, but the check still finds: %s", after.Reason))
+	}
+	ch.Took = time.Since(start)
+	fmt.Fprintf(r.Opts.Out, "%-8s %-34s changed: %s (%s)\n", t.Node.Name, s.Name, state.Reason, ch.Took.Round(100*time.Millisecond))
+	return ch, false, nil
+}
+
+// sort orders changes by phase, then node order in the inventory.
+func (rep *Report) sort(inv *Inventory) {
+	phase := map[string]int{}
+	for i, p := range PhaseNames {
+		phase[p] = i
+	}
+	node := map[string]int{}
+	for i, n := range inv.Nodes {
+		node[n.Name] = i
+	}
+	for _, l := range [][]Change{rep.Changes, rep.Skipped} {
+		sort.SliceStable(l, func(i, j int) bool {
+			if phase[l[i].Phase] != phase[l[j].Phase] {
+				return phase[l[i].Phase] < phase[l[j].Phase]
+			}
+			return node[l[i].Node] < node[l[j].Node]
+		})
+	}
+}
+
+// WritePlan prints a plan: per phase and node what would change, then a
+// summary; "nothing to do" when the cluster is as the inventory says.
+func WritePlan(w io.Writer, rep *Report) {
+	if len(rep.Changes) == 0 {
+		fmt.Fprintf(w, "nothing to do: %d steps already done", rep.Done)
+		if len(rep.Skipped) > 0 {
+			fmt.Fprintf(w, ", %d waiting", len(rep.Skipped))
+		}
+		fmt.Fprintln(w)
+		writeSkipped(w, rep)
+		return
+	}
+	phase := ""
+	for _, c := range rep.Changes {
+		if c.Phase != phase {
+			phase = c.Phase
+			fmt.Fprintf(w, "%s:\n", phase)
+		}
+		fmt.Fprintf(w, "  %-8s %-34s %s\n", c.Node, c.Step, c.Reason)
+	}
+	writeSkipped(w, rep)
+	fmt.Fprintf(w, "%d to change, %d already done\n", len(rep.Changes), rep.Done)
+}
+
+func writeSkipped(w io.Writer, rep *Report) {
+	for _, c := range rep.Skipped {
+		fmt.Fprintf(w, "  %-8s %-34s waits: %s\n", c.Node, c.Step, c.Reason)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cached computes a value once per run (e.g. a peer's public key).
+func (r *Run) cached(key string, f func() (any, error)) (any, error) {
+	r.mu.Lock()
+	if v, ok := r.cache[key]; ok {
+		r.mu.Unlock()
+		return v, nil
+	}
+	r.mu.Unlock()
+	v, err := f()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.cache[key] = v
+	r.mu.Unlock()
+	return v, nil
+}
+
+// forget drops a cached value after the state behind it changed.
+func (r *Run) forget(key string) {
+	r.mu.Lock()
+	delete(r.cache, key)
+	r.mu.Unlock()
+}

@@ -1,0 +1,169 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// PackageCache is where .debs go on the nodes; deploy keeps the previous
+// version there for rollback.
+const PackageCache = "/var/cache/debship"
+
+func appPhase(inv *Inventory, o Options) Phase {
+	primary := []Node{inv.Primary()}
+	return Phase{Name: PhaseApp, Stages: []Stage{
+		{Nodes: inv.Members(), Steps: []Step{installStep()}},
+		{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
+	}}
+}
+
+// InstalledVersion is the installed version of pkg on the node, "" when it
+// is not installed.
+func InstalledVersion(ctx context.Context, t *Target, pkg string) (string, error) {
+	return t.Sh(ctx, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+q(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
+}
+
+// installStep installs the first version of the app from --package. Later
+// versions come with deploy, so any installed version counts as done.
+func installStep() Step {
+	return Step{
+		Name: "app package",
+		Hint: "apt-get could not install the package: are its dependencies installable on the node?",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			pkg := t.Inv().App.Package
+			v, err := InstalledVersion(ctx, t, pkg)
+			if err != nil || v != "" {
+				return Done(), err
+			}
+			if t.Run.Opts.Package == "" {
+				return Skipped("%s is not installed; the first deploy (or apply --package) installs it", pkg), nil
+			}
+			return Todo("install %s", filepath.Base(t.Run.Opts.Package)), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			b, err := os.ReadFile(t.Run.Opts.Package)
+			if err != nil {
+				return err
+			}
+			dst := PackageCache + "/" + filepath.Base(t.Run.Opts.Package)
+			if err := t.T.Upload(ctx, dst, b, 0o644); err != nil {
+				return err
+			}
+			name, err := t.Sh(ctx, "dpkg-deb -f "+q(dst)+" Package")
+			if err != nil {
+				return err
+			}
+			if want := t.Inv().App.Package; name != want {
+				return fmt.Errorf("%s is the package %q, but the inventory's app is %q", filepath.Base(dst), name, want)
+			}
+			_, err = t.Sh(ctx, aptInstall+q(dst))
+			return err
+		},
+	}
+}
+
+// appInstalledEverywhere reports whether every member has the app.
+func appInstalledEverywhere(ctx context.Context, t *Target) (bool, []string, error) {
+	var missing []string
+	for _, n := range t.Inv().Members() {
+		v, err := InstalledVersion(ctx, t.Peer(n.Name), t.Inv().App.Package)
+		if err != nil {
+			return false, nil, err
+		}
+		if v == "" {
+			missing = append(missing, n.Name)
+		}
+	}
+	return len(missing) == 0, missing, nil
+}
+
+func appSpec(inv *Inventory) resourceSpec {
+	unit := strings.TrimSuffix(inv.AppUnit(), ".service")
+	return resourceSpec{ID: ResourceApp, Agent: "systemd:" + unit,
+		// migration-threshold=1: an app that fails on the node holding the
+		// floating IP gives it up at once instead of being restarted there;
+		// after failure-timeout the node may run it again.
+		Create: "op monitor interval=5s timeout=20s op start timeout=60s op stop timeout=60s " +
+			"meta migration-threshold=1 failure-timeout=120s clone interleave=true"}
+}
+
+func appResourceStep() Step {
+	inner := resourceStep("app resource", func(t *Target) (resourceSpec, bool) { return appSpec(t.Inv()), true })
+	return Step{
+		Name: "app resource",
+		Hint: inner.Hint,
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			st, err := inner.Check(ctx, t)
+			if err != nil || st.Done {
+				return st, err
+			}
+			ok, missing, err := appInstalledEverywhere(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			if !ok {
+				return Skipped("created after %s is installed on %s", t.Inv().App.Package, strings.Join(missing, ", ")), nil
+			}
+			return st, nil
+		},
+		Apply: inner.Apply,
+	}
+}
+
+// constraintIDs lists the ids of the CIB's constraints.
+func constraintIDs(ctx context.Context, t *Target) (map[string]bool, error) {
+	out, _, err := t.T.Run(ctx, "cibadmin --query --scope constraints 2>/dev/null")
+	if err != nil {
+		return map[string]bool{}, nil
+	}
+	ids := map[string]bool{}
+	for _, f := range strings.Split(string(out), " id=\"")[1:] {
+		ids[f[:strings.IndexByte(f, '"')]] = true
+	}
+	return ids, nil
+}
+
+// constraintsStep keeps the floating IP on a node with a running app
+// instance, started after it.
+func constraintsStep() Step {
+	want := []struct{ id, cmd string }{
+		{constraintColoc, "pcs constraint colocation add " + ResourceFloatingIP + " with " + ResourceAppClone + " INFINITY id=" + constraintColoc},
+		{constraintOrder, "pcs constraint order start " + ResourceAppClone + " then start " + ResourceFloatingIP + " require-all=false id=" + constraintOrder},
+	}
+	return Step{
+		Name: "floating IP follows the app",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			if p, err := primitive(ctx, t, ResourceApp); err != nil || p == nil {
+				return Skipped("after the app resource"), nil
+			}
+			ids, err := constraintIDs(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			var miss []string
+			for _, w := range want {
+				if !ids[w.id] {
+					miss = append(miss, w.id)
+				}
+			}
+			return doneIf(len(miss) == 0, "add %s", strings.Join(miss, ", ")), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			ids, err := constraintIDs(ctx, t)
+			if err != nil {
+				return err
+			}
+			for _, w := range want {
+				if !ids[w.id] {
+					if _, err := t.Sh(ctx, w.cmd); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+	}
+}

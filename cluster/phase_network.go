@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+func networkPhase(inv *Inventory) Phase {
+	switch inv.Network.Type {
+	case NetworkWireGuard:
+		return wireguardPhase(inv)
+	case NetworkTinc:
+		return tincPhase(inv)
+	}
+	return Phase{Name: PhaseNetwork}
+}
+
+// tunnelUnit is the unit that brings the private network up.
+func tunnelUnit(inv *Inventory) string {
+	switch inv.Network.Type {
+	case NetworkWireGuard:
+		return "wg-quick@wg0.service"
+	case NetworkTinc:
+		return "tinc@debship.service"
+	}
+	return ""
+}
+
+// afterNetworkSteps order corosync and glusterd after the tunnel.
+func afterNetworkSteps(inv *Inventory, units ...string) []Step {
+	net := tunnelUnit(inv)
+	if net == "" {
+		return nil
+	}
+	var steps []Step
+	for _, u := range units {
+		path := "/etc/systemd/system/" + u + ".d/debship-network.conf"
+		steps = append(steps, fileStep(strings.TrimSuffix(u, ".service")+" after the private network", path, 0o644,
+			templateFile("after-network.conf", func(*Target) any { return map[string]string{"Unit": u, "Network": net} }),
+			"systemctl daemon-reload"))
+	}
+	return steps
+}
+
+const wgKey = "/etc/wireguard/private.key"
+
+func wireguardPhase(inv *Inventory) Phase {
+	keyStep := Step{
+		Name: "wireguard key",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			return shState(ctx, t, "test -s "+wgKey+" && echo ok || echo 'generate the private key on the node'")
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			_, err := t.Sh(ctx, "umask 077; mkdir -p /etc/wireguard && wg genkey > "+wgKey+".tmp && mv "+wgKey+".tmp "+wgKey)
+			return err
+		},
+	}
+	conf := func(ctx context.Context, t *Target) ([]byte, error) {
+		inv := t.Inv()
+		type peer struct{ Name, PublicKey, Tunnel, Endpoint string }
+		var peers []peer
+		for _, p := range others(inv.Nodes, t.Node) {
+			pub, err := t.Peer(p.Name).Sh(ctx, "test -s "+wgKey+" && wg pubkey < "+wgKey+" || true")
+			if err != nil {
+				return nil, err
+			}
+			if pub == "" {
+				return nil, nil // not generated yet (plan on fresh nodes)
+			}
+			peers = append(peers, peer{p.Name, pub, inv.TunnelAddress(p).String(),
+				net.JoinHostPort(p.UnderlayAddr(), strconv.Itoa(inv.TunnelPort()))})
+		}
+		addr := fmt.Sprintf("%s/%d", inv.TunnelAddress(t.Node), inv.TunnelSubnet().Bits())
+		return render("wg0.conf", map[string]any{"Node": t.Node.Name, "Address": addr, "Port": inv.TunnelPort(), "Peers": peers})
+	}
+	confStep := Step{
+		Name: "wireguard wg0",
+		Hint: "wg-quick needs the wireguard kernel module (Debian 12's kernel has it); see journalctl -u wg-quick@wg0",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			b, err := conf(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			if b == nil {
+				return Todo("write /etc/wireguard/wg0.conf (after all keys exist)"), nil
+			}
+			st, err := fileState(ctx, t, "/etc/wireguard/wg0.conf", b, 0o600)
+			if err != nil || !st.Done {
+				return st, err
+			}
+			return unitState(ctx, t, "wg-quick@wg0.service")
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			b, err := conf(ctx, t)
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				return fmt.Errorf("a peer has no wireguard key")
+			}
+			if err := t.T.Upload(ctx, "/etc/wireguard/wg0.conf", b, 0o600); err != nil {
+				return err
+			}
+			_, err = t.Sh(ctx, "systemctl enable wg-quick@wg0 >/dev/null 2>&1 && systemctl restart wg-quick@wg0")
+			return err
+		},
+	}
+	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
+	return Phase{Name: PhaseNetwork, Stages: []Stage{
+		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"wireguard-tools"} }), keyStep}},
+		{Nodes: inv.Nodes, Steps: steps},
+	}}
+}
+
+const tincDir = "/etc/tinc/debship"
+
+// tincName is a node's tinc name: letters, digits and '_' only.
+func tincName(n Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
+
+func tincPhase(inv *Inventory) Phase {
+	keyStep := Step{
+		Name: "tinc key",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			return shState(ctx, t, "test -s "+tincDir+"/rsa_key.priv && test -s "+tincDir+"/rsa_key.pub && echo ok || echo 'generate the RSA key on the node'")
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			// A config dir without Name: tincd -K writes both halves there.
+			_, err := t.Sh(ctx, "set -e; umask 077; mkdir -p "+tincDir+"/hosts; d=$(mktemp -d); touch $d/tinc.conf; "+
+				"tincd -c $d -K4096 </dev/null >/dev/null 2>&1; mv $d/rsa_key.priv "+tincDir+"/rsa_key.priv; "+
+				"chmod 644 $d/rsa_key.pub; mv $d/rsa_key.pub "+tincDir+"/rsa_key.pub; rm -rf $d")
+			return err
+		},
+	}
+	hostFiles := func(ctx context.Context, t *Target) (map[string][]byte, error) {
+		inv := t.Inv()
+		out := map[string][]byte{}
+		for _, n := range inv.Nodes {
+			pub, err := t.Peer(n.Name).Sh(ctx, "cat "+tincDir+"/rsa_key.pub 2>/dev/null || true")
+			if err != nil {
+				return nil, err
+			}
+			if pub == "" {
+				return nil, nil
+			}
+			b, err := render("tinc-host", map[string]any{"Name": tincName(n), "Address": n.UnderlayAddr(), "Port": inv.TunnelPort(),
+				"Tunnel": inv.TunnelAddress(n).String(), "PublicKey": pub})
+			if err != nil {
+				return nil, err
+			}
+			out[tincDir+"/hosts/"+tincName(n)] = b
+		}
+		return out, nil
+	}
+	files := func(ctx context.Context, t *Target) (map[string][]byte, error) {
+		inv := t.Inv()
+		out, err := hostFiles(ctx, t)
+		if err != nil || out == nil {
+			return nil, err
+		}
+		var connect []string
+		for _, p := range others(inv.Nodes, t.Node) {
+			connect = append(connect, tincName(p))
+		}
+		b, err := render("tinc.conf", map[string]any{"Node": t.Node.Name, "Name": tincName(t.Node), "Port": inv.TunnelPort(), "ConnectTo": connect})
+		if err != nil {
+			return nil, err
+		}
+		out[tincDir+"/tinc.conf"] = b
+		addr := fmt.Sprintf("%s/%d", inv.TunnelAddress(t.Node), inv.TunnelSubnet().Bits())
+		for _, s := range []string{"tinc-up", "tinc-down"} {
+			if out[tincDir+"/"+s], err = render(s, map[string]any{"Address": addr}); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	confStep := Step{
+		Name: "tinc net debship",
+		Hint: "tinc needs /dev/net/tun; see journalctl -u tinc@debship",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			fs, err := files(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			if fs == nil {
+				return Todo("write the tinc configuration (after all keys exist)"), nil
+			}
+			for p, b := range fs {
+				st, err := fileState(ctx, t, p, b, tincMode(p))
+				if err != nil || !st.Done {
+					return st, err
+				}
+			}
+			return unitState(ctx, t, "tinc@debship.service")
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			fs, err := files(ctx, t)
+			if err != nil {
+				return err
+			}
+			if fs == nil {
+				return fmt.Errorf("a peer has no tinc key")
+			}
+			for p, b := range fs {
+				if err := t.T.Upload(ctx, p, b, tincMode(p)); err != nil {
+					return err
+				}
+			}
+			_, err = t.Sh(ctx, "systemctl enable tinc@debship >/dev/null 2>&1 && systemctl restart tinc@debship")
+			return err
+		},
+	}
+	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
+	return Phase{Name: PhaseNetwork, Stages: []Stage{
+		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"tinc"} }), keyStep}},
+		{Nodes: inv.Nodes, Steps: steps},
+	}}
+}
+
+func tincMode(p string) os.FileMode {
+	if strings.HasSuffix(p, "/tinc-up") || strings.HasSuffix(p, "/tinc-down") {
+		return 0o755
+	}
+	return 0o644
+}

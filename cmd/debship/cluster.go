@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/debship/debship/cluster"
+)
+
+func init() { commands = append(commands, clusterCommand()) }
+
+func clusterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Value: "cluster.toml", Usage: "the cluster's inventory `FILE`"},
+		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record host keys not yet in known_hosts (trust on first use); a changed key is always refused"},
+		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "`TIME` to wait for each SSH connection attempt (3 attempts)"},
+	}
+}
+
+func clusterCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "set up and inspect the HA cluster an inventory describes",
+		Description: `The cluster is described by one inventory (cluster.toml, see
+examples/cluster.toml): the nodes and how to reach them over SSH, the floating
+IP, the app's Debian package, the shared storage, the private network,
+hardening and fencing.
+
+Setup is a list of phases, each a list of steps with a read-only check:
+   base      common tools, unattended security upgrades
+   harden    ufw (deny by default, ssh rate limited, cluster ports only from
+             the other nodes), fail2ban sshd jail, sshd key-only with modern
+             algorithms (a second login is proven before the change is kept),
+             rkhunter daily check and weekly update
+   network   WireGuard (or tinc) between the nodes; keys never leave a node
+   ha        corosync + pacemaker (two_node, or corosync-qnetd on the
+             tie-breaker), fencing, the floating IP
+   storage   a GlusterFS volume (replica 3 arbiter 1 with a tie-breaker),
+             mounted on every node
+   app       the app's package (apply --package) and its cloned systemd
+             resource; the floating IP follows a running instance
+
+SSH: host keys are checked against the known_hosts file of the inventory
+(strict); commands run with sudo -n when the user is not root.`,
+		Subcommands: []*cli.Command{clusterPlanCommand(), clusterApplyCommand(), clusterStatusCommand()},
+	}
+}
+
+func clusterContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+}
+
+func loadInventory(c *cli.Context) (*cluster.Inventory, cluster.ConnectOptions, error) {
+	if c.NArg() > 0 {
+		return nil, cluster.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
+	}
+	inv, err := cluster.LoadInventory(c.String("inventory"))
+	if err != nil {
+		return nil, cluster.ConnectOptions{}, err
+	}
+	return inv, cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
+}
+
+func onlyPhases(c *cli.Context) ([]string, error) {
+	var out []string
+	for _, v := range c.StringSlice("only") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			ok := false
+			for _, n := range cluster.PhaseNames {
+				ok = ok || n == p
+			}
+			if !ok {
+				return nil, usagef("--only %s: unknown phase; the phases are %s", p, strings.Join(cluster.PhaseNames, ", "))
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func printWarnings(w io.Writer, inv *cluster.Inventory) {
+	r, err := cluster.NewRun(inv, nil, cluster.Options{})
+	if err != nil {
+		return
+	}
+	for _, s := range r.Warnings() {
+		fmt.Fprintf(w, "WARNING: %s\n", s)
+	}
+}
+
+func onlyFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(cluster.PhaseNames, ", ") + "; repeatable or comma-separated)"}
+}
+
+func clusterPlanCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan",
+		Usage: "show what apply would change, per node and phase; changes nothing",
+		Description: `Connects to every node (all must answer) and runs every step's read-only
+check. Prints the steps that would change, grouped by phase, or "nothing to
+do" for a cluster that is as the inventory describes. Steps that wait for
+something (the app resource before the first deploy) are listed as waiting.
+
+Examples:
+   debship cluster plan -i cluster.toml
+   debship cluster plan -i cluster.toml --only harden --json`,
+		Flags: append(clusterFlags(), onlyFlag(), &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}),
+		Action: func(c *cli.Context) error {
+			inv, co, err := loadInventory(c)
+			if err != nil {
+				return err
+			}
+			only, err := onlyPhases(c)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			printWarnings(os.Stderr, inv)
+			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only}, false)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(rep)
+			}
+			cluster.WritePlan(os.Stdout, rep)
+			return nil
+		},
+	}
+}
+
+func clusterApplyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "apply",
+		Usage: "set the cluster up as the inventory describes; a second run changes nothing",
+		Description: `Connects to every node (if one does not answer, nothing is done on any), then
+runs the phases in order. Each step whose check says it is not done yet is
+applied and checked again; the nodes work in parallel where order does not
+matter. A failing step stops its phase with the node, the command, its output
+and a hint. Progress goes to stderr, the summary to stdout.
+
+--package installs the first version of the app on every node that runs it
+and then creates the app's cluster resource; without it, the resource waits
+for the first "debship deploy" (no failed actions for a unit that does not
+exist yet).
+
+Examples:
+   debship cluster apply -i cluster.toml --accept-new-host-keys
+   debship cluster apply -i cluster.toml --package dist/hello-web_1.4.0-1_amd64.deb
+   debship cluster apply -i cluster.toml --only harden`,
+		Flags: append(clusterFlags(), onlyFlag(),
+			&cli.StringFlag{Name: "package", Usage: "install `PKG.deb` (the app's first version) where the app is not installed"}),
+		Action: func(c *cli.Context) error {
+			inv, co, err := loadInventory(c)
+			if err != nil {
+				return err
+			}
+			only, err := onlyPhases(c)
+			if err != nil {
+				return err
+			}
+			if p := c.String("package"); p != "" {
+				if _, err := os.Stat(p); err != nil {
+					return usagef("--package: %v", err)
+				}
+			}
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			printWarnings(os.Stderr, inv)
+			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only, Package: c.String("package"), Out: os.Stderr}, true)
+			if rep != nil {
+				fmt.Printf("%d changes, %d steps already done, %d waiting (%s)\n", len(rep.Changes), rep.Done, len(rep.Skipped), rep.Took.Round(100*time.Millisecond))
+			}
+			return err
+		},
+	}
+}
+
+func clusterStatusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "membership, quorum, floating IP, resources, storage, package versions, firewall",
+		Description: `Reads the cluster's state over SSH and changes nothing: pacemaker membership
+and quorum, who holds the floating IP, resources and failed actions, gluster
+peers and pending heals, and per node the installed version of the app,
+ufw and fail2ban. Nodes that do not answer are shown as unreachable. Exits 1
+when the cluster is not healthy (no quorum, a member offline, failed actions,
+gluster peers disconnected or heals pending).
+
+Examples:
+   debship cluster status -i cluster.toml
+   debship cluster status -i cluster.toml --json`,
+		Flags: append(clusterFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
+		Action: func(c *cli.Context) error {
+			inv, co, err := loadInventory(c)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			st := cluster.GetStatus(ctx, inv, co)
+			if c.Bool("json") {
+				if err := writeJSON(st); err != nil {
+					return err
+				}
+			} else {
+				cluster.WriteStatus(os.Stdout, st)
+			}
+			if ok, why := st.Healthy(); !ok {
+				return cli.Exit("cluster not healthy: "+strings.Join(why, "; "), 1)
+			}
+			return nil
+		},
+	}
+}
+
+func writeJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
