@@ -31,8 +31,9 @@ func Down(ctx context.Context, opts Options) error {
 	start := time.Now()
 	l, err := Open(o.Dir)
 	if err != nil {
+		// No (or unreadable) state: clean up by name all the same.
 		if !errors.Is(err, ErrNoLab) {
-			return fmt.Errorf("lab down: %w", err)
+			fmt.Fprintf(o.Progress, "lab down: %v; cleaning up anyway\n", err)
 		}
 		l = newLab(o, "")
 	}

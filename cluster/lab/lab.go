@@ -275,21 +275,25 @@ func (l *Lab) bootNode(ctx context.Context, n Node) error {
 	if err := p.mountRoot(l.Base); err != nil {
 		return err
 	}
-	client, err := ensureKey(l.KeyPath(), "debship-lab")
-	if err != nil {
-		return err
-	}
-	hostKey, err := ensureKey(l.hostKeyPath(n.Name), "root@"+n.Name)
-	if err != nil {
-		return err
-	}
-	if err := p.writeIdentity(identity{
-		Node:      n,
-		HostKey:   l.hostKeyPath(n.Name),
-		ClientPub: sshPub(client),
-		Signer:    hostKey,
-	}); err != nil {
-		return fmt.Errorf("write identity: %w", err)
+	// Only on the first boot of a layer: after a crash the node keeps its
+	// disk like a real machine, including what cluster apply changed.
+	if !p.hasIdentity() {
+		client, err := ensureKey(l.KeyPath(), "debship-lab")
+		if err != nil {
+			return err
+		}
+		hostKey, err := ensureKey(l.hostKeyPath(n.Name), "root@"+n.Name)
+		if err != nil {
+			return err
+		}
+		if err := p.writeIdentity(identity{
+			Node:      n,
+			HostKey:   l.hostKeyPath(n.Name),
+			ClientPub: sshPub(client),
+			Signer:    hostKey,
+		}); err != nil {
+			return fmt.Errorf("write identity: %w", err)
+		}
 	}
 	if err := ensureNodeNet(ctx, n.Name, netip.PrefixFrom(n.Address, l.Subnet.Bits())); err != nil {
 		return err

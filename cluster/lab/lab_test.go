@@ -172,6 +172,8 @@ func TestLab(t *testing.T) {
 			}
 		}},
 		{"crash", func(t *testing.T) {
+			// What the node wrote before the crash must be there after it.
+			mustSSH(t, l, "node1", "echo '10.231.0.12 node2' | sudo tee -a /etc/hosts >/dev/null")
 			t0 := time.Now()
 			if err := l.Crash(ctx, "node1"); err != nil {
 				t.Fatal(err)
@@ -193,8 +195,8 @@ func TestLab(t *testing.T) {
 			if err := l.Start(ctx, "node1"); err != nil {
 				t.Fatal(err)
 			}
-			if got := mustSSH(t, l, "node1", "hostname"); got != "node1" {
-				t.Errorf("node1 after start: %q", got)
+			if got := mustSSH(t, l, "node1", "hostname; grep -c node2 /etc/hosts"); got != "node1\n1" {
+				t.Errorf("node1 after start (hostname, its disk kept): %q", got)
 			}
 		}},
 		{"partition", func(t *testing.T) {

@@ -32,6 +32,14 @@ func (n nodePaths) Root() string    { return filepath.Join(n.dir, "root") }
 func (n nodePaths) Bricks() string  { return filepath.Join(n.dir, "bricks") }
 func (n nodePaths) Console() string { return filepath.Join(n.dir, "console.log") }
 
+// identityMark is written once the node's identity is in its layer.
+func (n nodePaths) identityMark() string { return filepath.Join(n.dir, "identity") }
+
+func (n nodePaths) hasIdentity() bool {
+	_, err := os.Stat(n.identityMark())
+	return err == nil
+}
+
 // mountRoot mounts the node's overlay over the base root unless it is.
 func (n nodePaths) mountRoot(base string) error {
 	for _, d := range []string{n.Upper(), n.Work(), n.Root(), n.Bricks()} {
@@ -46,7 +54,7 @@ func (n nodePaths) mountRoot(base string) error {
 }
 
 // identity is what makes a node itself; written into its overlay before
-// every boot (idempotent).
+// its first boot.
 type identity struct {
 	Node      Node
 	HostKey   string     // private key file on the host (stable across rebuilds)
@@ -84,7 +92,10 @@ func (n nodePaths) writeIdentity(id identity) error {
 	if err != nil {
 		return err
 	}
-	return authorize(r, "/home/"+AdminUser, uid, gid, id.ClientPub)
+	if err := authorize(r, "/home/"+AdminUser, uid, gid, id.ClientPub); err != nil {
+		return err
+	}
+	return writeFile(n.identityMark(), []byte(id.Node.Name+"\n"), 0o644)
 }
 
 // ensureMachineID gives each node its own machine-id (the base has none),
