@@ -23,6 +23,15 @@ type Step struct {
 	Apply func(ctx context.Context, t *Target) error
 	// Hint is shown with a failure: what usually causes it, what to do.
 	Hint string
+	// File, when the step keeps a generated file, renders it (for review
+	// and the golden tests).
+	File *FileSpec
+}
+
+// FileSpec is a generated file on a node.
+type FileSpec struct {
+	Path    string
+	Content func(ctx context.Context, t *Target) ([]byte, error)
 }
 
 // State is what a Check found.
@@ -254,10 +263,14 @@ func (r *Run) Plan(ctx context.Context) (*Report, error) {
 // node's stage, and the phase stops after the stage; the error names the
 // node, phase, step, command, its output and a hint.
 func (r *Run) Apply(ctx context.Context) (*Report, error) {
+	return r.runPhases(ctx, r.Phases())
+}
+
+func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
 	var mu sync.Mutex
-	for _, ph := range r.Phases() {
+	for _, ph := range phases {
 		phStart := time.Now()
 		before := len(rep.Changes)
 		fmt.Fprintf(r.Opts.Out, "== %s\n", ph.Name)
@@ -382,8 +395,11 @@ func WritePlan(w io.Writer, rep *Report) {
 }
 
 func writeSkipped(w io.Writer, rep *Report) {
+	if len(rep.Skipped) > 0 {
+		fmt.Fprintln(w, "waiting:")
+	}
 	for _, c := range rep.Skipped {
-		fmt.Fprintf(w, "  %-8s %-34s waits: %s\n", c.Node, c.Step, c.Reason)
+		fmt.Fprintf(w, "  %-8s %-34s %s\n", c.Node, c.Step, c.Reason)
 	}
 }
 

@@ -161,6 +161,7 @@ func ufwStep() Step {
 	content := templateFile("ufw-rules.sh", func(t *Target) any { return ufwData(t.Inv(), t.Node) })
 	return Step{
 		Name: "ufw firewall",
+		File: &FileSpec{Path: ufwScript, Content: func(_ context.Context, t *Target) ([]byte, error) { return content(t) }},
 		Hint: "ufw needs iptables in the kernel; the script is " + ufwScript + " on the node",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := content(t)
@@ -233,6 +234,7 @@ func sshdContent(t *Target) ([]byte, error) {
 func sshdStep() Step {
 	return Step{
 		Name: "sshd hardening",
+		File: &FileSpec{Path: sshdDropIn, Content: func(_ context.Context, t *Target) ([]byte, error) { return sshdContent(t) }},
 		Hint: "the previous sshd configuration was restored; run sshd -t on the node and check [ssh] user/key and [hardening] allow-users",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := sshdContent(t)

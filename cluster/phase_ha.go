@@ -136,6 +136,7 @@ func authkeyStep() Step {
 func corosyncConfStep() Step {
 	return Step{
 		Name: "corosync.conf",
+		File: &FileSpec{Path: corosyncConf, Content: func(_ context.Context, t *Target) ([]byte, error) { return corosyncContent(t) }},
 		Hint: "see journalctl -u corosync on the node",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := corosyncContent(t)

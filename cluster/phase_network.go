@@ -79,6 +79,7 @@ func wireguardPhase(inv *Inventory) Phase {
 	}
 	confStep := Step{
 		Name: "wireguard wg0",
+		File: &FileSpec{Path: "/etc/wireguard/wg0.conf", Content: conf},
 		Hint: "wg-quick needs the wireguard kernel module (Debian 12's kernel has it); see journalctl -u wg-quick@wg0",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := conf(ctx, t)

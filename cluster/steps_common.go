@@ -47,6 +47,7 @@ func fileState(ctx context.Context, t *Target, path string, want []byte, mode os
 func fileStep(name, path string, mode os.FileMode, content func(t *Target) ([]byte, error), after string) Step {
 	return Step{
 		Name: name,
+		File: &FileSpec{Path: path, Content: func(_ context.Context, t *Target) ([]byte, error) { return content(t) }},
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := content(t)
 			if err != nil {

@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+
+	"gitlab.com/debship/debship/cluster/transport"
+)
+
+// fakeT answers commands from a table (first matching substring wins) and
+// records what it was asked and what was uploaded.
+type fakeT struct {
+	name    string
+	mu      sync.Mutex
+	answers [][2]string
+	ran     []string
+	uploads map[string]string
+}
+
+func newFake(name string, answers ...[2]string) *fakeT {
+	return &fakeT{name: name, answers: answers, uploads: map[string]string{}}
+}
+
+func (f *fakeT) Node() string { return f.name }
+func (f *fakeT) Close() error { return nil }
+func (f *fakeT) Run(ctx context.Context, cmd string) ([]byte, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ran = append(f.ran, cmd)
+	for _, a := range f.answers {
+		if strings.Contains(cmd, a[0]) {
+			if strings.HasPrefix(a[1], "!") {
+				return nil, []byte(a[1][1:]), &transport.CommandError{Node: f.name, Cmd: cmd, ExitCode: 1, Stderr: a[1][1:]}
+			}
+			return []byte(a[1]), nil, nil
+		}
+	}
+	return nil, nil, nil
+}
+func (f *fakeT) Upload(ctx context.Context, path string, data []byte, mode os.FileMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploads[path] = string(data)
+	return nil
+}
+
+func fakeConns(inv *Inventory, answers ...[2]string) map[string]transport.Transport {
+	m := map[string]transport.Transport{}
+	for _, n := range inv.Nodes {
+		m[n.Name] = newFake(n.Name, answers...)
+	}
+	return m
+}
