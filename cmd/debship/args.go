@@ -37,9 +37,13 @@ func interspersed(app *cli.App, args []string) []string {
 		i++
 	}
 	var fl, pos []string
+	raw := passThrough[strings.Join(out[1:], " ")]
 	for ; i < len(args); i++ {
 		a := args[i]
 		switch {
+		case raw && len(pos) > 0:
+			// A command line for somewhere else: its flags are its own.
+			pos = append(pos, a)
 		case a == "--":
 			pos = append(pos, args[i:]...)
 			i = len(args)
@@ -56,6 +60,10 @@ func interspersed(app *cli.App, args []string) []string {
 	out = append(out, fl...)
 	return append(out, pos...)
 }
+
+// passThrough names commands whose arguments after the first are a command
+// line of their own ("debship lab ssh node1 ls -l"), left as they are.
+var passThrough = map[string]bool{"lab ssh": true}
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	for _, c := range cmds {

@@ -76,4 +76,10 @@ func TestInterspersedFlags(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("interspersed = %q\nwant %q", got, want)
 	}
+	// A command line run on a node keeps its own flags.
+	got = interspersed(app, []string{"debship", "lab", "ssh", "node1", "ls", "-l", "/"})
+	want = []string{"debship", "lab", "ssh", "node1", "ls", "-l", "/"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("interspersed = %q\nwant %q", got, want)
+	}
 }
