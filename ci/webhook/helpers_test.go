@@ -1,0 +1,404 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+
+	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
+)
+
+// The secrets of the tests. Every test's logs, answers and state file are
+// searched for them at its end (env.checkNoSecrets).
+const (
+	testToken   = "wh-token-Zq81xVt3LmP0aa5e"
+	readToken   = "glpat-read-Yk39bQw7TnR2cc8d"
+	projectID   = 42
+	projectPath = "acme/hello-web"
+	pkgName     = "hello-web"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// baseConfig is a valid webhook.toml for the tests; {{GITLAB}} is the fake
+// GitLab's URL. The deploy command is only there to make the file valid
+// without an inventory: the tests hand their own Deployer to New.
+const baseConfig = `# test receiver
+listen = "127.0.0.1:0"
+state-dir = "state"
+shutdown-grace = "2s"
+
+[token]
+file = "token"
+
+[project]
+id = 42
+path = "acme/hello-web"
+
+[trigger]
+event = "pipeline"
+
+[gitlab]
+url = "{{GITLAB}}"
+package = "hello-web"
+
+[gitlab.token]
+env = "TEST_WEBHOOK_GITLAB_TOKEN"
+
+[deploy]
+command = ["/bin/true"]
+`
+
+// writeConfig writes a webhook.toml (mode 0600) and its token file into
+// dir and loads it.
+func writeConfig(t *testing.T, dir, text string) (*Config, error) {
+	t.Helper()
+	t.Setenv("TEST_WEBHOOK_GITLAB_TOKEN", readToken)
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "webhook.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(p)
+}
+
+// fakeDeployer records deploys and checks that they never overlap.
+type fakeDeployer struct {
+	mu       sync.Mutex
+	deployed []string // versions, in order
+	debs     []string
+	running  atomic.Int32
+	maxSeen  atomic.Int32
+	delay    time.Duration
+	block    chan struct{} // when set, a deploy waits for it (or ctx)
+	started  chan string   // when set, receives each version as it starts
+	fail     map[string]error
+}
+
+func (d *fakeDeployer) Deploy(ctx context.Context, job Job, debPath string) error {
+	n := d.running.Add(1)
+	defer d.running.Add(-1)
+	for {
+		m := d.maxSeen.Load()
+		if n <= m || d.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if d.started != nil {
+		d.started <- job.Version
+	}
+	if _, err := os.Stat(debPath); err != nil {
+		return fmt.Errorf("the .deb to deploy is missing: %w", err)
+	}
+	if d.block != nil {
+		select {
+		case <-d.block:
+		case <-ctx.Done():
+			return fmt.Errorf("abandoned: %w", ctx.Err())
+		}
+	}
+	select {
+	case <-time.After(d.delay):
+	case <-ctx.Done():
+		return fmt.Errorf("abandoned: %w", ctx.Err())
+	}
+	if err := d.fail[job.Version]; err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deployed = append(d.deployed, job.Version)
+	d.debs = append(d.debs, filepath.Base(debPath))
+	return nil
+}
+
+func (d *fakeDeployer) versions() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.deployed...)
+}
+
+// env is a receiver on loopback with a fake GitLab behind it.
+type env struct {
+	t         *testing.T
+	dir       string
+	cfg       *Config
+	gl        *gitlabtest.Server
+	logs      *syncBuffer
+	answers   syncBuffer // every answer body the tests received
+	sent      []string   // header values that must never come back (signatures)
+	sentMu    sync.Mutex
+	dep       *fakeDeployer
+	rec       *Receiver
+	url       string
+	hook      *gitlabtest.Hook
+	now       func() time.Time
+	stop      context.CancelFunc
+	done      chan error
+	extraText []string // secrets of a test to search for as well
+}
+
+// newEnv makes the config (edit changes its text), the fake GitLab and
+// the state directory, without starting the receiver.
+func newEnv(t *testing.T, edit func(string) string) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), gl: gitlabtest.New(), logs: &syncBuffer{}, dep: &fakeDeployer{}}
+	t.Cleanup(e.gl.Close)
+	e.gl.AddProject(projectID, projectPath)
+	e.gl.AddToken(readToken, gitlabtest.Reporter)
+	text := strings.ReplaceAll(baseConfig, "{{GITLAB}}", e.gl.URL)
+	if edit != nil {
+		text = edit(text)
+	}
+	cfg, err := writeConfig(t, e.dir, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	t.Cleanup(e.checkNoSecrets)
+	return e
+}
+
+// release publishes the .deb of each version (e.g. "1.4.0") in the fake
+// registry, as `debship release` of tag v<version> would.
+func (e *env) release(versions ...string) {
+	e.t.Helper()
+	for _, v := range versions {
+		p := makeDeb(e.t, e.t.TempDir(), pkgName, v, "1")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.gl.AddPackageFile(projectID, pkgName, v, filepath.Base(p), b)
+	}
+}
+
+// start runs the receiver (a new one on the same state directory each
+// time) on a loopback port.
+func (e *env) start() {
+	e.t.Helper()
+	rec, err := New(e.cfg, Options{
+		Deployer: e.dep,
+		Fetcher:  &GitLabFetcher{Config: e.cfg, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond},
+		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:      e.now,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.rec, e.stop, e.done = rec, cancel, make(chan error, 1)
+	e.url = "http://" + ln.Addr().String()
+	e.hook = &gitlabtest.Hook{URL: e.url + e.cfg.Path, Token: testToken}
+	go func() { e.done <- rec.Serve(ctx, ln) }()
+	e.t.Cleanup(func() { e.shutdown() })
+}
+
+// shutdown stops the receiver as SIGTERM does and waits for it.
+func (e *env) shutdown() {
+	if e.stop == nil {
+		return
+	}
+	e.stop()
+	if err := <-e.done; err != nil {
+		e.t.Errorf("Serve: %v", err)
+	}
+	e.stop = nil
+}
+
+// send delivers an event and returns the status code and the answer.
+func (e *env) send(event string, body []byte, key string) (int, answer) {
+	e.t.Helper()
+	return e.sendWith(e.hook, gitlabtest.Delivery{Event: event, Body: body, IdempotencyKey: key})
+}
+
+func (e *env) sendWith(h *gitlabtest.Hook, d gitlabtest.Delivery) (int, answer) {
+	e.t.Helper()
+	req, err := h.Request(context.Background(), d)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if s := req.Header.Get("webhook-signature"); s != "" {
+		e.sentMu.Lock()
+		e.sent = append(e.sent, strings.TrimPrefix(s, "v1,"))
+		e.sentMu.Unlock()
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) (int, answer) {
+	e.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	e.answers.Write(buf.Bytes())
+	var a answer
+	json.Unmarshal(buf.Bytes(), &a)
+	return resp.StatusCode, a
+}
+
+// status reads GET /status over HTTP, as a user would.
+func (e *env) status() Status {
+	e.t.Helper()
+	resp, err := http.Get(e.url + "/status")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	e.answers.Write(buf.Bytes())
+	var s Status
+	if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
+		e.t.Fatalf("/status: %v: %s", err, buf.String())
+	}
+	return s
+}
+
+// waitFor polls the queue until cond holds.
+func (e *env) waitFor(what string, cond func(Status) bool) Status {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := e.rec.Status()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(s, "", "  ")
+			e.t.Fatalf("timed out waiting for %s; status:\n%s\nlogs:\n%s", what, b, e.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// idle is: nothing running, nothing queued.
+func idle(s Status) bool { return s.Current == nil && len(s.Queued) == 0 }
+
+// checkNoSecrets fails the test if a secret or a signature it sent shows
+// up in a log line, an answer, /status or the state file.
+func (e *env) checkNoSecrets() {
+	state, _ := os.ReadFile(filepath.Join(e.cfg.StateDir, "state.json"))
+	texts := map[string]string{"logs": e.logs.String(), "answers": e.answers.String(), "state file": string(state)}
+	secrets := append([]string{testToken, readToken}, e.extraText...)
+	e.sentMu.Lock()
+	secrets = append(secrets, e.sent...)
+	e.sentMu.Unlock()
+	for where, text := range texts {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(text, s) {
+				e.t.Errorf("a secret or signature (%.6s…) appears in the %s", s, where)
+			}
+		}
+	}
+}
+
+// makeDeb writes a small real .deb of package name at version-revision.
+func makeDeb(t *testing.T, dir, name, version, revision string) string {
+	t.Helper()
+	src := filepath.Join(dir, "payload")
+	if err := os.WriteFile(src, []byte(name+" "+version), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1700000000, 0).UTC()
+	info := nfpm.WithDefaults(&nfpm.Info{
+		Name: name, Arch: "all", Platform: "linux", Version: version, Release: revision,
+		VersionSchema: "none", Maintainer: "Test <test@example.org>", Description: "test package",
+		MTime: mtime,
+		Overridables: nfpm.Overridables{Contents: files.Contents{{
+			Source: src, Destination: "/usr/share/doc/" + name + "/payload",
+			FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime, Owner: "root", Group: "root"},
+		}}},
+	})
+	var buf bytes.Buffer
+	if err := deb.Default.Package(info, &buf); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name+"_"+version+"-"+revision+"_all.deb")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fixture loads testdata/events/<name>.json and sets fields by dotted
+// path ("object_attributes.ref").
+func fixture(t *testing.T, name string, set map[string]any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "events", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range set {
+		parts := strings.Split(path, ".")
+		m := doc
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := m[p].(map[string]any)
+			if !ok {
+				t.Fatalf("fixture %s has no object %s", name, p)
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pipeline is a successful tag pipeline of project 42 for tag.
+func pipeline(t *testing.T, tag string) []byte {
+	return fixture(t, "pipeline", map[string]any{"object_attributes.ref": tag})
+}
+
+var errDeploy = errors.New("health check failed on node b")
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
