@@ -163,6 +163,7 @@ type env struct {
 	sent      []string   // header values that must never come back (signatures)
 	sentMu    sync.Mutex
 	dep       *fakeDeployer
+	deployer  Deployer // instead of dep when set
 	rec       *Receiver
 	url       string
 	hook      *gitlabtest.Hook
@@ -211,8 +212,12 @@ func (e *env) release(versions ...string) {
 // time) on a loopback port.
 func (e *env) start() {
 	e.t.Helper()
+	var d Deployer = e.dep
+	if e.deployer != nil {
+		d = e.deployer
+	}
 	rec, err := New(e.cfg, Options{
-		Deployer: e.dep,
+		Deployer: d,
 		Fetcher:  &GitLabFetcher{Config: e.cfg, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond},
 		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      e.now,
