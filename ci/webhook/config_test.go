@@ -35,7 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 // TestSecretsNeverPrint: a Config printed or marshalled any way shows no
 // secret.
 func TestSecretsNeverPrint(t *testing.T) {
-	e := newEnv(t, func(s string) string { return s + "\n[signing-key]\nvalue = \"whsec_" + strings.Repeat("QUJD", 11) + "\"\n" })
+	e := newEnv(t, func(s string) string {
+		return s + "\n[signing-key]\nvalue = \"whsec_" + strings.Repeat("QUJD", 11) + "\"\n"
+	})
 	b, _ := json.Marshal(e.cfg)
 	out := fmt.Sprintf("%v %+v %#v %s %q %x", e.cfg, e.cfg, e.cfg, e.cfg.Token, e.cfg.Token, e.cfg.GitLabToken) + string(b)
 	for _, s := range []string{testToken, readToken, string(e.cfg.SigningKey.bytes())} {
