@@ -17,7 +17,7 @@ import (
 // (gone) are no more.
 var BasePackages = []string{
 	"sudo", "git", "htop", "iftop", "iotop", "atop", "debian-goodies",
-	"unattended-upgrades", "apt-listchanges", "ca-certificates", "curl",
+	"unattended-upgrades", "ca-certificates", "curl",
 }
 
 func allPhases(inv *Inventory, o Options) []Phase {
@@ -93,7 +93,7 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 		if inv.Storage != nil {
 			rules = append(rules,
 				ufwRule{"tcp", from, "glusterd from " + p.Name, "24007:24008"},
-				ufwRule{"tcp", from, "gluster bricks from " + p.Name, "49152:49251"})
+				ufwRule{"tcp", from, "gluster bricks from " + p.Name, "49152:60999"}) // Gluster 10 picks brick ports at random in glusterd.vol base-port..max-port
 		}
 	}
 	return map[string]any{"Node": n.Name, "SSHPort": ssh, "Trusted": h.TrustedSources, "Public": public, "Peers": rules}
@@ -138,7 +138,7 @@ func hardenPhase(inv *Inventory) Phase {
 	}
 	if Enabled(h.Rkhunter) {
 		steps = append(steps,
-			fileStep("rkhunter daily check, weekly update", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), ""),
+			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), ""),
 			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), ""),
 			Step{
 				Name: "rkhunter file properties database",

@@ -174,7 +174,7 @@ func corosyncConfStep() Step {
 // first starts: with the default 20 s the first start waits 20 s longer.
 func cibSeedStep() Step {
 	return Step{
-		Name: "pacemaker dc-deadtime before first start",
+		Name: "pacemaker first-start settings",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			return shState(ctx, t, "if systemctl -q is-active pacemaker || test -e /var/lib/pacemaker/cib/cib.xml; then echo ok; else echo 'seed an empty CIB'; fi")
 		},
