@@ -195,7 +195,12 @@ func (c *Config) errAt(key, format string, args ...any) error {
 }
 
 func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
-	dir := filepath.Dir(c.File)
+	// Relative paths are relative to the file, whatever the working
+	// directory of the service.
+	dir, err := filepath.Abs(filepath.Dir(c.File))
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.File, err)
+	}
 	// A file anyone may change says which command runs as the receiver.
 	if mode&0o002 != 0 {
 		return fmt.Errorf("%s: the file is writable by every user (mode %04o), and it says what to deploy and which command to run; chmod o-w %s", c.File, mode, c.File)
@@ -208,8 +213,8 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	}
 
 	c.Listen = or(fc.Listen, DefaultListen)
-	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil {
+	host, port, lerr := net.SplitHostPort(c.Listen)
+	if lerr != nil {
 		add(c.errAt("listen", "listen = %q is not host:port; write e.g. listen = %q", c.Listen, DefaultListen))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		add(c.errAt("listen", "listen = %q: %q is not a TCP port", c.Listen, port))
@@ -257,7 +262,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 			c.TLSKey, err = c.readSecret("tls.key", fc.TLS.Key, mode)
 			add(err)
 		}
-	} else if err == nil && !c.BehindProxy && !loopback(host) {
+	} else if lerr == nil && !c.BehindProxy && !loopback(host) {
 		add(c.errAt("listen", "listen = %q is reachable from other hosts over plain HTTP, where the token would travel in clear text; add a [tls] table, or listen on 127.0.0.1 behind a TLS reverse proxy (or set behind-proxy = true when the proxy is on another host of a private network)", c.Listen))
 	}
 

@@ -41,10 +41,12 @@ type unit struct {
 }
 
 // units debship's package ships in /lib/systemd/system. The webhook
-// receiver (ci/webhook) adds its "debship-webhook.service" here, with a
-// template in templates/files/ci/debship-deb/ and maintainer scripts that
-// enable it like dh_installsystemd does; nothing else needs to change.
-var units = []unit{}
+// receiver's unit is installed but not enabled: it needs
+// /etc/debship/webhook.toml and its credentials first (the unit's comment
+// says how). It runs as a DynamicUser, so no user is made at install.
+var units = []unit{
+	{Name: "debship-webhook.service", Template: "webhook/debship-webhook.service"},
+}
 
 type options struct {
 	Binary     string
