@@ -164,7 +164,9 @@ func corosyncConfStep() Step {
 			if err := t.T.Upload(ctx, corosyncConf, b, 0o644); err != nil {
 				return err
 			}
-			_, err = t.Sh(ctx, "if systemctl -q is-active corosync; then corosync-cfgtool -R >/dev/null; fi")
+			// qdevice reads its settings at start only.
+			_, err = t.Sh(ctx, "if systemctl -q is-active corosync; then corosync-cfgtool -R >/dev/null; "+
+				"if systemctl -q is-active corosync-qdevice; then systemctl restart corosync-qdevice; fi; fi")
 			return err
 		},
 	}
