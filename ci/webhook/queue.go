@@ -421,9 +421,12 @@ func (q *queue) run(stop context.Context, grace time.Duration, process processFu
 		}
 		cancel()
 		q.done(j, err, interrupted)
-		if err != nil {
-			q.log.Error("deploy failed", "job", j.ID, "version", j.Version, "err", err, "interrupted", interrupted)
-		} else {
+		switch {
+		case interrupted:
+			q.log.Warn("deploy interrupted by the shutdown; see /status for whether it resumes", "job", j.ID, "version", j.Version, "attempt", j.Attempts, "err", err)
+		case err != nil:
+			q.log.Error("deploy failed", "job", j.ID, "version", j.Version, "err", err)
+		default:
 			q.log.Info("deploy succeeded", "job", j.ID, "version", j.Version)
 		}
 	}

@@ -434,7 +434,7 @@ func TestRestartResumesQueue(t *testing.T) {
 		t.Fatalf("1.5: %d %+v", code, a)
 	}
 	e.shutdown()
-	if !strings.Contains(e.logs.String(), "abandoning the running deploy") {
+	if !strings.Contains(e.logs.String(), "abandoning the running deploy") || !strings.Contains(e.logs.String(), "deploy interrupted by the shutdown") {
 		t.Errorf("no abandon logged:\n%s", e.logs.String())
 	}
 	// Restart: 1.4 was interrupted, 1.5 is newer and queued: 1.4 is

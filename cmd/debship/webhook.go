@@ -44,7 +44,7 @@ func webhookServeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the receiver until SIGTERM",
-		Description: `Listens for GitLab webhook deliveries (project → Settings → Webhooks, with a
+		Description: `Listens for GitLab webhook deliveries (project > Settings > Webhooks, with a
 secret token; Pipeline, Release or Job events) and deploys the versions they
 announce:
 
