@@ -22,6 +22,7 @@ import (
 	"github.com/goreleaser/nfpm/v2/files"
 
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
+	"gitlab.com/debship/debship/ci/webhook/webhooktest"
 )
 
 // The secrets of the tests. Every test's logs, answers and state file are
@@ -305,18 +306,14 @@ func (e *env) status() Status {
 // waitFor polls the queue until cond holds.
 func (e *env) waitFor(what string, cond func(Status) bool) Status {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := e.rec.Status()
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.MarshalIndent(s, "", "  ")
-			e.t.Fatalf("timed out waiting for %s; status:\n%s\nlogs:\n%s", what, b, e.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := e.rec.Wait(ctx, cond)
+	if err != nil {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		e.t.Fatalf("timed out waiting for %s; status:\n%s\nlogs:\n%s", what, b, e.logs.String())
 	}
+	return s
 }
 
 // idle is: nothing running, nothing queued.
@@ -368,40 +365,19 @@ func makeDeb(t *testing.T, dir, name, version, revision string) string {
 	return p
 }
 
-// fixture loads testdata/events/<name>.json and sets fields by dotted
-// path ("object_attributes.ref").
+// fixture is webhooktest.Event, failing the test on an error.
 func fixture(t *testing.T, name string, set map[string]any) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "events", name+".json"))
+	b, err := webhooktest.Event(name, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for path, v := range set {
-		parts := strings.Split(path, ".")
-		m := doc
-		for _, p := range parts[:len(parts)-1] {
-			next, ok := m[p].(map[string]any)
-			if !ok {
-				t.Fatalf("fixture %s has no object %s", name, p)
-			}
-			m = next
-		}
-		m[parts[len(parts)-1]] = v
-	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return b
 }
 
 // pipeline is a successful tag pipeline of project 42 for tag.
 func pipeline(t *testing.T, tag string) []byte {
-	return fixture(t, "pipeline", map[string]any{"object_attributes.ref": tag})
+	return webhooktest.Pipeline(projectID, projectPath, tag)
 }
 
 var errDeploy = errors.New("health check failed on node b")

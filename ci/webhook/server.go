@@ -118,6 +118,25 @@ func (r *Receiver) Status() Status { return r.q.status(20) }
 // Job returns a job by ID, if the state still holds it.
 func (r *Receiver) Job(id string) (Job, bool) { return r.q.job(id) }
 
+// Wait returns the status once cond holds for it, or the last status and
+// ctx's error; for tests and tools that deliver an event and wait for its
+// deploy (e.g. cond: s.Deployed == "1.5" && s.Current == nil).
+func (r *Receiver) Wait(ctx context.Context, cond func(Status) bool) (Status, error) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s := r.Status()
+		if cond(s) {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // ListenAndServe listens on the configured address and serves until ctx is
 // cancelled (SIGTERM), then shuts down gracefully (see Serve).
 func (r *Receiver) ListenAndServe(ctx context.Context) error {
