@@ -253,6 +253,11 @@ func (r *Receiver) hook(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	event := req.Header.Get("X-Gitlab-Event")
 	attrs := []any{"event", clip(event), "hook", clip(req.Header.Get("X-Gitlab-Webhook-UUID")), "remote", req.RemoteAddr}
+	if f := req.Header.Get("X-Forwarded-For"); f != "" {
+		// Behind a reverse proxy the remote is the proxy; what it says
+		// about the sender is logged for the audit trail, never trusted.
+		attrs = append(attrs, "forwarded_for", clip(f))
+	}
 	done := func(level slog.Level, code int, a answer, more ...any) {
 		reply(w, code, a)
 		all := append(attrs, "code", code, "result", a.Status)

@@ -86,7 +86,8 @@ Configuration (TOML, unknown keys are errors; secrets are never logged):
   [gitlab.token]                 read_api access token, same forms as [token]
   [deploy] command = ["/abs/path", "args"...], timeout = "30m"
 
-"debship webhook example" prints a commented configuration. With the
+Whoever may push a tag matching the pattern can deploy: protect those tags
+in GitLab. "debship webhook example" prints a commented configuration. With the
 "pipeline" trigger, generate the pipeline with "debship ci generate
 --no-deploy": its manual deploy job would keep the pipeline from succeeding.
 
