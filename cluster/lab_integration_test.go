@@ -1,0 +1,467 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/testenv"
+)
+
+// buildClusterDeb builds the example app in mode "cluster" (pacemaker runs
+// its unit), offline.
+func buildClusterDeb(t *testing.T) string {
+	t.Helper()
+	testenv.NeedFile(t, "/usr/bin/python3")
+	src, err := filepath.Abs("../examples/hello-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hello-web")
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	py := filepath.Join(dir, "pyproject.toml")
+	b, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "[tool.debship]\n", "[tool.debship]\nmode = \"cluster\"\n", 1))
+	if err := os.WriteFile(py, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := debbuild.Build(context.Background(), spec, debbuild.BuildOptions{Output: t.TempDir(), NoIndex: true, SourceDateEpoch: 1767225600})
+	if err != nil {
+		t.Fatalf("build the example .deb: %v", err)
+	}
+	return res.Path
+}
+
+// testInventory is the lab's inventory with what the tests need on top: the
+// host may SSH without the rate limit, and gluster gives up on a crashed node
+// after 5 s.
+func testInventory(t *testing.T, l *lab.Lab) (*cluster.Inventory, string) {
+	t.Helper()
+	inv, err := cluster.LoadInventory(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Hardening = &cluster.Hardening{TrustedSources: []string{l.HostAddress().String()}}
+	inv.Storage.PingTimeout = 5
+	p := filepath.Join(l.Dir, "test-cluster.toml")
+	if err := inv.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	inv, err = cluster.LoadInventory(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv, p
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func apply(t *testing.T, inv *cluster.Inventory, o cluster.Options) *cluster.Report {
+	t.Helper()
+	if o.Out == nil {
+		o.Out = logWriter{t}
+	}
+	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, o, true)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return rep
+}
+
+func plan(t *testing.T, inv *cluster.Inventory) *cluster.Report {
+	t.Helper()
+	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{}, false)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return rep
+}
+
+func sh(t *testing.T, inv *cluster.Inventory, node, cmd string) string {
+	t.Helper()
+	out, err := shErr(inv, node, cmd)
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	return out
+}
+
+func shErr(inv *cluster.Inventory, node, cmd string) (string, error) {
+	n, _ := inv.Node(node)
+	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 3 * time.Second}))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return transport.Output(ctx, c, cmd)
+}
+
+// holder asks the app on the floating IP which node answers.
+func holder(inv *cluster.Inventory, timeout time.Duration) (string, error) {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(fmt.Sprintf("http://%s:%d/", inv.FloatingPrefix().Addr(), inv.App.Port))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r struct{ Host string }
+	if err := json.Unmarshal(b, &r); err != nil || r.Host == "" {
+		return "", fmt.Errorf("answer %q: %v", b, err)
+	}
+	return r.Host, nil
+}
+
+// waitHolder waits until the floating IP answers from a node other than
+// not (any node when not is ""), and returns it and how long it took.
+func waitHolder(t *testing.T, inv *cluster.Inventory, not string, limit time.Duration) (string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var last error
+	for time.Since(start) < limit {
+		h, err := holder(inv, 500*time.Millisecond)
+		if err == nil && h != not {
+			return h, time.Since(start)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no node other than %q answered on the floating IP within %s (last: %v)", not, limit, last)
+	return "", 0
+}
+
+// waitHealthy waits until status says the cluster is healthy.
+func waitHealthy(t *testing.T, inv *cluster.Inventory, limit time.Duration) *cluster.Status {
+	t.Helper()
+	start := time.Now()
+	for {
+		st := cluster.GetStatus(context.Background(), inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		ok, why := st.Healthy()
+		if ok {
+			return st
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("cluster not healthy after %s: %s", limit, strings.Join(why, "; "))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func other(inv *cluster.Inventory, node string) string {
+	for _, n := range inv.Members() {
+		if n.Name != node {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// TestClusterThreeNodes is the issue's acceptance list on two nodes and a
+// tie-breaker, in order: each step needs the previous ones.
+func TestClusterThreeNodes(t *testing.T) {
+	deb := buildClusterDeb(t)
+	l := labtest.Fresh(t, 3)
+	ctx := context.Background()
+	inv, invPath := testInventory(t, l)
+
+	steps := []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"wrong inventories change nothing", func(t *testing.T) { wrongInventories(t, l, inv, invPath) }},
+		{"plan on fresh nodes", func(t *testing.T) {
+			rep := plan(t, inv)
+			if len(rep.Changes) < 30 {
+				t.Fatalf("plan on fresh nodes lists only %d changes", len(rep.Changes))
+			}
+			if len(rep.Skipped) == 0 {
+				t.Error("without --package the app resource should wait")
+			}
+		}},
+		{"apply", func(t *testing.T) {
+			start := time.Now()
+			rep := apply(t, inv, cluster.Options{Package: deb})
+			t.Logf("first apply: %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
+			if len(rep.Skipped) != 0 {
+				t.Errorf("with --package nothing should wait: %+v", rep.Skipped)
+			}
+		}},
+		{"second apply changes nothing", func(t *testing.T) {
+			start := time.Now()
+			rep := apply(t, inv, cluster.Options{})
+			t.Logf("second apply: %d changes, %d steps done, in %s", len(rep.Changes), rep.Done, time.Since(start).Round(100*time.Millisecond))
+			if len(rep.Changes) != 0 {
+				t.Errorf("second apply changed: %+v", rep.Changes)
+			}
+			var b strings.Builder
+			cluster.WritePlan(&b, plan(t, inv))
+			if !strings.HasPrefix(b.String(), "nothing to do") {
+				t.Errorf("plan on a converged cluster:\n%s", b.String())
+			}
+		}},
+		{"status", func(t *testing.T) {
+			st := waitHealthy(t, inv, time.Minute)
+			b, _ := json.Marshal(st)
+			t.Logf("status: %s", b)
+			if !st.Quorum || st.IPHolder == "" || st.Gluster == nil || !st.Gluster.Started {
+				t.Errorf("status: %s", b)
+			}
+			for _, n := range st.Nodes {
+				if n.Firewall != "active" || n.Fail2ban != "running" {
+					t.Errorf("%s: firewall %q fail2ban %q", n.Name, n.Firewall, n.Fail2ban)
+				}
+				if n.Role == "" && (n.Package == "" || !n.Mounted || n.Pacemaker != "online") {
+					t.Errorf("%s: %+v", n.Name, n)
+				}
+			}
+		}},
+		{"http on the floating IP", func(t *testing.T) {
+			h, _ := waitHolder(t, inv, "", 30*time.Second)
+			t.Logf("the floating IP is served by %s", h)
+		}},
+		{"hardening", func(t *testing.T) { hardening(t, l, inv) }},
+		{"gluster write and read", func(t *testing.T) {
+			sh(t, inv, "node1", "echo from-node1 > /srv/shared/hello.txt")
+			if got := sh(t, inv, "node2", "cat /srv/shared/hello.txt"); got != "from-node1" {
+				t.Errorf("node2 reads %q", got)
+			}
+		}},
+		{"crash of the holder", func(t *testing.T) {
+			h, _ := waitHolder(t, inv, "", 30*time.Second)
+			o := other(inv, h)
+			if err := l.Crash(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			got, took := waitHolder(t, inv, h, 30*time.Second)
+			t.Logf("FAILOVER: %s crashed, %s answers on the floating IP after %s", h, got, took.Round(10*time.Millisecond))
+			if got != o || took > 15*time.Second {
+				t.Errorf("failover to %s took %s", got, took)
+			}
+			// Written while the crashed node is down: there after heal.
+			sh(t, inv, o, "for i in 1 2 3; do echo $i > /srv/shared/while-down-$i; done")
+			if err := l.Start(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			st := waitHealthy(t, inv, 2*time.Minute)
+			if st.Gluster.PendingHeals != 0 {
+				t.Errorf("pending heals: %d", st.Gluster.PendingHeals)
+			}
+			if got := sh(t, inv, h, "cat /srv/shared/while-down-1 /srv/shared/while-down-3"); got != "1\n3" {
+				t.Errorf("%s after heal reads %q", h, got)
+			}
+			if got := sh(t, inv, h, "cat "+inv.Storage.Brick+"/while-down-2"); got != "2" {
+				t.Errorf("%s's brick after heal has %q", h, got)
+			}
+		}},
+		{"app killed on the holder", func(t *testing.T) {
+			h, _ := waitHolder(t, inv, "", 30*time.Second)
+			sh(t, inv, h, "systemctl kill "+inv.AppUnit())
+			got, took := waitHolder(t, inv, h, 60*time.Second)
+			t.Logf("APP KILLED on %s: %s answers after %s", h, got, took.Round(10*time.Millisecond))
+			sh(t, inv, got, "pcs resource cleanup "+cluster.ResourceApp+" >/dev/null")
+			waitHealthy(t, inv, time.Minute)
+		}},
+		{"partition of the holder", func(t *testing.T) {
+			h, _ := waitHolder(t, inv, "", 30*time.Second)
+			o := other(inv, h)
+			if err := l.Partition(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			got, took := waitHolder(t, inv, h, 60*time.Second)
+			t.Logf("PARTITION of %s: %s answers after %s", h, got, took.Round(10*time.Millisecond))
+			if got != o {
+				t.Errorf("after the partition %s answers", got)
+			}
+			// The partitioned node lost quorum and must give the IP up.
+			ip := inv.FloatingPrefix().Addr().String()
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				out, err := l.Exec(ctx, h, "ip", "-4", "-o", "addr", "show")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(out), " "+ip+"/") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still holds %s 60 s after the partition:\n%s", h, ip, out)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if err := l.Heal(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			waitHealthy(t, inv, 2*time.Minute)
+			if got, _ := waitHolder(t, inv, "", 30*time.Second); got != o {
+				t.Errorf("after healing the floating IP moved back to %s (stickiness)", got)
+			}
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.f) {
+			t.FailNow()
+		}
+	}
+}
+
+// wrongInventories: every one fails before anything changes on any node.
+func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath string) {
+	good, err := os.ReadFile(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(invPath)
+	for _, c := range []struct{ name, old, new, want string }{
+		{"unknown key", "[app]\n", "[app]\npackge = 'x'\n", `unknown key "packge" in [app]`},
+		{"duplicate node", "name = 'node2'", "name = 'node1'", `duplicate node name "node1"`},
+		{"floating ip outside", "address = '10.231.0.100/24'", "address = '10.232.0.100/24'", "is outside the subnet 10.232.0.0/24 of node node1, node2"},
+	} {
+		doc := strings.Replace(string(good), c.old, c.new, 1)
+		if doc == string(good) {
+			t.Fatalf("%s: %q not in the inventory", c.name, c.old)
+		}
+		p := filepath.Join(dir, "wrong.toml")
+		os.WriteFile(p, []byte(doc), 0o644)
+		if _, err := cluster.LoadInventory(p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+	// Unreachable host: no node is touched.
+	bad := *inv
+	bad.Nodes = append([]cluster.Node(nil), inv.Nodes...)
+	bad.Nodes[1].Address = "10.231.0.99"
+	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{Timeout: time.Second, Attempts: 1}, cluster.Options{}, true)
+	if err == nil || !strings.Contains(err.Error(), "node2: cannot connect to 10.231.0.99:22") {
+		t.Errorf("unreachable: %v", err)
+	}
+	// Unknown host key: strict checking refuses.
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(empty, nil, 0o600)
+	bad = *inv
+	bad.SSH.KnownHosts = empty
+	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{}, cluster.Options{}, true)
+	var hk *transport.HostKeyError
+	if !errors.As(err, &hk) || !strings.Contains(err.Error(), "--accept-new-host-keys") {
+		t.Errorf("unknown host key: %v", err)
+	}
+	for _, n := range l.Nodes {
+		if out := sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; ufw status | head -1; systemctl is-active corosync || true"); out != "Status: inactive\ninactive" {
+			t.Errorf("%s changed by a failed apply: %q", n.Name, out)
+		}
+	}
+}
+
+func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
+	for _, n := range inv.Nodes {
+		ufw := sh(t, inv, n.Name, "ufw status verbose")
+		if !strings.Contains(ufw, "Status: active") || !strings.Contains(ufw, "deny (incoming)") || !strings.Contains(ufw, "22/tcp                     LIMIT IN") {
+			t.Errorf("%s: ufw status:\n%s", n.Name, ufw)
+		}
+		sshd := sh(t, inv, n.Name, "sshd -T")
+		for _, want := range []string{"permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no", "kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256"} {
+			if !strings.Contains(sshd, want+"\n") && !strings.Contains(sshd, want+",") {
+				t.Errorf("%s: sshd -T lacks %q", n.Name, want)
+			}
+		}
+		if f2b := sh(t, inv, n.Name, "fail2ban-client status sshd"); !strings.Contains(f2b, "Journal matches") {
+			t.Errorf("%s: fail2ban sshd jail does not read the journal:\n%s", n.Name, f2b)
+		}
+		// Root with the right key: refused.
+		root := inv.SSHConfig(n, cluster.ConnectOptions{Attempts: 1})
+		root.User = "root"
+		if c, err := transport.Dial(context.Background(), root); err == nil {
+			c.Close()
+			t.Errorf("%s: root login accepted", n.Name)
+		}
+		// A password: the server does not even offer it.
+		addr := n.Address + ":22"
+		out, _ := exec(t, "ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+inv.SSH.KnownHosts, "-o", "PreferredAuthentications=password,keyboard-interactive",
+			"-o", "PubkeyAuthentication=no", "admin@"+n.Address, "true")
+		if !strings.Contains(out, "Permission denied (publickey)") {
+			t.Errorf("%s (%s): password login not refused as expected: %s", n.Name, addr, out)
+		}
+		// The admin still gets in, with sudo.
+		if got := sh(t, inv, n.Name, "id -u"); got != "0" {
+			t.Errorf("%s: admin with sudo: %q", n.Name, got)
+		}
+	}
+}
+
+var execMu sync.Mutex
+
+func exec(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	execMu.Lock()
+	defer execMu.Unlock()
+	cmd := osexec.Command(name, args...)
+	b, err := cmd.CombinedOutput()
+	return string(b), err
+}
+
+// TestClusterTwoNodes: two nodes without a tie-breaker (two_node, replica 2
+// with the split-brain acknowledgement the lab inventory carries).
+func TestClusterTwoNodes(t *testing.T) {
+	deb := buildClusterDeb(t)
+	l := labtest.Fresh(t, 2)
+	inv, _ := testInventory(t, l)
+	if !inv.Storage.AcceptSplitBrainRisk {
+		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
+	}
+	start := time.Now()
+	rep := apply(t, inv, cluster.Options{Package: deb})
+	t.Logf("first apply (2 nodes): %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
+	rep = apply(t, inv, cluster.Options{})
+	if len(rep.Changes) != 0 {
+		t.Errorf("second apply changed: %+v", rep.Changes)
+	}
+	if p := plan(t, inv); len(p.Changes) != 0 {
+		t.Errorf("plan on a converged cluster: %+v", p.Changes)
+	}
+	if conf := sh(t, inv, "node1", "cat /etc/corosync/corosync.conf"); !strings.Contains(conf, "two_node: 1") {
+		t.Errorf("corosync.conf without two_node:\n%s", conf)
+	}
+	if info := sh(t, inv, "node1", "gluster volume info shared"); !strings.Contains(info, "Number of Bricks: 1 x 2 = 2") {
+		t.Errorf("volume:\n%s", info)
+	}
+	h, _ := waitHolder(t, inv, "", 30*time.Second)
+	if err := l.Crash(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	got, took := waitHolder(t, inv, h, 30*time.Second)
+	t.Logf("FAILOVER (2 nodes): %s crashed, %s answers after %s", h, got, took.Round(10*time.Millisecond))
+	if err := l.Start(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	waitHealthy(t, inv, 2*time.Minute)
+}
