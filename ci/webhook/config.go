@@ -227,7 +227,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	c.MaxBody = fc.MaxBodyBytes
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
-	} else if c.MaxBody < 4096 {
+	} else if c.MaxBody < 65536 {
 		add(c.errAt("max-body-bytes", "max-body-bytes = %d is too small for any GitLab event; use at least 65536 (default %d)", c.MaxBody, DefaultMaxBody))
 	}
 	c.ShutdownGrace = DefaultShutdownGrace
@@ -452,6 +452,12 @@ func hostArch() string {
 		return "i386"
 	case "arm":
 		return "armhf"
+	case "ppc64le":
+		return "ppc64el"
+	case "mips64le":
+		return "mips64el"
+	case "mipsle":
+		return "mipsel"
 	}
 	return runtime.GOARCH
 }

@@ -74,7 +74,6 @@ type Receiver struct {
 	debDir   string
 	sem      chan struct{}
 	tokenSum [sha256.Size]byte
-	started  time.Time
 }
 
 // New opens the queue in the state directory (resuming what a previous
@@ -181,7 +180,6 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 		r.q.run(stop, r.cfg.ShutdownGrace, r.process)
 	}()
 	st := r.Status()
-	r.started = r.now()
 	r.log.Info("webhook receiver listening", "url", scheme+"://"+ln.Addr().String()+r.cfg.Path,
 		"project", r.cfg.APIProject(), "trigger", r.cfg.Trigger, "tags", r.cfg.Tags.String(),
 		"signed", r.cfg.SigningKey.IsSet(), "deployed", st.Deployed, "queued", len(st.Queued))
