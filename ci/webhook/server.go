@@ -163,7 +163,12 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	scheme := "http"
 	if r.cfg.TLSCert != "" {
-		cert, err := tls.X509KeyPair(mustRead(r.cfg.TLSCert), r.cfg.TLSKey.bytes())
+		pem, err := os.ReadFile(r.cfg.TLSCert)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate (tls.cert in %s): %w", r.cfg.File, err)
+		}
+		cert, err := tls.X509KeyPair(pem, r.cfg.TLSKey.bytes())
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("TLS certificate %s and [tls.key] of %s: %v", r.cfg.TLSCert, r.cfg.File, err)
@@ -201,11 +206,6 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", serveErr)
 	}
 	return nil
-}
-
-func mustRead(p string) []byte {
-	b, _ := os.ReadFile(p)
-	return b
 }
 
 // Handler routes: POST <path> deliveries, GET /status, GET /healthz.
