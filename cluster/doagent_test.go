@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"encoding/xml"
+
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gitlab.com/debship/debship/cluster/dotest"
+	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/templates"
+)
+
+// doNode runs the shipped resource agent as pacemaker would on one droplet.
+type doNode struct {
+	t                        *testing.T
+	agent, state, token, api string
+	metadata                 string
+}
+
+func (n doNode) run(action string) (int, string) {
+	n.t.Helper()
+	cmd := exec.Command("python3", n.agent, action)
+	cmd.Env = append(os.Environ(),
+		"OCF_RESKEY_ip=198.51.100.20",
+		"OCF_RESKEY_api_url="+n.api,
+		"OCF_RESKEY_metadata_url="+n.metadata+"/metadata/v1",
+		"OCF_RESKEY_token_file="+n.token,
+		"OCF_RESKEY_state_dir="+n.state,
+		"OCF_RESKEY_CRM_meta_timeout=20000",
+		"OCF_RESKEY_poll_interval=0.05",
+	)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		n.t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+func (n doNode) want(action string, code int) string {
+	n.t.Helper()
+	got, out := n.run(action)
+	if got != code {
+		n.t.Fatalf("%s: exit %d, want %d\n%s", action, got, code, out)
+	}
+	return out
+}
+
+// TestDOReservedIPAgent runs the DigitalOcean agent against the fake API
+// (cluster/dotest, which follows DigitalOcean's documented API).
+func TestDOReservedIPAgent(t *testing.T) {
+	testenv.NeedCommand(t, "python3")
+	dir := t.TempDir()
+	b, err := templates.Render("cluster/do-reserved-ip", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := filepath.Join(dir, "do-reserved-ip")
+	os.WriteFile(agent, b, 0o755)
+	token := filepath.Join(dir, "token")
+	os.WriteFile(token, []byte("dop_v1_secret\n"), 0o600)
+
+	api := dotest.NewServer("dop_v1_secret", "198.51.100.20")
+	defer api.Close()
+	node := func(name string, droplet int) doNode {
+		md := dotest.Metadata(droplet)
+		t.Cleanup(md.Close)
+		st := filepath.Join(dir, name)
+		os.MkdirAll(st, 0o755)
+		return doNode{t: t, agent: agent, state: st, token: token, api: api.URL, metadata: md.URL}
+	}
+	a, b2 := node("a", 101), node("b", 102)
+
+	var meta struct {
+		Name    string `xml:"name,attr"`
+		Actions []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"actions>action"`
+	}
+	if err := xml.Unmarshal([]byte(a.want("meta-data", 0)), &meta); err != nil || meta.Name != "do-reserved-ip" || len(meta.Actions) != 5 {
+		t.Fatalf("meta-data: %+v %v", meta, err)
+	}
+	a.want("validate-all", 0)
+	a.want("monitor", 7) // not started here
+	if api.Holder("198.51.100.20") != 0 {
+		t.Fatal("monitor changed the assignment")
+	}
+
+	a.want("start", 0)
+	if h := api.Holder("198.51.100.20"); h != 101 {
+		t.Fatalf("after start on a: holder %d", h)
+	}
+	a.want("monitor", 0)
+	a.want("start", 0) // already ours: no new action
+	posts := 0
+	for _, r := range api.Requests {
+		if r == "POST /v2/reserved_ips/198.51.100.20/actions" {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Errorf("%d assign actions for 2 starts: %v", posts, api.Requests)
+	}
+
+	// Failover: b takes it; a's monitor notices it lost it.
+	api.FailStatus, api.FailNext = http.StatusTooManyRequests, 1
+	b2.want("start", 0)
+	if h := api.Holder("198.51.100.20"); h != 102 {
+		t.Fatalf("after start on b: holder %d", h)
+	}
+	a.want("monitor", 7)
+	b2.want("monitor", 0)
+	a.want("stop", 0)
+	a.want("monitor", 7)
+
+	// Locked by another action: retried until it is free.
+	api.FailStatus, api.FailNext = http.StatusUnprocessableEntity, 2
+	a.want("start", 0)
+	if h := api.Holder("198.51.100.20"); h != 101 {
+		t.Fatalf("after the retried start on a: holder %d", h)
+	}
+
+	// A wrong token fails with the API's message; no token is not configured.
+	os.WriteFile(token, []byte("wrong\n"), 0o600)
+	if out := b2.want("start", 1); !strings.Contains(out, "HTTP 401: Unable to authenticate you") {
+		t.Errorf("wrong token: %s", out)
+	}
+	os.Remove(token)
+	b2.want("validate-all", 6)
+
+}
