@@ -438,6 +438,22 @@ func TestClusterTwoNodes(t *testing.T) {
 	if !inv.Storage.AcceptSplitBrainRisk {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}
+	// The sshd step keeps no change after which a new login fails.
+	_, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{
+		Only: []string{cluster.PhaseHarden}, Out: logWriter{t},
+		Relogin: func(context.Context, cluster.Node) (transport.Transport, error) {
+			return nil, errors.New("simulated: the new login is refused")
+		},
+	}, true)
+	if err == nil || !strings.Contains(err.Error(), "so the previous configuration was restored: simulated") {
+		t.Fatalf("sshd hardening with a failing second login: %v", err)
+	}
+	for _, n := range inv.Nodes {
+		if out := sh(t, inv, n.Name, "ls /etc/ssh/sshd_config.d/; sshd -T | grep ^permitrootlogin"); strings.Contains(out, "50-debship-hardening") || strings.Contains(out, "permitrootlogin no") {
+			t.Errorf("%s: the sshd change was kept: %s", n.Name, out)
+		}
+	}
+
 	start := time.Now()
 	rep := apply(t, inv, cluster.Options{Package: deb})
 	t.Logf("first apply (2 nodes): %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
