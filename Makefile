@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-# -s -w: no symbol table or DWARF, as any packaged binary (lintian: unstripped-binary).
+# -s -w: no symbol table or DWARF, as any packaged binary (lintian:
+# unstripped-binary); -buildmode=pie for ASLR (lintian: hardening-no-pie).
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin/debship
 
@@ -20,7 +21,7 @@ TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/debship
+	$(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/debship
 
 # Install missing Debian packages (needs root; does nothing when all are there).
 define apt_install

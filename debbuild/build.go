@@ -55,7 +55,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(logw, format+"\n", a...) }
 
-	sde, err := sourceDateEpoch(spec.Dir, o.SourceDateEpoch)
+	sde, err := SourceDateEpoch(spec.Dir, o.SourceDateEpoch)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 
 	arch := "all"
 	if vr.ArchDependent {
-		arch = hostArch()
+		arch = HostArch()
 	}
 	g := &generator{spec: spec, root: root, sde: sde, debVersion: debVersion}
 	if err := g.generate(); err != nil {
@@ -239,7 +239,7 @@ func (g *generator) generate() error {
 			return err
 		}
 		if f.gz {
-			if b, err = gzipBytes(b); err != nil {
+			if b, err = GzipN(b); err != nil {
 				return err
 			}
 		}
@@ -293,7 +293,7 @@ func (g *generator) manPage(name string, date time.Time) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return gzipBytes(b)
+	return GzipN(b)
 }
 
 func (g *generator) write(rel string, data []byte, mode fs.FileMode) error {
@@ -315,9 +315,9 @@ func (g *generator) symlink(rel, target string) error {
 	return os.Symlink(target, p)
 }
 
-// gzipBytes compresses like `gzip -9n`: no name, no time, so that the
-// result only depends on the input.
-func gzipBytes(b []byte) ([]byte, error) {
+// GzipN compresses like `gzip -9n`: no name, no time, so that the result
+// only depends on the input (lintian also wants maximum compression).
+func GzipN(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	w, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
@@ -332,10 +332,10 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// sourceDateEpoch picks the one timestamp of the build: explicit, then
-// $SOURCE_DATE_EPOCH, then the last commit (so two builds of one commit are
-// identical), then now.
-func sourceDateEpoch(dir string, explicit int64) (int64, error) {
+// SourceDateEpoch picks the one timestamp of a build: explicit, then
+// $SOURCE_DATE_EPOCH, then the last commit in dir (so two builds of one
+// commit are identical), then now.
+func SourceDateEpoch(dir string, explicit int64) (int64, error) {
 	if explicit > 0 {
 		return explicit, nil
 	}
@@ -355,7 +355,8 @@ func sourceDateEpoch(dir string, explicit int64) (int64, error) {
 	return time.Now().Unix(), nil
 }
 
-func hostArch() string {
+// HostArch is the build host's Debian architecture.
+func HostArch() string {
 	if out, err := exec.Command("dpkg", "--print-architecture").Output(); err == nil {
 		return strings.TrimSpace(string(out))
 	}

@@ -382,7 +382,7 @@ func TestBuildRealProject(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
-	if want := "fastapp_2.1-1_" + hostArch() + ".deb"; filepath.Base(res.Path) != want {
+	if want := "fastapp_2.1-1_" + HostArch() + ".deb"; filepath.Base(res.Path) != want {
 		t.Errorf("package = %s, want %s", filepath.Base(res.Path), want)
 	}
 	depends := run(t, "dpkg-deb", "--field", res.Path, "Depends")

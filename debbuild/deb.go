@@ -29,34 +29,76 @@ type debInfo struct {
 	mtime     time.Time
 }
 
-// writeDeb packs the staging root into final. Every entry is handed to nfpm
-// one by one with a normalised mode, root ownership and the clamped mtime:
-// nfpm keeps a tree's own mtimes, which would make builds differ.
+// writeDeb packs the staging root of a project's package into final.
 func writeDeb(root, final string, di debInfo) error {
 	s := di.spec
+	long := s.LongDescription
+	if long == "" {
+		long = fmt.Sprintf("%s %s with its Python dependencies in a private virtualenv\nin %s, built by debship.", s.ProjectName, s.Version, s.VenvDir)
+	}
+	return WriteTree(root, final, TreePackage{
+		Name:        s.Package,
+		Version:     di.version,
+		Arch:        di.arch,
+		Section:     s.Section,
+		Priority:    s.Priority,
+		Maintainer:  s.Maintainer,
+		Description: s.Description + "\n" + long,
+		Homepage:    s.Homepage,
+		Depends:     di.depends,
+		Conffiles:   di.conffiles,
+		Scripts:     di.scripts,
+		Compression: s.Compression,
+		MTime:       di.mtime,
+	})
+}
+
+// TreePackage is the control data of a package made from a staged tree.
+type TreePackage struct {
+	Name        string
+	Version     string // full Debian version, "[epoch:]upstream-revision"
+	Arch        string
+	Section     string
+	Priority    string
+	Maintainer  string
+	Description string // synopsis, newline, extended description
+	Homepage    string
+	Depends     []string
+	Recommends  []string
+	Conffiles   []string          // absolute paths
+	Scripts     map[string][]byte // preinst, postinst, prerm, postrm
+	Compression string            // xz, zstd, gzip, none
+	MTime       time.Time         // of every entry
+}
+
+// WriteTree packs the tree under root into the .deb final (temp file and
+// rename). Every entry is handed to nfpm one by one with a normalised mode,
+// root ownership and the one mtime: nfpm keeps a tree's own mtimes, which
+// would make builds differ. debship's own package is written by it too.
+func WriteTree(root, final string, p TreePackage) error {
 	conf := map[string]bool{}
-	for _, c := range di.conffiles {
+	for _, c := range p.Conffiles {
 		conf[c] = true
 	}
 	var contents files.Contents
 	var sizeKiB int64 // Installed-Size, computed as dpkg-gencontrol does
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p == root {
+		if path == root {
 			return nil
 		}
-		dest := "/" + filepath.ToSlash(strings.TrimPrefix(p, root+"/"))
-		fi, err := os.Lstat(p)
+		dest := "/" + filepath.ToSlash(strings.TrimPrefix(path, root+"/"))
+		fi, err := os.Lstat(path)
 		if err != nil {
 			return err
 		}
-		info := &files.ContentFileInfo{Owner: "root", Group: "root", MTime: di.mtime}
+		info := &files.ContentFileInfo{Owner: "root", Group: "root", MTime: p.MTime}
 		c := &files.Content{Destination: dest, FileInfo: info}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := os.Readlink(path)
 			if err != nil {
 				return err
 			}
@@ -68,7 +110,7 @@ func writeDeb(root, final string, di debInfo) error {
 			info.Mode = fs.ModeDir | 0o755
 			sizeKiB++
 		case fi.Mode().IsRegular():
-			c.Type, c.Source = files.TypeFile, p
+			c.Type, c.Source = files.TypeFile, path
 			if conf[dest] {
 				c.Type = files.TypeConfig
 			}
@@ -88,28 +130,29 @@ func writeDeb(root, final string, di debInfo) error {
 		return fmt.Errorf("collect package files: %w", err)
 	}
 
-	long := s.LongDescription
-	if long == "" {
-		long = fmt.Sprintf("%s %s with its Python dependencies in a private virtualenv\nin %s, built by debship.", s.ProjectName, s.Version, s.VenvDir)
+	upstream, revision := p.Version, ""
+	if i := strings.LastIndexByte(p.Version, '-'); i >= 0 {
+		upstream, revision = p.Version[:i], p.Version[i+1:]
 	}
 	info := &nfpm.Info{
-		Name:          s.Package,
-		Arch:          di.arch,
+		Name:          p.Name,
+		Arch:          p.Arch,
 		Platform:      "linux",
-		Version:       strings.TrimSuffix(di.version, "-"+s.Revision),
-		Release:       s.Revision,
+		Version:       upstream,
+		Release:       revision,
 		VersionSchema: "none",
-		Section:       s.Section,
-		Priority:      s.Priority,
-		Maintainer:    s.Maintainer,
-		Description:   s.Description + "\n" + long,
-		Homepage:      s.Homepage,
-		MTime:         di.mtime,
+		Section:       p.Section,
+		Priority:      p.Priority,
+		Maintainer:    p.Maintainer,
+		Description:   p.Description,
+		Homepage:      p.Homepage,
+		MTime:         p.MTime,
 		Overridables: nfpm.Overridables{
-			Depends:  di.depends,
-			Contents: contents,
+			Depends:    p.Depends,
+			Recommends: p.Recommends,
+			Contents:   contents,
 			Deb: nfpm.Deb{
-				Compression: s.Compression,
+				Compression: p.Compression,
 			},
 		},
 	}
@@ -118,18 +161,22 @@ func writeDeb(root, final string, di debInfo) error {
 		return err
 	}
 	defer os.RemoveAll(scriptDir)
-	for name, body := range di.scripts {
-		p := filepath.Join(scriptDir, name)
-		if err := os.WriteFile(p, body, 0o755); err != nil {
+	for name, body := range p.Scripts {
+		path := filepath.Join(scriptDir, name)
+		if err := os.WriteFile(path, body, 0o755); err != nil {
 			return err
 		}
 		switch name {
+		case "preinst":
+			info.Scripts.PreInstall = path
 		case "postinst":
-			info.Scripts.PostInstall = p
+			info.Scripts.PostInstall = path
 		case "prerm":
-			info.Scripts.PreRemove = p
+			info.Scripts.PreRemove = path
 		case "postrm":
-			info.Scripts.PostRemove = p
+			info.Scripts.PostRemove = path
+		default:
+			return fmt.Errorf("unknown maintainer script %q", name)
 		}
 	}
 
@@ -137,7 +184,7 @@ func writeDeb(root, final string, di debInfo) error {
 	if err := deb.Default.Package(nfpm.WithDefaults(info), &buf); err != nil {
 		return fmt.Errorf("write .deb: %w", err)
 	}
-	out, err := setInstalledSize(buf.Bytes(), sizeKiB, di.mtime)
+	out, err := setInstalledSize(buf.Bytes(), sizeKiB, p.MTime)
 	if err != nil {
 		return fmt.Errorf("write .deb: %w", err)
 	}

@@ -10,8 +10,6 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"debug/elf"
 	"flag"
 	"fmt"
@@ -21,14 +19,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/goreleaser/nfpm/v2"
-	"github.com/goreleaser/nfpm/v2/deb"
-	"github.com/goreleaser/nfpm/v2/files"
 
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/templates"
@@ -91,6 +83,10 @@ func DebianVersion(v string) (string, error) {
 	v = strings.TrimSuffix(v, "-dirty")
 	var out string
 	switch {
+	// `git describe --always` without tags prints an abbreviated hash, and
+	// one like "41b2631" would otherwise pass for version 41 beta 2631.
+	case hashRE.MatchString(v) && strings.ContainsAny(v, "abcdef"):
+		out = "0~git." + v
 	case tagRE.MatchString(v):
 		up, err := debbuild.DebianVersion(v)
 		if err != nil {
@@ -129,7 +125,7 @@ func build(o options) (string, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("debship binary %s not found: run make build first", o.Binary)
 	}
-	epoch, err := sourceDateEpoch(o.Epoch)
+	epoch, err := debbuild.SourceDateEpoch(".", o.Epoch)
 	if err != nil {
 		return "", err
 	}
@@ -183,7 +179,7 @@ func build(o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := put("usr/share/doc/debship/changelog.Debian.gz", gzipBytes(cl), 0o644); err != nil {
+	if err := put("usr/share/doc/debship/changelog.Debian.gz", mustGzip(cl), 0o644); err != nil {
 		return "", err
 	}
 	for _, u := range units {
@@ -196,86 +192,50 @@ func build(o options) (string, error) {
 		}
 	}
 
-	contents, err := collect(stage, mtime)
-	if err != nil {
-		return "", err
+	scripts := map[string][]byte{}
+	var unitNames []string
+	for _, u := range units {
+		unitNames = append(unitNames, u.Name)
+	}
+	for _, name := range []string{"postinst", "prerm", "postrm"} {
+		b, err := templates.Render("ci/debship-deb/"+name, map[string]any{"Units": unitNames})
+		if err != nil {
+			return "", err
+		}
+		scripts[name] = b
 	}
 	var depends []string
 	if dynamic(bin) {
 		depends = append(depends, "libc6")
 	}
-	upstream, revision, _ := strings.Cut(debVersion, "-")
-	info := nfpm.WithDefaults(&nfpm.Info{
-		Name:          "debship",
-		Arch:          arch,
-		Platform:      "linux",
-		Version:       upstream,
-		Release:       revision,
-		VersionSchema: "none",
-		Section:       "devel",
-		Priority:      "optional",
-		Maintainer:    o.Maintainer,
-		Homepage:      "https://gitlab.com/debship/debship",
-		Description: "ship a Python web project as a .deb to a Debian HA cluster\n" +
-			"debship builds a reproducible .deb with a bundled virtualenv from\n" +
-			"pyproject.toml, writes the GitLab CI pipeline, sets up a two-node\n" +
-			"pacemaker cluster over SSH and rolls new versions across it.",
-		MTime: mtime,
-		Overridables: nfpm.Overridables{
-			Depends: depends,
-			// What `debship build` runs on the build host.
-			Recommends: []string{"python3", "python3-venv", "python3-pip", "git"},
-			Contents:   contents,
-			Deb:        nfpm.Deb{Compression: "xz"},
-		},
-	})
-	var buf bytes.Buffer
-	if err := deb.Default.Package(info, &buf); err != nil {
-		return "", fmt.Errorf("write .deb: %w", err)
-	}
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return "", err
 	}
 	final := filepath.Join(o.Output, fmt.Sprintf("debship_%s_%s.deb", debVersion, arch))
-	tmp := final + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
+	err = debbuild.WriteTree(stage, final, debbuild.TreePackage{
+		Name:       "debship",
+		Version:    debVersion,
+		Arch:       arch,
+		Section:    "devel",
+		Priority:   "optional",
+		Maintainer: o.Maintainer,
+		Homepage:   "https://gitlab.com/debship/debship",
+		Description: "ship a Python web project as a .deb to a Debian HA cluster\n" +
+			"debship builds a reproducible .deb with a bundled virtualenv from\n" +
+			"pyproject.toml, writes the GitLab CI pipeline, sets up a two-node\n" +
+			"pacemaker cluster over SSH and rolls new versions across it.",
+		Depends: depends,
+		// What `debship build` runs on the build host; libnss-systemd names
+		// the webhook unit's dynamic user (ssh needs a user name).
+		Recommends:  []string{"python3", "python3-venv", "python3-pip", "git", "libnss-systemd"},
+		Scripts:     scripts,
+		Compression: "xz",
+		MTime:       mtime,
+	})
+	if err != nil {
 		return "", err
 	}
 	return final, nil
-}
-
-// collect lists the staged tree for nfpm, sorted, with normalised modes,
-// root ownership and one mtime.
-func collect(stage string, mtime time.Time) (files.Contents, error) {
-	var contents files.Contents
-	err := filepath.WalkDir(stage, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == stage {
-			return err
-		}
-		dest := "/" + filepath.ToSlash(strings.TrimPrefix(p, stage+"/"))
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		c := &files.Content{Destination: dest, FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", MTime: mtime}}
-		if d.IsDir() {
-			c.Type = files.TypeDir
-			c.FileInfo.Mode = fs.ModeDir | 0o755
-		} else {
-			c.Type, c.Source = files.TypeFile, p
-			c.FileInfo.Mode = fi.Mode().Perm()
-			c.FileInfo.Size = fi.Size()
-		}
-		contents = append(contents, c)
-		return nil
-	})
-	sort.Slice(contents, func(i, j int) bool { return contents[i].Destination < contents[j].Destination })
-	return contents, err
 }
 
 type command struct {
@@ -317,7 +277,7 @@ func manPage(bin, version string, date time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gzipBytes(page), nil
+	return debbuild.GzipN(page)
 }
 
 // subcommands reads the COMMANDS: section of urfave/cli's help.
@@ -385,34 +345,12 @@ func debArch(goarch string) string {
 	return goarch
 }
 
-// sourceDateEpoch: explicit, then $SOURCE_DATE_EPOCH, then the last
-// commit's time (as debbuild does), then now.
-func sourceDateEpoch(explicit int64) (int64, error) {
-	if explicit > 0 {
-		return explicit, nil
-	}
-	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970", v)
-		}
-		return n, nil
-	}
-	if out, err := exec.Command("git", "log", "-1", "--format=%ct").Output(); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && n > 0 {
-			return n, nil
-		}
-	}
-	return time.Now().Unix(), nil
-}
-
-// gzipBytes compresses like `gzip -9n`: no name, no time.
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
 func goarch() string { return runtime.GOARCH }
+
+func mustGzip(b []byte) []byte {
+	out, err := debbuild.GzipN(b)
+	if err != nil {
+		panic(err) // compressing into memory cannot fail
+	}
+	return out
+}

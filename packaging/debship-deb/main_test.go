@@ -34,6 +34,7 @@ func TestDebianVersion(t *testing.T) {
 		"v0.1.0-3-gabc1234":       "0.1+git3.gabc1234-1",
 		"v0.1.0-3-gabc1234-dirty": "0.1+git3.gabc1234.dirty-1",
 		"d5d8160":                 "0~git.d5d8160-1",
+		"41b2631":                 "0~git.41b2631-1", // a hash, not version 41 beta 2631
 		"d5d8160-dirty":           "0~git.d5d8160.dirty-1",
 		"dev":                     "0~dev-1",
 	} {
