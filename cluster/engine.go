@@ -163,9 +163,12 @@ func (r *Run) Phases() []Phase {
 }
 
 // Warnings are things an operator must know before applying.
-func (r *Run) Warnings() []string {
+func (r *Run) Warnings() []string { return r.Inv.Warnings() }
+
+// Warnings are what an operator must know about an inventory before
+// applying it: no fencing, the lab's fake fencing, replica 2.
+func (inv *Inventory) Warnings() []string {
 	var w []string
-	inv := r.Inv
 	if inv.FenceAgent() == FenceNone {
 		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
 			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+

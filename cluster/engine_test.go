@@ -168,3 +168,15 @@ func TestUnknownPhase(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	inv := labInventory(t, 2)
+	w := strings.Join(inv.Warnings(), "\n")
+	if !strings.Contains(w, "fence_dummy") || !strings.Contains(w, "replica 2") {
+		t.Errorf("lab warnings: %s", w)
+	}
+	inv.Fencing = nil
+	if w := strings.Join(inv.Warnings(), "\n"); !strings.Contains(w, "NO FENCING") {
+		t.Errorf("no fencing: %s", w)
+	}
+}

@@ -91,11 +91,7 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 }
 
 func printWarnings(w io.Writer, inv *cluster.Inventory) {
-	r, err := cluster.NewRun(inv, nil, cluster.Options{})
-	if err != nil {
-		return
-	}
-	for _, s := range r.Warnings() {
+	for _, s := range inv.Warnings() {
 		fmt.Fprintf(w, "WARNING: %s\n", s)
 	}
 }
