@@ -1,5 +1,23 @@
 // Package cluster sets up and inspects a small Debian HA cluster described by
 // one inventory file (cluster.toml).
+//
+// Setup is a list of phases (base, harden, network, ha, storage, app), each
+// a list of Steps with a read-only Check and an Apply, run over SSH
+// (cluster/transport) on all nodes in parallel where order does not matter:
+// Setup(ctx, inv, ConnectOptions, Options, apply) plans or applies.
+//
+// For deploy and other callers:
+//   - Connect / ConnectAll log in to the nodes (strict known_hosts), CloseAll
+//     ends the connections; Inventory.SSHConfig gives one node's settings.
+//   - GatherStatus (over connections) and GetStatus (connects itself) read
+//     membership, quorum, the floating IP's holder, resources, failed
+//     actions, gluster peers and heals, and per node the app's version,
+//     ufw and fail2ban; Status.Healthy says whether a deploy may start.
+//   - ResourceApp, ResourceAppClone, ResourceFloatingIP name the CIB
+//     resources; PackageCache is where .debs are kept on the nodes;
+//     InstalledVersion reads a package's version on a node.
+//   - Options.Only = []string{PhaseApp} with Options.Package creates the app
+//     resource once the first version is installed.
 package cluster
 
 import (

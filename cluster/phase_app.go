@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gitlab.com/debship/debship/cluster/transport"
 )
 
 // PackageCache is where .debs go on the nodes; deploy keeps the previous
@@ -22,8 +24,8 @@ func appPhase(inv *Inventory, o Options) Phase {
 
 // InstalledVersion is the installed version of pkg on the node, "" when it
 // is not installed.
-func InstalledVersion(ctx context.Context, t *Target, pkg string) (string, error) {
-	return t.Sh(ctx, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+q(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
+func InstalledVersion(ctx context.Context, t transport.Transport, pkg string) (string, error) {
+	return transport.Output(ctx, t, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+q(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
 }
 
 // installStep installs the first version of the app from --package. Later
@@ -34,7 +36,7 @@ func installStep() Step {
 		Hint: "apt-get could not install the package: are its dependencies installable on the node?",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			pkg := t.Inv().App.Package
-			v, err := InstalledVersion(ctx, t, pkg)
+			v, err := InstalledVersion(ctx, t.T, pkg)
 			if err != nil || v != "" {
 				return Done(), err
 			}
@@ -69,7 +71,7 @@ func installStep() Step {
 func appInstalledEverywhere(ctx context.Context, t *Target) (bool, []string, error) {
 	var missing []string
 	for _, n := range t.Inv().Members() {
-		v, err := InstalledVersion(ctx, t.Peer(n.Name), t.Inv().App.Package)
+		v, err := InstalledVersion(ctx, t.Peer(n.Name).T, t.Inv().App.Package)
 		if err != nil {
 			return false, nil, err
 		}

@@ -3,10 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"gitlab.com/debship/debship/cluster/transport"
@@ -91,6 +89,8 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 			rules = append(rules, ufwRule{"tcp", from, "corosync-qnetd from " + p.Name, strconv.Itoa(portQnetd)})
 		}
 		if inv.Storage != nil {
+			// Gluster 10 picks each brick's port at random between
+			// glusterd.vol's base-port and max-port (49152-60999).
 			rules = append(rules,
 				ufwRule{"tcp", from, "glusterd from " + p.Name, "24007:24008"},
 				ufwRule{"tcp", from, "gluster bricks from " + p.Name, "49152:60999"}) // Gluster 10 picks brick ports at random in glusterd.vol base-port..max-port
@@ -300,11 +300,3 @@ func proveLogin(ctx context.Context, t *Target) error {
 	}
 	return last
 }
-
-// sameSubnet reports whether an address string is in p.
-func sameSubnet(p netip.Prefix, addr string) bool {
-	a, err := netip.ParseAddr(addr)
-	return err == nil && p.Contains(a)
-}
-
-var _ = strings.Join

@@ -77,7 +77,6 @@ func haPhase(inv *Inventory, o Options) Phase {
 		stages = append(stages, Stage{Nodes: []Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})
 	}
 	memberSteps := []Step{authkeyStep(), corosyncConfStep(), cibSeedStep()}
-	memberSteps = append(memberSteps, ufwAfterStep()...)
 	memberSteps = append(memberSteps, serviceStep("corosync.service"), serviceStep("pacemaker.service"))
 	if hasTB {
 		memberSteps = append(memberSteps, serviceStep("corosync-qdevice.service"))
@@ -91,8 +90,6 @@ func haPhase(inv *Inventory, o Options) Phase {
 	)
 	return Phase{Name: PhaseHA, Stages: stages}
 }
-
-func ufwAfterStep() []Step { return nil }
 
 // authkeyStep copies the primary's corosync key to a member (as root, over
 // the operator's two SSH connections).
