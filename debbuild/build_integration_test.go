@@ -365,7 +365,14 @@ func TestBuildRealProject(t *testing.T) {
 		"--no-deps", "-w", wheels, filepath.Join(work, "helperlib"))
 	dir := filepath.Join(work, "fastapp")
 	run(t, "cp", "-r", "testdata/projects/fastapp", dir)
-	for i, args := range [][]string{{"init", "-q"}, {"add", "."}, {"commit", "-q", "-m", "2.0.0"}, {"tag", "2.0.0"}, {"commit", "-q", "--allow-empty", "-m", "2.1.0"}} {
+	// Release 2.0.0 tagged, then 2.1.0 committed a day later.
+	py := filepath.Join(dir, "pyproject.toml")
+	cur, _ := os.ReadFile(py)
+	os.WriteFile(py, bytes.Replace(cur, []byte(`version = "2.1.0"`), []byte(`version = "2.0.0"`), 1), 0o644)
+	for i, args := range [][]string{{"init", "-q"}, {"add", "."}, {"commit", "-q", "-m", "2.0.0"}, {"tag", "2.0.0"}, {"commit", "-q", "-a", "-m", "2.1.0"}} {
+		if i == 4 {
+			os.WriteFile(py, cur, 0o644)
+		}
 		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org"}, args...)...)
 		date := fmt.Sprintf("2026-03-0%dT12:00:00Z", 1+i/4) // the release after the tag is a day later
 		cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
