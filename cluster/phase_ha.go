@@ -75,6 +75,7 @@ func haPhase(inv *Inventory, o Options) Phase {
 	}
 	if hasTB {
 		stages = append(stages, Stage{Nodes: []Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})
+		stages = append(stages, qdeviceCertSteps(inv)...)
 	}
 	memberSteps := []Step{authkeyStep(), corosyncConfStep(), cibSeedStep()}
 	memberSteps = append(memberSteps, serviceStep("corosync.service"), serviceStep("pacemaker.service"))
