@@ -67,7 +67,7 @@ func testInventory(t *testing.T, l *lab.Lab) (*cluster.Inventory, string) {
 	}
 	inv.Hardening = &cluster.Hardening{TrustedSources: []string{l.HostAddress().String()}}
 	inv.Storage.PingTimeout = 5
-	p := filepath.Join(l.Dir, "test-cluster.toml")
+	p := filepath.Join(t.TempDir(), "cluster.toml")
 	if err := inv.Write(p); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Dir(invPath)
+	dir := t.TempDir()
 	for _, c := range []struct{ name, old, new, want string }{
 		{"unknown key", "[app]\n", "[app]\npackge = 'x'\n", `unknown key "packge" in [app]`},
 		{"duplicate node", "name = 'node2'", "name = 'node1'", `duplicate node name "node1"`},

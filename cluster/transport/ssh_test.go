@@ -201,3 +201,20 @@ func TestPrefixed(t *testing.T) {
 }
 
 var _ = ssh.KeyAlgoED25519
+
+func TestLocal(t *testing.T) {
+	l := &Local{Name: "here", Root: t.TempDir()}
+	ctx := context.Background()
+	if out, err := Output(ctx, l, "echo hi"); err != nil || out != "hi" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if _, _, err := l.Run(ctx, "echo no >&2; exit 4"); ExitCode(err) != 4 || !strings.Contains(err.Error(), "no") {
+		t.Fatalf("%v", err)
+	}
+	if err := l.Upload(ctx, "/etc/x/y.conf", []byte("z"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.Root, "etc/x/y.conf")); string(b) != "z" {
+		t.Fatalf("%q", b)
+	}
+}
