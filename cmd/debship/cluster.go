@@ -51,7 +51,9 @@ Setup is a list of phases, each a list of steps with a read-only check:
 
 SSH: host keys are checked against the known_hosts file of the inventory
 (strict); commands run with sudo -n when the user is not root.`,
-		Subcommands: []*cli.Command{clusterPlanCommand(), clusterApplyCommand(), clusterStatusCommand()},
+		Subcommands: []*cli.Command{clusterPlanCommand(), clusterApplyCommand(), clusterStatusCommand(),
+			clusterHistoryCommand(), // deploy.go: the deploy history
+		},
 	}
 }
 

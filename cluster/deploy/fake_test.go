@@ -1,0 +1,389 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/debbuild"
+)
+
+// fakeCluster simulates, for unit tests, the parts of a two-node pacemaker
+// cluster a deploy talks to: the app clone and the floating IP placed
+// instantly after each change, bans and moves as location constraints, the
+// CIB lock, dpkg, the nodes' package cache and the app's health answer. It
+// records every command per node.
+type fakeCluster struct {
+	mu       sync.Mutex
+	nodes    []string
+	addr     map[string]string // address -> node
+	inst     map[string]string // node -> installed version
+	files    map[string]map[string][]byte
+	history  map[string][]string
+	banned   map[string]bool
+	prefer   string // node the floating IP is moved to
+	holder   string
+	lock     string // the lock's XML, "" if free
+	failed   map[string]bool
+	offline  map[string]bool
+	ran      []string // "node: cmd"
+	bad      map[string]int // version -> health status it answers
+	noStart  map[string]bool
+	ipMoves  int
+	aptFails map[string]bool // version whose simulate fails
+}
+
+func newFakeCluster(version string) *fakeCluster {
+	f := &fakeCluster{
+		nodes: []string{"node1", "node2"}, addr: map[string]string{"10.0.0.11": "node1", "10.0.0.12": "node2"},
+		inst: map[string]string{}, files: map[string]map[string][]byte{}, history: map[string][]string{},
+		banned: map[string]bool{}, failed: map[string]bool{}, offline: map[string]bool{},
+		bad: map[string]int{}, noStart: map[string]bool{}, aptFails: map[string]bool{}, holder: "node1",
+	}
+	for _, n := range f.nodes {
+		f.inst[n] = version
+		f.files[n] = map[string][]byte{}
+	}
+	return f
+}
+
+func (f *fakeCluster) inventory(t *testing.T) *cluster.Inventory {
+	t.Helper()
+	inv := &cluster.Inventory{
+		Name: "fake", SSH: cluster.SSH{User: "admin", Port: 22},
+		Nodes:      []cluster.Node{{Name: "node1", Address: "10.0.0.11"}, {Name: "node2", Address: "10.0.0.12"}},
+		FloatingIP: cluster.FloatingIP{Address: "10.0.0.100/24", Provider: cluster.ProviderIPaddr2},
+		App:        cluster.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
+		Network:    cluster.Network{Type: cluster.NetworkNone},
+	}
+	if err := inv.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func (f *fakeCluster) conns() map[string]transport.Transport {
+	m := map[string]transport.Transport{}
+	for _, n := range f.nodes {
+		m[n] = &fakeNode{c: f, name: n}
+	}
+	return m
+}
+
+// running reports whether the app runs on n (called with mu held).
+func (f *fakeCluster) running(n string) bool {
+	return !f.offline[n] && !f.banned[n] && !f.failed[n] && f.inst[n] != ""
+}
+
+// place puts the floating IP where pacemaker would.
+func (f *fakeCluster) place() {
+	for _, n := range f.nodes {
+		if f.inst[n] != "" && f.noStart[f.inst[n]] && !f.banned[n] {
+			f.failed[n] = true
+		}
+	}
+	old := f.holder
+	switch {
+	case f.prefer != "" && f.running(f.prefer):
+		f.holder = f.prefer
+	case f.holder != "" && f.running(f.holder):
+	default:
+		f.holder = ""
+		for _, n := range f.nodes {
+			if f.running(n) {
+				f.holder = n
+				break
+			}
+		}
+	}
+	if old != "" && f.holder != old {
+		f.ipMoves++
+	}
+}
+
+func (f *fakeCluster) crmMon() string {
+	var b strings.Builder
+	b.WriteString(`<pacemaker-result><summary><current_dc present="true" name="node1" with_quorum="true"/><cluster_options maintenance-mode="false"/></summary><nodes>`)
+	for _, n := range f.nodes {
+		fmt.Fprintf(&b, `<node name="%s" online="%v" standby="false" maintenance="false" unclean="false"/>`, n, !f.offline[n])
+	}
+	b.WriteString(`</nodes><resources>`)
+	if f.holder != "" {
+		fmt.Fprintf(&b, `<resource id="floating-ip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" managed="true"><node name="%s"/></resource>`, f.holder)
+	} else {
+		b.WriteString(`<resource id="floating-ip" resource_agent="ocf:heartbeat:IPaddr2" role="Stopped" active="false" managed="true"/>`)
+	}
+	b.WriteString(`<clone id="app-clone" managed="true">`)
+	for _, n := range f.nodes {
+		if f.running(n) {
+			fmt.Fprintf(&b, `<resource id="app" resource_agent="systemd:hello-web" role="Started" active="true" managed="true"><node name="%s"/></resource>`, n)
+		} else {
+			b.WriteString(`<resource id="app" resource_agent="systemd:hello-web" role="Stopped" active="false" managed="true"/>`)
+		}
+	}
+	b.WriteString(`</clone></resources><failures>`)
+	for _, n := range f.nodes {
+		if f.failed[n] {
+			fmt.Fprintf(&b, `<failure op_key="app_start_0" node="%s" exitstatus="error"/>`, n)
+		}
+	}
+	b.WriteString(`</failures></pacemaker-result>`)
+	return b.String()
+}
+
+// commandsOn lists the commands run on node matching re.
+func (f *fakeCluster) commands(re string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := regexp.MustCompile(re)
+	var out []string
+	for _, c := range f.ran {
+		if r.MatchString(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type fakeNode struct {
+	c    *fakeCluster
+	name string
+}
+
+func (n *fakeNode) Node() string { return n.name }
+func (n *fakeNode) Close() error { return nil }
+
+func (n *fakeNode) Upload(ctx context.Context, path string, data []byte, mode os.FileMode) error {
+	f := n.c
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.offline[n.name] {
+		return fmt.Errorf("%s: connection lost", n.name)
+	}
+	f.ran = append(f.ran, n.name+": upload "+path)
+	f.files[n.name][path] = append([]byte(nil), data...)
+	return nil
+}
+
+var (
+	reNode    = regexp.MustCompile(`--node '?([a-z0-9-]+)'?`)
+	reURL     = regexp.MustCompile(`http://([0-9.]+):`)
+	reEcho    = regexp.MustCompile(`echo ([A-Za-z0-9+/=]+) \| base64 -d >>`)
+	reDebPath = regexp.MustCompile(`(/var/cache/debship/[^' ]+\.deb)`)
+	reMoveTo  = regexp.MustCompile(`to='?([a-z0-9-]+)'?\n`)
+)
+
+func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) {
+	f := n.c
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	f.ran = append(f.ran, n.name+": "+cmd)
+	if f.offline[n.name] {
+		return nil, nil, &transport.CommandError{Node: n.name, Cmd: cmd, ExitCode: -1, Stderr: "connection lost"}
+	}
+	ok := func(s string) ([]byte, []byte, error) { return []byte(s), nil, nil }
+	fail := func(code int, s string) ([]byte, []byte, error) {
+		return nil, []byte(s), &transport.CommandError{Node: n.name, Cmd: cmd, ExitCode: code, Stderr: s}
+	}
+	files := f.files[n.name]
+	switch {
+	case strings.HasPrefix(cmd, "# facts.sh"):
+		var b strings.Builder
+		fmt.Fprintf(&b, "installed=%s\ndpkg_status=ii\naudit=0\nfree_kb=10000000\nunit=%s\narch=amd64\niptables=yes\ncurl=yes\n", f.inst[n.name], map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
+		var paths []string
+		for p := range files {
+			if strings.HasPrefix(p, cluster.PackageCache+"/") && !strings.Contains(p, "/incoming/") {
+				paths = append(paths, p)
+			}
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			sum := sha256.Sum256(files[p])
+			fmt.Fprintf(&b, "deb %s %s %s\n", hex.EncodeToString(sum[:]), debVersionOf(files[p]), p)
+		}
+		return ok(b.String())
+	case strings.Contains(cmd, "ufw status"): // cluster.GatherStatus' node facts
+		return ok(f.inst[n.name] + "\n--\nStatus: active\n--\nrunning\n--\n")
+	case strings.HasPrefix(cmd, "crm_mon"):
+		return ok(f.crmMon())
+	case strings.HasPrefix(cmd, "cibadmin --query --scope constraints"):
+		var b strings.Builder
+		b.WriteString("<constraints>")
+		for _, m := range f.nodes {
+			if f.banned[m] {
+				fmt.Fprintf(&b, `<rsc_location id="%s" rsc="app-clone" node="%s" score="-INFINITY"/>`, banID(m), m)
+			}
+		}
+		if f.prefer != "" {
+			fmt.Fprintf(&b, `<rsc_location id="%s" rsc="floating-ip" node="%s" score="INFINITY"/>`, preferIPID, f.prefer)
+		}
+		b.WriteString("</constraints>")
+		return ok(b.String())
+	case strings.HasPrefix(cmd, "cibadmin --query --xpath"):
+		if f.lock == "" {
+			return fail(105, "no such object")
+		}
+		return ok(f.lock)
+	case strings.HasPrefix(cmd, "cibadmin --create"):
+		if f.lock != "" {
+			return fail(76, "Name not unique on network")
+		}
+		x := cmd[strings.Index(cmd, "<"):strings.LastIndex(cmd, ">")+1]
+		f.lock = strings.ReplaceAll(x, `'"'"'`, "'")
+		return ok("")
+	case strings.HasPrefix(cmd, "cibadmin --delete"):
+		f.lock = ""
+		return ok("")
+	case strings.HasPrefix(cmd, "sha256sum "):
+		p := reDebPath.FindString(cmd)
+		sum := sha256.Sum256(files[p])
+		return ok(hex.EncodeToString(sum[:]))
+	case strings.Contains(cmd, "apt-get install -s"):
+		p := reDebPath.FindString(cmd)
+		if f.aptFails[debVersionOf(files[p])] {
+			return fail(100, "The following packages have unmet dependencies:\n hello-web : Depends: libfoo but it is not installable\nE: Unable to correct problems, you have held broken packages.")
+		}
+		return ok("Inst hello-web")
+	case strings.HasPrefix(cmd, "rm -f "+cluster.PackageCache+"/incoming"), strings.HasPrefix(cmd, "rm -f '"+cluster.PackageCache+"/incoming"):
+		for p := range files {
+			if strings.Contains(p, "/incoming/") {
+				delete(files, p)
+			}
+		}
+		return ok("")
+	case strings.HasPrefix(cmd, "if [ -f "):
+		ps := reDebPath.FindAllString(cmd, -1)
+		if b, ok := files[ps[0]]; ok {
+			delete(files, ps[0])
+			files[ps[len(ps)-1]] = b
+		}
+		return ok("")
+	case strings.HasPrefix(cmd, "mkdir -p /var/lib/debship"):
+		m := reEcho.FindStringSubmatch(cmd)
+		b, _ := base64.StdEncoding.DecodeString(m[1])
+		f.history[n.name] = append(f.history[n.name], strings.TrimSpace(string(b)))
+		return ok("")
+	case strings.HasPrefix(cmd, "cat "+HistoryFile):
+		if len(f.history[n.name]) == 0 {
+			return ok("")
+		}
+		return ok(strings.Join(f.history[n.name], "\n") + "\n")
+	case strings.HasPrefix(cmd, "curl "):
+		target := f.addr[reURL.FindStringSubmatch(cmd)[1]]
+		if !f.running(target) {
+			return fail(7, "curl: (7) Failed to connect")
+		}
+		v := f.inst[target]
+		code := 200
+		if c, ok := f.bad[v]; ok {
+			code = c
+		}
+		up := upstreamOf(v) + ".0"
+		return ok(fmt.Sprintf("ok %s\n\n%d", up, code))
+	case strings.HasPrefix(cmd, "crm_resource --ban"):
+		f.banned[reNode.FindStringSubmatch(cmd)[1]] = true
+		f.place()
+		return ok("")
+	case strings.HasPrefix(cmd, "crm_resource --cleanup"):
+		f.failed[reNode.FindStringSubmatch(cmd)[1]] = false
+		f.place()
+		return ok("")
+	case strings.HasPrefix(cmd, "crm_resource --clear --resource app-clone"):
+		f.banned[reNode.FindStringSubmatch(cmd)[1]] = false
+		f.place()
+		return ok("")
+	case strings.HasPrefix(cmd, "crm_resource --clear --resource floating-ip"):
+		f.prefer = ""
+		f.place()
+		return ok("")
+	case strings.HasPrefix(cmd, "crm_resource --wait"):
+		return ok("")
+	case strings.HasPrefix(cmd, "# move-ip.sh"):
+		f.prefer = reMoveTo.FindStringSubmatch(cmd)[1]
+		f.place()
+		return ok("drained_ms=3\nreleased_ms=400\n")
+	case strings.HasPrefix(cmd, "systemctl is-active"):
+		return ok(map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
+	case strings.HasPrefix(cmd, aptEnv+"apt-get install -y"):
+		p := reDebPath.FindString(cmd)
+		b, ok2 := files[p]
+		if !ok2 {
+			return fail(100, "E: Unsupported file "+p)
+		}
+		f.inst[n.name] = debVersionOf(b)
+		f.failed[n.name] = false
+		return ok("Setting up hello-web")
+	case strings.HasPrefix(cmd, "dpkg-query -W"):
+		return ok(f.inst[n.name])
+	case strings.HasPrefix(cmd, "rm -f "):
+		for _, p := range reDebPath.FindAllString(cmd, -1) {
+			delete(files, p)
+		}
+		return ok("")
+	case strings.HasPrefix(cmd, "base64 -w0 "):
+		return ok(base64.StdEncoding.EncodeToString(files[reDebPath.FindString(cmd)]))
+	}
+	return fail(127, "fake: unknown command: "+cmd)
+}
+
+// The fake's .debs are tiny real packages: debVersionOf reads the version.
+func debVersionOf(b []byte) string {
+	dir, err := os.MkdirTemp("", "fakedeb")
+	if err != nil {
+		return ""
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "x.deb")
+	os.WriteFile(p, b, 0o644)
+	pkg, err := debbuild.ReadPackage(p)
+	if err != nil {
+		return ""
+	}
+	return pkg.Field("Version")
+}
+
+// makeDeb writes a small valid .deb of the given package and version.
+func makeDeb(t *testing.T, pkg, version string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc", pkg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/share/doc", pkg, "VERSION"), []byte(version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), fmt.Sprintf("%s_%s_all.deb", pkg, version))
+	err := debbuild.WriteTree(root, out, debbuild.TreePackage{Name: pkg, Version: version, Arch: "all", Maintainer: "t <t@example.org>",
+		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// seed puts the .deb of the installed version into every node's cache, as
+// cluster apply --package does.
+func (f *fakeCluster) seed(t *testing.T, deb string) {
+	b, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range f.nodes {
+		f.files[n][cluster.PackageCache+"/"+filepath.Base(deb)] = b
+	}
+}

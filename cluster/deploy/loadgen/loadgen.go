@@ -1,0 +1,281 @@
+// Package loadgen sends HTTP requests at a fixed rate and reports what a
+// user would have seen: failed requests, latency percentiles and the
+// longest time without a successful answer. The deploy tests (and
+// bench scripts) run it against the floating IP during a deploy.
+//
+// The rate is open-loop: a request starts every 1/Rate seconds whether or
+// not the earlier ones have answered, so that an outage shows as failures
+// and latency instead of silently slowing the client down. Each request
+// has its own connection and no retries: every SYN that goes unanswered is
+// seen.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options bound a load: it stops at Duration or MaxRequests, whichever
+// comes first, or when stopped.
+type Options struct {
+	URL         string
+	Rate        float64       // requests per second; default 50
+	Timeout     time.Duration // per request, no retries; default 2 s
+	Duration    time.Duration // default 5 minutes
+	MaxRequests int           // default Rate * Duration
+	MaxInFlight int           // default 200
+}
+
+// Sample is one request.
+type Sample struct {
+	Start   time.Time
+	Latency time.Duration
+	Status  int
+	Err     string
+	// Host and Version come from a JSON body with "host" and "version"
+	// (the example app's "/"), to see which node answered.
+	Host, Version string
+}
+
+// OK reports whether the request succeeded (a 2xx answer in time).
+func (s Sample) OK() bool { return s.Err == "" && s.Status >= 200 && s.Status < 300 }
+
+// Load is a running load.
+type Load struct {
+	o      Options
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	s      []Sample
+	t0     time.Time
+}
+
+// Start begins sending requests.
+func Start(ctx context.Context, o Options) *Load {
+	if o.Rate <= 0 {
+		o.Rate = 50
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Duration <= 0 {
+		o.Duration = 5 * time.Minute
+	}
+	if o.MaxRequests <= 0 {
+		o.MaxRequests = int(o.Rate*o.Duration.Seconds()) + 1
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 200
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	l := &Load{o: o, cancel: cancel, done: make(chan struct{}), t0: time.Now()}
+	go l.run(ctx)
+	return l
+}
+
+func (l *Load) run(ctx context.Context) {
+	defer close(l.done)
+	client := &http.Client{
+		Timeout: l.o.Timeout,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			Proxy:             nil,
+		},
+	}
+	interval := time.Duration(float64(time.Second) / l.o.Rate)
+	sem := make(chan struct{}, l.o.MaxInFlight)
+	var wg sync.WaitGroup
+	next := time.Now()
+	for i := 0; i < l.o.MaxRequests; i++ {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-time.After(time.Until(next)):
+		}
+		next = next.Add(interval)
+		select {
+		case sem <- struct{}{}:
+		default:
+			// Too many requests hang: count this one as failed, do not
+			// queue it (the load must not pile up).
+			l.add(Sample{Start: time.Now(), Err: "too many requests in flight"})
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l.add(l.one(client))
+		}()
+	}
+	wg.Wait()
+}
+
+func (l *Load) one(c *http.Client) Sample {
+	s := Sample{Start: time.Now()}
+	resp, err := c.Get(l.o.URL)
+	if err != nil {
+		s.Latency = time.Since(s.Start)
+		s.Err = err.Error()
+		return s
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	s.Latency = time.Since(s.Start)
+	s.Status = resp.StatusCode
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	var body struct{ Host, Version string }
+	if json.Unmarshal(b, &body) == nil {
+		s.Host, s.Version = body.Host, body.Version
+	}
+	return s
+}
+
+func (l *Load) add(s Sample) {
+	l.mu.Lock()
+	l.s = append(l.s, s)
+	l.mu.Unlock()
+}
+
+// Stop ends the load, waits for the requests in flight and reports.
+func (l *Load) Stop() Report {
+	l.cancel()
+	<-l.done
+	return l.Report()
+}
+
+// Wait waits until the load ends by itself (Duration, MaxRequests).
+func (l *Load) Wait() Report {
+	<-l.done
+	return l.Report()
+}
+
+// Samples returns a copy of the samples so far, in start order.
+func (l *Load) Samples() []Sample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := append([]Sample(nil), l.s...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// Report sums up the samples so far.
+func (l *Load) Report() Report { return Summarize(l.Samples()) }
+
+// Report is what a user would have seen.
+type Report struct {
+	Requests int
+	Failed   int
+	P50, P99 time.Duration
+	Max      time.Duration
+	// LongestGap is the longest time between two successful answers
+	// (by the time they arrived): the outage a user saw.
+	LongestGap time.Duration
+	GapAt      time.Time // when that gap began
+	// Hosts are the nodes that answered, in order, each once per run of
+	// answers from it: ["node1", "node2"] is one switch.
+	Hosts    []string
+	Versions map[string]int
+	Errors   map[string]int // error kind -> count
+	Duration time.Duration
+	// Mixed counts answers from the old host after the first answer from
+	// the next one (a flap of the floating IP).
+	FirstFailure time.Time
+}
+
+// HostSwitches is how often the answering node changed.
+func (r Report) HostSwitches() int {
+	if len(r.Hosts) == 0 {
+		return 0
+	}
+	return len(r.Hosts) - 1
+}
+
+// Summarize computes a report from samples in start order.
+func Summarize(samples []Sample) Report {
+	r := Report{Requests: len(samples), Versions: map[string]int{}, Errors: map[string]int{}}
+	if len(samples) == 0 {
+		return r
+	}
+	var lat []time.Duration
+	var ends []time.Time
+	for _, s := range samples {
+		if !s.OK() {
+			r.Failed++
+			if r.FirstFailure.IsZero() || s.Start.Before(r.FirstFailure) {
+				r.FirstFailure = s.Start
+			}
+			r.Errors[errorKind(s)]++
+			continue
+		}
+		lat = append(lat, s.Latency)
+		ends = append(ends, s.Start.Add(s.Latency))
+		if s.Version != "" {
+			r.Versions[s.Version]++
+		}
+		if s.Host != "" && (len(r.Hosts) == 0 || r.Hosts[len(r.Hosts)-1] != s.Host) {
+			r.Hosts = append(r.Hosts, s.Host)
+		}
+	}
+	last := samples[len(samples)-1]
+	r.Duration = last.Start.Add(last.Latency).Sub(samples[0].Start)
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		r.P50 = lat[len(lat)/2]
+		r.P99 = lat[(len(lat)*99)/100]
+		if (len(lat)*99)/100 >= len(lat) {
+			r.P99 = lat[len(lat)-1]
+		}
+		r.Max = lat[len(lat)-1]
+		sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+		for i := 1; i < len(ends); i++ {
+			if g := ends[i].Sub(ends[i-1]); g > r.LongestGap {
+				r.LongestGap, r.GapAt = g, ends[i-1]
+			}
+		}
+	}
+	return r
+}
+
+func errorKind(s Sample) string {
+	switch {
+	case s.Err == "":
+		return fmt.Sprintf("HTTP %d", s.Status)
+	case strings.Contains(s.Err, "Client.Timeout") || strings.Contains(s.Err, "deadline exceeded"):
+		return "timeout"
+	case strings.Contains(s.Err, "connection refused"):
+		return "connection refused"
+	case strings.Contains(s.Err, "connection reset"):
+		return "connection reset"
+	case strings.Contains(s.Err, "no route to host"):
+		return "no route to host"
+	}
+	return s.Err
+}
+
+func (r Report) String() string {
+	var errs []string
+	for k, v := range r.Errors {
+		errs = append(errs, fmt.Sprintf("%s: %d", k, v))
+	}
+	sort.Strings(errs)
+	e := ""
+	if len(errs) > 0 {
+		e = " (" + strings.Join(errs, ", ") + ")"
+	}
+	return fmt.Sprintf("%d requests in %.1fs, %d failed%s; latency p50 %s p99 %s max %s; longest gap %s; answered by %s",
+		r.Requests, r.Duration.Seconds(), r.Failed, e, ms(r.P50), ms(r.P99), ms(r.Max), ms(r.LongestGap), strings.Join(r.Hosts, " -> "))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }

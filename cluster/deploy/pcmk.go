@@ -1,0 +1,237 @@
+package deploy
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+
+	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/transport"
+)
+
+// crmState is the part of `crm_mon --output-as=xml` a deploy decides from.
+// (cluster.GatherStatus reads the same for preflight; this adds what only a
+// deploy needs: managed flags, maintenance mode, per-node instances.)
+type crmState struct {
+	Summary struct {
+		DC struct {
+			Present bool `xml:"present,attr"`
+			Quorum  bool `xml:"with_quorum,attr"`
+		} `xml:"current_dc"`
+		Options struct {
+			Maintenance bool `xml:"maintenance-mode,attr"`
+		} `xml:"cluster_options"`
+	} `xml:"summary"`
+	Nodes []struct {
+		Name        string `xml:"name,attr"`
+		Online      bool   `xml:"online,attr"`
+		Standby     bool   `xml:"standby,attr"`
+		Maintenance bool   `xml:"maintenance,attr"`
+		Unclean     bool   `xml:"unclean,attr"`
+	} `xml:"nodes>node"`
+	Resources []crmResource `xml:"resources>resource"`
+	Clones    []struct {
+		ID        string        `xml:"id,attr"`
+		Managed   string        `xml:"managed,attr"`
+		Resources []crmResource `xml:"resource"`
+	} `xml:"resources>clone"`
+	Failures []struct {
+		OpKey string `xml:"op_key,attr"`
+		Node  string `xml:"node,attr"`
+	} `xml:"failures>failure"`
+}
+
+type crmResource struct {
+	ID      string `xml:"id,attr"`
+	Role    string `xml:"role,attr"`
+	Active  bool   `xml:"active,attr"`
+	Managed string `xml:"managed,attr"`
+	Failed  bool   `xml:"failed,attr"`
+	Nodes   []struct {
+		Name string `xml:"name,attr"`
+	} `xml:"node"`
+}
+
+func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
+	out, _, err := t.Run(ctx, "crm_mon --output-as=xml")
+	if err != nil {
+		return nil, fmt.Errorf("read the cluster state: %w", err)
+	}
+	var s crmState
+	if err := xml.Unmarshal(out, &s); err != nil {
+		return nil, fmt.Errorf("%s: crm_mon: %w", t.Node(), err)
+	}
+	return &s, nil
+}
+
+// ipHolder is the node the floating IP runs on ("" if none).
+func (s *crmState) ipHolder() string {
+	for _, r := range s.Resources {
+		if r.ID == cluster.ResourceFloatingIP && r.Active && len(r.Nodes) > 0 {
+			return r.Nodes[0].Name
+		}
+	}
+	return ""
+}
+
+// appOn reports whether an app instance is started on node.
+func (s *crmState) appOn(node string) bool {
+	for _, c := range s.Clones {
+		for _, r := range c.Resources {
+			if r.ID != cluster.ResourceApp || !r.Active || r.Role != "Started" {
+				continue
+			}
+			for _, n := range r.Nodes {
+				if n.Name == node {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// appFailedOn reports failed operations of the app on node (a start that
+// failed leaves a fail count that keeps pacemaker from starting it there).
+func (s *crmState) appFailedOn(node string) bool {
+	for _, f := range s.Failures {
+		if f.Node == node && strings.HasPrefix(f.OpKey, cluster.ResourceApp+"_") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *crmState) online(node string) bool {
+	for _, n := range s.Nodes {
+		if n.Name == node {
+			return n.Online && !n.Unclean
+		}
+	}
+	return false
+}
+
+// unmanaged lists the deploy's resources pacemaker does not manage now.
+func (s *crmState) unmanaged() []string {
+	var out []string
+	for _, r := range s.Resources {
+		if r.ID == cluster.ResourceFloatingIP && r.Managed == "false" {
+			out = append(out, r.ID)
+		}
+	}
+	for _, c := range s.Clones {
+		if c.ID == cluster.ResourceAppClone && c.Managed == "false" {
+			out = append(out, c.ID)
+		}
+	}
+	return out
+}
+
+// Constraint ids crm_resource gives the bans and moves a deploy makes.
+func banID(node string) string { return "cli-ban-" + cluster.ResourceAppClone + "-on-" + node }
+
+const preferIPID = "cli-prefer-" + cluster.ResourceFloatingIP
+
+// location is a location constraint of the CIB.
+type location struct {
+	ID    string `xml:"id,attr"`
+	Rsc   string `xml:"rsc,attr"`
+	Node  string `xml:"node,attr"`
+	Score string `xml:"score,attr"`
+}
+
+// leftovers lists the location constraints of crm_resource --ban/--move
+// on the app and the floating IP: a deploy removes its own, so any found
+// before a deploy were left by an interrupted one (or made by hand).
+func leftovers(ctx context.Context, t transport.Transport) ([]location, error) {
+	out, _, err := t.Run(ctx, "cibadmin --query --scope constraints")
+	if err != nil {
+		return nil, fmt.Errorf("read the constraints: %w", err)
+	}
+	var c struct {
+		Locations []location `xml:"rsc_location"`
+	}
+	if err := xml.Unmarshal(out, &c); err != nil {
+		return nil, fmt.Errorf("%s: constraints: %w", t.Node(), err)
+	}
+	var found []location
+	for _, l := range c.Locations {
+		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == cluster.ResourceAppClone || l.Rsc == cluster.ResourceApp || l.Rsc == cluster.ResourceFloatingIP) {
+			found = append(found, l)
+		}
+	}
+	return found, nil
+}
+
+// pcmk runs pacemaker commands on a control node: a member other than the
+// one being worked on, so a node that crashes mid-install does not take
+// the deploy's view of the cluster with it.
+type pcmk struct {
+	t      transport.Transport
+	settle time.Duration
+}
+
+func (p *pcmk) sh(ctx context.Context, cmd string) (string, error) {
+	return transport.Output(ctx, p.t, cmd)
+}
+
+// banApp stops the app's instance on node and keeps it stopped.
+func (p *pcmk) banApp(ctx context.Context, node string) error {
+	_, err := p.sh(ctx, "crm_resource --ban --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
+	return err
+}
+
+// clearApp lifts the ban, after clearing the fail count a failed start of
+// a bad version left (else pacemaker would not start the app there until
+// failure-timeout passes).
+func (p *pcmk) clearApp(ctx context.Context, node string, failed bool) error {
+	if failed {
+		if _, err := p.sh(ctx, "crm_resource --cleanup --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null"); err != nil {
+			return err
+		}
+	}
+	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
+	return err
+}
+
+// clearIP removes the constraint of the floating IP's move: stickiness
+// keeps it where it is.
+func (p *pcmk) clearIP(ctx context.Context) error {
+	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceFloatingIP+" >/dev/null")
+	return err
+}
+
+// waitFor polls the cluster state until cond holds, then waits for
+// pacemaker to settle (no transition in progress).
+func (p *pcmk) waitFor(ctx context.Context, what string, cond func(*crmState) bool) (*crmState, error) {
+	deadline := time.Now().Add(p.settle)
+	var last *crmState
+	for {
+		s, err := readCrm(ctx, p.t)
+		if err == nil && cond(s) {
+			last = s
+			break
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return nil, fmt.Errorf("waiting %s for %s: %w", p.settle, what, err)
+			}
+			return s, fmt.Errorf("waited %s for %s", p.settle, what)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	left := time.Until(deadline)
+	if left < 5*time.Second {
+		left = 5 * time.Second
+	}
+	if _, err := p.sh(ctx, fmt.Sprintf("crm_resource --wait --timeout=%ds", int(left.Seconds()))); err != nil {
+		return last, fmt.Errorf("pacemaker did not settle after %s: %w", what, err)
+	}
+	return readCrm(ctx, p.t)
+}

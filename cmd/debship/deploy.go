@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"gitlab.com/debship/debship/ci/gitlab"
+	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/deploy"
+	"gitlab.com/debship/debship/debbuild"
+)
+
+func init() {
+	commands = append(commands, deployCommand(), rollbackCommand(), shipCommand())
+}
+
+// deployFlags are the flags of deploy, rollback and ship.
+func deployFlags() []cli.Flag {
+	return append(clusterFlags(),
+		&cli.BoolFlag{Name: "dry-run", Usage: "run the read-only checks and print the plan; change nothing (not even the lock)"},
+		&cli.BoolFlag{Name: "force-unlock", Usage: "take the deploy lock over from a deploy that died (shows who held it)"},
+		&cli.BoolFlag{Name: "json", Usage: "print progress as JSON events, one per line, on stdout"},
+		&cli.StringFlag{Name: "holder", Usage: "`NAME` recorded in the lock and the history (default: $GITLAB_USER_LOGIN in CI, else your user name)"},
+		&cli.IntFlag{Name: "health-status", Value: 200, Usage: "HTTP `STATUS` the health path must answer"},
+		&cli.DurationFlag{Name: "health-timeout", Value: 5 * time.Second, Usage: "`TIME` each health request may take"},
+		&cli.IntFlag{Name: "health-retries", Value: 30, Usage: "health requests (`N`) before a node counts as failed"},
+		&cli.DurationFlag{Name: "health-interval", Value: time.Second, Usage: "`TIME` between health requests"},
+		&cli.DurationFlag{Name: "settle-timeout", Value: 2 * time.Minute, Usage: "`TIME` to wait for pacemaker to stop, start or move something"},
+		&cli.DurationFlag{Name: "install-timeout", Value: 10 * time.Minute, Usage: "`TIME` apt-get may take on a node"},
+		&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "`TIME` requests in flight may take to finish before the floating IP moves"},
+	)
+}
+
+const deployProcedure = `Before anything changes (if one check fails, nothing is changed and each
+problem is named in one sentence): every node answers over SSH and is online
+in pacemaker, the cluster has quorum, no failed actions, no maintenance
+mode, gluster peers connected and nothing to heal; the .deb passes the
+checks of "debship inspect --check" and is the inventory's [app] package;
+apt on every node can install it (its Depends resolve); every node has the
+.deb of the version it runs (for rollback); and the deploy lock is free.
+
+Then the .deb is copied to every node (/var/cache/debship, SHA-256
+verified), the deploy lock is taken (in the cluster's CIB: holder, host,
+time, version), and the nodes are updated one at a time, the node without
+the floating IP first:
+
+  1. the node serving the floating IP must pass its health check (the last
+     healthy instance is never stopped);
+  2. pacemaker stops the app on the node (crm_resource --ban): it holds no
+     floating IP, so no client is talking to it;
+  3. apt-get installs the .deb (new Depends are resolved);
+  4. the ban is lifted and pacemaker starts the new version;
+  5. the health path answers on the node's own address with the expected
+     status (and, if the body names a version, the new one).
+
+Then the floating IP moves once, to the updated node: on the node that
+holds it, new connections are held back (their SYN is retried by the
+client's kernel after 1 s, when the IP answers on the other node), requests
+in flight finish (--drain), and pacemaker moves the IP. The last node is
+updated the same way. A failed install, start or health check puts that
+node back to its previous .deb and into service, and the deploy stops with
+exit 1 and a summary; the nodes not yet updated are never touched.
+
+Every deploy and its outcome is appended to the history on each node
+(debship cluster history). Progress: live lines per node on a terminal,
+plain log lines otherwise, JSON events with --json. Ctrl-C finishes (or
+rolls back) the node being updated, then stops and releases the lock.`
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "install a new .deb on the cluster, one node at a time, without dropping requests",
+		ArgsUsage: "PKG.deb",
+		Description: `Rolls PKG.deb across the cluster the inventory describes.
+
+` + deployProcedure + `
+
+Examples:
+   debship deploy -i cluster.toml dist/hello-web_1.5.0-1_all.deb
+   debship deploy -i cluster.toml dist/hello-web_1.5.0-1_all.deb --dry-run
+   debship deploy -i cluster.toml --json dist/hello-web_1.5.0-1_all.deb > events.jsonl
+   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5.0-1_all.deb`,
+		Flags: deployFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("deploy takes one .deb, got %d arguments (the inventory is given with -i)", c.NArg())
+			}
+			deb := c.Args().First()
+			if _, err := os.Stat(deb); err != nil {
+				return usagef("%v", err)
+			}
+			return runDeploy(c, deb, deploy.KindDeploy)
+		},
+	}
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "go back to the previous version everywhere, with the same rolling procedure",
+		Description: `Deploys the version the nodes ran before the last successful deploy (or the
+one given with --to), taken from the nodes' cache (/var/cache/debship, where
+every deploy keeps the previous version's .deb), with the same checks and the
+same one-node-at-a-time procedure as deploy:
+
+` + deployProcedure + `
+
+Examples:
+   debship rollback -i cluster.toml
+   debship rollback -i cluster.toml --to 1.4-1 --dry-run`,
+		Flags: append(deployFlags(), &cli.StringFlag{Name: "to", Usage: "Debian `VERSION` to go back to (default: the one before the last successful deploy)"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("rollback takes no arguments, got %q (use --to VERSION)", c.Args().First())
+			}
+			return runDeploy(c, "", deploy.KindRollback)
+		},
+	}
+}
+
+func deployHolder(c *cli.Context) string {
+	if h := c.String("holder"); h != "" {
+		return h
+	}
+	if u := os.Getenv("GITLAB_USER_LOGIN"); u != "" {
+		if j := os.Getenv("CI_JOB_ID"); j != "" {
+			return u + " (CI job " + j + ")"
+		}
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func deployOptions(c *cli.Context, inv *cluster.Inventory, co cluster.ConnectOptions, deb, kind string) deploy.Options {
+	return deploy.Options{
+		Inventory: inv, Connect: co, Deb: deb, Kind: kind, RollbackTo: c.String("to"),
+		DryRun: c.Bool("dry-run"), ForceUnlock: c.Bool("force-unlock"), Holder: deployHolder(c),
+		Health: deploy.HealthCheck{Status: c.Int("health-status"), Timeout: c.Duration("health-timeout"),
+			Retries: c.Int("health-retries"), Interval: c.Duration("health-interval")},
+		Settle: c.Duration("settle-timeout"), InstallTimeout: c.Duration("install-timeout"), Drain: c.Duration("drain"),
+	}
+}
+
+// progressFor picks the output: JSON events, live lines on a terminal, or
+// plain log lines.
+func progressFor(c *cli.Context, inv *cluster.Inventory) deploy.Progress {
+	if c.Bool("json") {
+		return deploy.JSONProgress(os.Stdout)
+	}
+	if deploy.IsTerminal(os.Stderr) && os.Getenv("TERM") != "dumb" {
+		var nodes []string
+		for _, n := range inv.Members() {
+			nodes = append(nodes, n.Name)
+		}
+		return deploy.TerminalProgress(os.Stderr, nodes)
+	}
+	return deploy.LinesProgress(os.Stderr)
+}
+
+func runDeploy(c *cli.Context, deb, kind string) error {
+	inv, err := cluster.LoadInventory(c.String("inventory"))
+	if err != nil {
+		return err
+	}
+	co := cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+	if c.Int("health-retries") < 1 {
+		return usagef("--health-retries must be at least 1")
+	}
+	ctx, cancel := clusterContext(c)
+	defer cancel()
+	return deployWith(ctx, c, deployOptions(c, inv, co, deb, kind))
+}
+
+func deployWith(ctx context.Context, c *cli.Context, o deploy.Options) error {
+	prog := progressFor(c, o.Inventory)
+	o.Progress = prog
+	res, err := deploy.Run(ctx, o)
+	prog.Close()
+	if c.Bool("json") {
+		// The result event carried everything; errors still go to stderr.
+		return err
+	}
+	if res != nil && res.Plan != nil && o.DryRun {
+		res.Plan.Write(os.Stdout)
+	}
+	var pe *deploy.PreflightError
+	if errors.As(err, &pe) {
+		return err
+	}
+	if res != nil && res.Message != "" {
+		fmt.Println(res.Message)
+	}
+	var de *deploy.Error
+	if errors.As(err, &de) {
+		return cli.Exit("", exitFailure)
+	}
+	return err
+}
+
+func shipCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ship",
+		Usage:     "release and deploy: build the .deb if needed, publish it as a GitLab release, deploy it",
+		ArgsUsage: "[PROJECT-DIR]",
+		Description: `For the CI deploy job and for a person at a terminal: takes the .deb of the
+project's current version from PROJECT-DIR/dist (building it with "debship
+build" when it is not there), publishes it as "debship release" does (GitLab
+generic package registry and release of the tag), then deploys exactly that
+file as "debship deploy" does. The release is idempotent, so a ship that
+failed in the deploy can simply be run again.
+
+GitLab settings come from the CI variables (CI_API_V4_URL, CI_PROJECT_ID,
+CI_COMMIT_TAG, CI_JOB_TOKEN) or --gitlab-url, --project, --tag and
+GITLAB_TOKEN, as for "debship release". --no-release deploys without
+publishing.
+
+Deploy:
+` + deployProcedure + `
+
+Examples:
+   debship ship -i cluster.toml                      # in a tag pipeline
+   GITLAB_TOKEN=... debship ship -i cluster.toml --gitlab-url https://gitlab.example.com \
+       --project group/app --tag v1.5.0`,
+		Flags: append(append(deployFlags(),
+			&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` (default $CI_API_V4_URL)"},
+			&cli.StringFlag{Name: "project", Usage: "project `ID` or path (default $CI_PROJECT_ID)"},
+			&cli.StringFlag{Name: "tag", Usage: "release `TAG` (default $CI_COMMIT_TAG, else v<version>)"},
+			&cli.StringFlag{Name: "ref", Usage: "commit to create the tag from if it does not exist (default $CI_COMMIT_SHA)"},
+			&cli.BoolFlag{Name: "no-release", Usage: "deploy without publishing a GitLab release"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where the .deb is looked for and built (`DIR`, default PROJECT-DIR/dist)"},
+		), pipFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("ship takes at most one PROJECT-DIR, got %d arguments", c.NArg())
+			}
+			dir := c.Args().First()
+			if dir == "" {
+				dir = "."
+			}
+			inv, err := cluster.LoadInventory(c.String("inventory"))
+			if err != nil {
+				return err
+			}
+			spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
+			if err != nil {
+				return err
+			}
+			if spec.Package != inv.App.Package {
+				return fmt.Errorf("%s builds the package %q, but the cluster in %s runs %q", spec.PyProject, spec.Package, inv.Path, inv.App.Package)
+			}
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			deb, err := shipDeb(ctx, c, spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "ship: %s\n", deb)
+			if !c.Bool("no-release") && !c.Bool("dry-run") {
+				cfg := gitlab.ConfigFromEnv(os.Getenv)
+				for _, f := range []struct {
+					flag string
+					dst  *string
+				}{{"gitlab-url", &cfg.APIURL}, {"project", &cfg.Project}, {"tag", &cfg.Tag}, {"ref", &cfg.Ref}} {
+					if c.IsSet(f.flag) {
+						*f.dst = c.String(f.flag)
+					}
+				}
+				if cfg.Tag == "" {
+					cfg.Tag = "v" + spec.Version
+				}
+				cfg.Files = []string{deb}
+				cfg.Log = os.Stderr
+				res, err := gitlab.Release(ctx, cfg)
+				if err != nil {
+					return fmt.Errorf("release (nothing was deployed): %w", err)
+				}
+				fmt.Fprintf(os.Stderr, "ship: released %s\n", res.ReleaseURL)
+			}
+			co := cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+			return deployWith(ctx, c, deployOptions(c, inv, co, deb, deploy.KindDeploy))
+		},
+	}
+}
+
+// shipDeb finds the .deb of the spec's version in the output directory, or
+// builds it.
+func shipDeb(ctx context.Context, c *cli.Context, spec *debbuild.Spec) (string, error) {
+	out := c.String("output")
+	if out == "" {
+		out = filepath.Join(spec.Dir, "dist")
+	}
+	ver, err := spec.DebianVersion()
+	if err != nil {
+		return "", err
+	}
+	if i := strings.IndexByte(ver, ':'); i >= 0 {
+		ver = ver[i+1:]
+	}
+	matches, _ := filepath.Glob(filepath.Join(out, spec.Package+"_"+ver+"_*.deb"))
+	if len(matches) == 1 {
+		return matches[0], nil
+	}
+	if len(matches) > 1 {
+		return "", fmt.Errorf("%s has several .debs of %s %s (%s); pass the directory of one with --output", out, spec.Package, ver, strings.Join(matches, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "ship: no .deb of %s %s in %s: building it\n", spec.Package, ver, out)
+	res, err := debbuild.Build(ctx, spec, debbuild.BuildOptions{
+		Output: out, IndexURL: c.String("index-url"), ExtraIndexURLs: c.StringSlice("extra-index-url"),
+		FindLinks: c.StringSlice("find-links"), NoIndex: c.Bool("no-index"),
+		NoBuildIsolation: c.Bool("no-build-isolation"), BuildIsolation: c.Bool("build-isolation"), Log: os.Stderr,
+	})
+	if err != nil {
+		return "", fmt.Errorf("build (nothing was released or deployed): %w", err)
+	}
+	return res.Path, nil
+}
+
+// clusterHistoryCommand is "debship cluster history" (listed in
+// cluster.go's subcommands).
+func clusterHistoryCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "history",
+		Usage: "the deploys and rollbacks of the cluster, with their outcome",
+		Description: `Every deploy and rollback appends its start and its end (outcome, what each
+node went from and to, whether the floating IP moved, how long it took) to
+` + deploy.HistoryFile + ` on every node that runs the app. This reads the
+history of every node that answers and merges it, oldest first. A deploy with
+a start but no end is "running" while it holds the deploy lock, else
+"interrupted".
+
+Examples:
+   debship cluster history -i cluster.toml
+   debship cluster history -i cluster.toml --json`,
+		Flags: append(clusterFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "only the last `N` entries"}),
+		Action: func(c *cli.Context) error {
+			inv, co, err := loadInventory(c)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			conns, errs := cluster.Connect(ctx, inv, co)
+			defer cluster.CloseAll(conns)
+			if len(conns) == 0 {
+				var l []string
+				for _, e := range errs {
+					l = append(l, e.Error())
+				}
+				return fmt.Errorf("no node answers: %s", strings.Join(l, "; "))
+			}
+			entries, herr := deploy.History(ctx, inv, conns)
+			if n := c.Int("last"); n > 0 && len(entries) > n {
+				entries = entries[len(entries)-n:]
+			}
+			if c.Bool("json") {
+				if entries == nil {
+					entries = []deploy.Entry{}
+				}
+				if err := writeJSON(entries); err != nil {
+					return err
+				}
+			} else {
+				deploy.WriteHistory(os.Stdout, entries)
+			}
+			if herr != nil {
+				fmt.Fprintf(os.Stderr, "warning: %v\n", herr)
+			}
+			return nil
+		},
+	}
+}
