@@ -213,9 +213,9 @@ func TestRunFakeHealthFailsRollsBack(t *testing.T) {
 	v2 := makeDeb(t, "hello-web", "2.0-1")
 	v3 := makeDeb(t, "hello-web", "3.0-1")
 	for _, c := range []struct {
-		name  string
+		name   string
 		break_ func(f *fakeCluster)
-		want  string
+		want   string
 	}{
 		{"health 500", func(f *fakeCluster) { f.bad["3.0-1"] = 500 }, "health"},
 		{"service does not start", func(f *fakeCluster) { f.noStart["3.0-1"] = true }, "pacemaker could not start"},

@@ -38,7 +38,7 @@ type fakeCluster struct {
 	lock     string // the lock's XML, "" if free
 	failed   map[string]bool
 	offline  map[string]bool
-	ran      []string // "node: cmd"
+	ran      []string       // "node: cmd"
 	bad      map[string]int // version -> health status it answers
 	noStart  map[string]bool
 	ipMoves  int
@@ -243,7 +243,7 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		if f.lock != "" {
 			return fail(76, "Name not unique on network")
 		}
-		x := cmd[strings.Index(cmd, "<"):strings.LastIndex(cmd, ">")+1]
+		x := cmd[strings.Index(cmd, "<") : strings.LastIndex(cmd, ">")+1]
 		f.lock = strings.ReplaceAll(x, `'"'"'`, "'")
 		return ok("")
 	case strings.HasPrefix(cmd, "cibadmin --delete"):
