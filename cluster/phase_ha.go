@@ -452,21 +452,27 @@ func fencingStep() Step {
 }
 
 func floatingIPStep() Step {
-	return resourceStep("floating IP", func(t *Target) (resourceSpec, bool) {
-		inv := t.Inv()
+	return resourceStep("floating IP", func(t *Target) (resourceSpec, bool) { return floatingIPSpec(t.Inv()), true })
+}
+
+// floatingIPSpec is the floating IP's resource: IPaddr2, or debship's
+// DigitalOcean agent, which reads the API token from a root-only file (the
+// CIB, readable by the haclient group, never holds it).
+func floatingIPSpec(inv *Inventory) resourceSpec {
+	{
 		p := inv.FloatingPrefix()
 		if inv.FloatingIP.Provider == ProviderDigitalOcean {
 			return resourceSpec{ID: ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",
 				Params: map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": doAPI(inv)},
-				Create: "op monitor interval=10s timeout=30s op start timeout=120s op stop timeout=30s"}, true
+				Create: "op monitor interval=10s timeout=30s op start timeout=120s op stop timeout=30s"}
 		}
 		params := map[string]string{"ip": p.Addr().String(), "cidr_netmask": fmt.Sprint(p.Bits())}
 		if inv.FloatingIP.Interface != "" {
 			params["nic"] = inv.FloatingIP.Interface
 		}
 		return resourceSpec{ID: ResourceFloatingIP, Agent: "ocf:heartbeat:IPaddr2", Params: params,
-			Create: "op monitor interval=2s timeout=20s"}, true
-	})
+			Create: "op monitor interval=2s timeout=20s"}
+	}
 }
 
 // clusterUp reports whether pacemaker answers on the node.
