@@ -397,6 +397,11 @@ func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
 		if f2b := sh(t, inv, n.Name, "fail2ban-client status sshd"); !strings.Contains(f2b, "Journal matches") {
 			t.Errorf("%s: fail2ban sshd jail does not read the journal:\n%s", n.Name, f2b)
 		}
+		// A ban becomes a ufw rule.
+		banned := sh(t, inv, n.Name, "fail2ban-client set sshd banip 192.0.2.7 >/dev/null; sleep 1; ufw status | grep 192.0.2.7 || true; fail2ban-client set sshd unbanip 192.0.2.7 >/dev/null")
+		if !strings.Contains(banned, "REJECT") && !strings.Contains(banned, "DENY") {
+			t.Errorf("%s: a fail2ban ban is not in ufw: %q", n.Name, banned)
+		}
 		// Root with the right key: refused.
 		root := inv.SSHConfig(n, cluster.ConnectOptions{Attempts: 1})
 		root.User = "root"
