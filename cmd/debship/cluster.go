@@ -209,6 +209,7 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
+			co.Attempts = 1 // a node that does not answer is part of the status
 			st := cluster.GetStatus(ctx, inv, co)
 			if c.Bool("json") {
 				if err := writeJSON(st); err != nil {
