@@ -399,7 +399,7 @@ func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
 		}
 		// A ban becomes a ufw rule.
 		banned := sh(t, inv, n.Name, "fail2ban-client set sshd banip 192.0.2.7 >/dev/null; sleep 1; ufw status | grep 192.0.2.7 || true; fail2ban-client set sshd unbanip 192.0.2.7 >/dev/null")
-		if !strings.Contains(banned, "REJECT") && !strings.Contains(banned, "DENY") {
+		if !strings.Contains(banned, "192.0.2.7") {
 			t.Errorf("%s: a fail2ban ban is not in ufw: %q", n.Name, banned)
 		}
 		// Root with the right key: refused.
