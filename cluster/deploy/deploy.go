@@ -61,8 +61,9 @@ type Options struct {
 	// InstallTimeout bounds apt-get on a node; default 10 minutes.
 	InstallTimeout time.Duration
 	// Drain is how long requests in flight on the node that gives up the
-	// floating IP may take to finish; default 1 s. New connections wait
-	// meanwhile (their SYN is sent again after 1 s), so keep it short.
+	// floating IP may take to finish; default 1 s, negative: no drain (the
+	// IP moves at once; requests in flight there are lost). New connections
+	// wait meanwhile (their SYN is sent again after 1 s), so keep it short.
 	Drain time.Duration
 
 	Progress Progress
@@ -78,7 +79,7 @@ func (o *Options) defaults() {
 	if o.InstallTimeout <= 0 {
 		o.InstallTimeout = 10 * time.Minute
 	}
-	if o.Drain <= 0 {
+	if o.Drain == 0 {
 		o.Drain = time.Second
 	}
 	if o.Progress == nil {
@@ -171,8 +172,14 @@ func (d *debFile) cacheName() string {
 	return fmt.Sprintf("%s_%s_%s.deb", d.pkg, v, d.arch)
 }
 
-func (d *debFile) cachePath() string   { return cluster.PackageCache + "/" + d.cacheName() }
-func (d *debFile) stagingPath() string { return cluster.PackageCache + "/incoming/" + d.cacheName() }
+func (d *debFile) cachePath() string { return cluster.PackageCache + "/" + d.cacheName() }
+
+// stagingPath is where the copy waits until the lock is taken: a directory
+// of the deploy's own, so that a deploy refused by the lock never removes
+// the copy of the one holding it.
+func (d *deployment) stagingPath() string {
+	return cluster.PackageCache + "/incoming/" + d.id + "/" + d.deb.cacheName()
+}
 
 // readDeb reads and checks a .deb like `debship inspect --check`.
 func readDeb(path string) (*debFile, []string) {
@@ -214,6 +221,25 @@ type deployment struct {
 
 	mu      sync.Mutex
 	ipMoves int
+	// gone are nodes pacemaker reported offline during the deploy: no more
+	// commands go to them (their SSH sessions would hang until the
+	// keepalive gives up).
+	gone map[string]bool
+}
+
+func (d *deployment) isGone(n string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gone[n]
+}
+
+func (d *deployment) setGone(n string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gone == nil {
+		d.gone = map[string]bool{}
+	}
+	d.gone[n] = true
 }
 
 func (d *deployment) emit(e Event) {
@@ -328,6 +354,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return d.res, nil
 	}
 	if len(d.plan.Actions) == 0 {
+		if o.ForceUnlock {
+			// Asked to clear a dead deploy's lock: do so even when
+			// there is nothing left to deploy.
+			if _, p := d.control(""); p != nil {
+				old, err := Unlock(ctx, p.t)
+				if err != nil {
+					return d.res, err
+				}
+				if old != nil {
+					d.res.TakenOver = old
+					d.log("", "removed the deploy lock of %s", old)
+				}
+			}
+		}
 		d.res.Outcome = OutcomeNothing
 		d.res.Message = fmt.Sprintf("nothing to do: every node runs %s %s", deb.pkg, deb.version)
 		return d.res, nil
@@ -363,12 +403,12 @@ func (d *deployment) members() []string {
 // to run cluster commands on.
 func (d *deployment) control(not string) (string, *pcmk) {
 	for _, n := range d.members() {
-		if n != not && d.state != nil && d.state.online(n) {
+		if n != not && !d.isGone(n) && d.state != nil && d.state.online(n) {
 			return n, &pcmk{t: d.conns[n], settle: d.o.Settle}
 		}
 	}
 	for _, n := range d.members() {
-		if n != not {
+		if n != not && !d.isGone(n) {
 			return n, &pcmk{t: d.conns[n], settle: d.o.Settle}
 		}
 	}
@@ -451,7 +491,7 @@ func (d *deployment) reachable(ctx context.Context) map[string]transport.Transpo
 	}
 	out := map[string]transport.Transport{}
 	for n, t := range d.conns {
-		if s.online(n) {
+		if s.online(n) && !d.isGone(n) {
 			out[n] = t
 		}
 	}
@@ -508,7 +548,7 @@ func (d *deployment) failureSummary(f *NodeResult) string {
 	var parts []string
 	for _, n := range d.members() {
 		v := "?"
-		if t := d.conns[n]; t != nil && (s == nil || s.online(n)) {
+		if t := d.conns[n]; t != nil && !d.isGone(n) && (s == nil || s.online(n)) {
 			cctx, c2 := context.WithTimeout(ctx, 10*time.Second)
 			v, _ = installedVersion(cctx, t, d.inv.App.Package)
 			c2()

@@ -48,6 +48,7 @@ func (d *deployment) watch(ctx context.Context, p *pcmk, node string) (context.C
 				s, err := readCrm(cctx, p.t)
 				c()
 				if err == nil && !s.online(node) {
+					d.setGone(node)
 					cancel(fmt.Errorf("%w (pacemaker on %s reports %s offline)", errNodeLeft, p.t.Node(), node))
 					return
 				}
@@ -283,7 +284,10 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	if r := checkHealth(ctx, d.conns[to], healthURL(nodeAddr(d.inv, to), d.inv.App.Port, d.inv.App.HealthPath), hc, d.deb.version, ""); !r.OK {
 		return fail(fmt.Errorf("%s fails its health check (%s); the floating IP stays on %s", to, r, from))
 	}
-	drain := d.inv.FloatingIP.Provider == cluster.ProviderIPaddr2
+	// Only an address that moves by ARP benefits: a reserved IP of a cloud
+	// API keeps reaching the old node until the API has moved it, so
+	// holding back connections there would only add to the wait.
+	drain := d.inv.FloatingIP.Provider == cluster.ProviderIPaddr2 && d.o.Drain > 0
 	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
 		"From": from, "To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
 		"Drain": drain, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),

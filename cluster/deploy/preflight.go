@@ -277,7 +277,7 @@ func (d *deployment) stage(ctx context.Context) error {
 
 func (d *deployment) stageOn(ctx context.Context, n string) error {
 	t := d.conns[n]
-	path := d.deb.stagingPath()
+	path := d.stagingPath()
 	if c := d.facts[n].deb(d.deb.version); c != nil && c.SHA256 == d.deb.sha256 {
 		path = c.Path // already there, the same bytes
 	} else {
@@ -336,7 +336,7 @@ func aptProblem(out string) string {
 func (d *deployment) unstage(ctx context.Context) {
 	for _, n := range d.members() {
 		if t := d.conns[n]; t != nil {
-			_, _, _ = t.Run(ctx, "rm -f "+transport.Quote(d.deb.stagingPath())+"; rmdir "+cluster.PackageCache+"/incoming 2>/dev/null || true")
+			_, _, _ = t.Run(ctx, "rm -f "+transport.Quote(d.stagingPath())+"; rmdir "+cluster.PackageCache+"/incoming/"+d.id+" "+cluster.PackageCache+"/incoming 2>/dev/null || true")
 		}
 	}
 }
@@ -345,8 +345,8 @@ func (d *deployment) unstage(ctx context.Context) {
 // them from and where the next deploy finds this one for rollback.
 func (d *deployment) commitStaged(ctx context.Context) error {
 	for _, n := range d.members() {
-		cmd := fmt.Sprintf("if [ -f %[1]s ]; then mv -f %[1]s %[2]s; fi; rmdir %[3]s/incoming 2>/dev/null || true; test -f %[2]s",
-			transport.Quote(d.deb.stagingPath()), transport.Quote(d.deb.cachePath()), cluster.PackageCache)
+		cmd := fmt.Sprintf("if [ -f %[1]s ]; then mv -f %[1]s %[2]s; fi; rmdir %[3]s/incoming/%[4]s %[3]s/incoming 2>/dev/null || true; test -f %[2]s",
+			transport.Quote(d.stagingPath()), transport.Quote(d.deb.cachePath()), cluster.PackageCache, d.id)
 		if c := d.facts[n].deb(d.deb.version); c != nil && c.SHA256 == d.deb.sha256 && c.Path != d.deb.cachePath() {
 			cmd = "cp -f " + transport.Quote(c.Path) + " " + transport.Quote(d.deb.cachePath())
 		}

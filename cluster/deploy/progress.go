@@ -113,9 +113,8 @@ func plainLine(e Event) string {
 			took = fmt.Sprintf(" (%.1fs)", e.Took)
 		}
 		return fmt.Sprintf("%-8s %-16s %s%s  %s", node, e.Step, strings.ToUpper(e.Status), took, e.Message)
-	case EventResult:
-		return e.Message
 	}
+	// The result is the caller's to print (stdout, or the error).
 	return ""
 }
 
@@ -255,7 +254,7 @@ func (p *ttyProgress) Event(e Event) {
 			p.clear()
 			fmt.Fprintln(p.w, "  "+plainLine(e))
 		}
-	case EventLog, EventPlan, EventResult:
+	case EventLog, EventPlan:
 		p.clear()
 		fmt.Fprintln(p.w, plainLine(e))
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -35,7 +34,7 @@ func deployFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "health-interval", Value: time.Second, Usage: "`TIME` between health requests"},
 		&cli.DurationFlag{Name: "settle-timeout", Value: 2 * time.Minute, Usage: "`TIME` to wait for pacemaker to stop, start or move something"},
 		&cli.DurationFlag{Name: "install-timeout", Value: 10 * time.Minute, Usage: "`TIME` apt-get may take on a node"},
-		&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "`TIME` requests in flight may take to finish before the floating IP moves"},
+		&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "`TIME` requests in flight may take to finish before the floating IP moves (0: move at once)"},
 	)
 }
 
@@ -148,8 +147,16 @@ func deployOptions(c *cli.Context, inv *cluster.Inventory, co cluster.ConnectOpt
 		DryRun: c.Bool("dry-run"), ForceUnlock: c.Bool("force-unlock"), Holder: deployHolder(c),
 		Health: deploy.HealthCheck{Status: c.Int("health-status"), Timeout: c.Duration("health-timeout"),
 			Retries: c.Int("health-retries"), Interval: c.Duration("health-interval")},
-		Settle: c.Duration("settle-timeout"), InstallTimeout: c.Duration("install-timeout"), Drain: c.Duration("drain"),
+		Settle: c.Duration("settle-timeout"), InstallTimeout: c.Duration("install-timeout"), Drain: drain(c),
 	}
+}
+
+// drain maps --drain 0 (no draining) to the negative duration of Options.
+func drain(c *cli.Context) time.Duration {
+	if d := c.Duration("drain"); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // progressFor picks the output: JSON events, live lines on a terminal, or
@@ -194,17 +201,11 @@ func deployWith(ctx context.Context, c *cli.Context, o deploy.Options) error {
 	if res != nil && res.Plan != nil && o.DryRun {
 		res.Plan.Write(os.Stdout)
 	}
-	var pe *deploy.PreflightError
-	if errors.As(err, &pe) {
-		return err
-	}
-	if res != nil && res.Message != "" {
+	if err == nil && res != nil && res.Message != "" {
 		fmt.Println(res.Message)
 	}
-	var de *deploy.Error
-	if errors.As(err, &de) {
-		return cli.Exit("", exitFailure)
-	}
+	// A preflight failure lists its problems, a failed deploy its summary
+	// (what happened, what each node runs now): main prints either, exit 1.
 	return err
 }
 
