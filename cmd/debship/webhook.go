@@ -16,10 +16,8 @@ import (
 func init() { commands = append(commands, webhookCommand()) }
 
 // webhookDeployEngine makes the rolling deploy (cluster/deploy) the
-// receiver runs for a configuration without a [deploy] command. It is nil
-// until the deploy command exists; its file sets it in an init function:
-//
-//	webhookDeployEngine = func(cfg *webhook.Config) (webhook.Deployer, error) { ... cfg.Inventory ... }
+// receiver runs for a configuration without a [deploy] command; deploy.go
+// sets it in its init function (webhookDeployer).
 var webhookDeployEngine func(cfg *webhook.Config) (webhook.Deployer, error)
 
 const defaultWebhookConfig = "/etc/debship/webhook.toml"
@@ -91,11 +89,13 @@ in GitLab. "debship webhook example" prints a commented configuration. With the
 "pipeline" trigger, generate the pipeline with "debship ci generate
 --no-deploy": its manual deploy job would keep the pipeline from succeeding.
 
-Until the rolling deploy (debship deploy) is part of debship, serve needs a
-[deploy] command: it is run as <command...> <path of the .deb> with
-DEBSHIP_DEB, DEBSHIP_VERSION, DEBSHIP_TAG, DEBSHIP_JOB, DEBSHIP_PROJECT_ID,
-DEBSHIP_SHA and DEBSHIP_INVENTORY set, without the configuration's secret
-variables; it is sent SIGTERM when the receiver stops it.
+Without a [deploy] command the .deb is rolled out to the inventory's cluster
+exactly as "debship deploy" does (the deploy lock names "webhook job <id>
+(<tag>)"; progress lines go to the journal). A [deploy] command replaces
+that: it is run as <command...> <path of the .deb> with DEBSHIP_DEB,
+DEBSHIP_VERSION, DEBSHIP_TAG, DEBSHIP_JOB, DEBSHIP_PROJECT_ID, DEBSHIP_SHA
+and DEBSHIP_INVENTORY set, without the configuration's secret variables; it
+is sent SIGTERM when the receiver stops it.
 
 Examples:
    debship webhook serve --config /etc/debship/webhook.toml
