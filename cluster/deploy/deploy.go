@@ -531,11 +531,11 @@ func (d *deployment) failureSummary(f *NodeResult) string {
 	var b strings.Builder
 	switch f.Outcome {
 	case NodeRolledBack:
-		fmt.Fprintf(&b, "%s failed on %s: %s. %s was rolled back to %s and is in service again. ", d.o.Kind, f.Node, f.Error, f.Node, f.From)
+		fmt.Fprintf(&b, "%s of %s %s failed on %s: %s. %s was rolled back to %s and is in service again; the nodes after it were not touched. ", d.o.Kind, d.deb.pkg, d.deb.version, f.Node, f.Error, f.Node, f.From)
 	case "not-started":
 		fmt.Fprintf(&b, "%s. ", f.Error)
 	default:
-		fmt.Fprintf(&b, "%s failed on %s: %s. ", d.o.Kind, f.Node, f.Error)
+		fmt.Fprintf(&b, "%s of %s %s failed on %s: %s. ", d.o.Kind, d.deb.pkg, d.deb.version, f.Node, f.Error)
 	}
 	// What every node runs now, from the cluster itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -99,7 +99,7 @@ func (r healthResult) String() string {
 	case r.Err != "":
 		return fmt.Sprintf("no answer after %d attempts: %s", r.Attempts, r.Err)
 	case r.Version != "" && r.Status > 0:
-		return fmt.Sprintf("HTTP %d after %d attempts: %s", r.Status, r.Attempts, r.Version)
+		return fmt.Sprintf("HTTP %d after %d attempts (%s)", r.Status, r.Attempts, r.Version)
 	default:
 		return fmt.Sprintf("HTTP %d after %d attempts (body %q)", r.Status, r.Attempts, clip(r.Body, 120))
 	}
@@ -146,7 +146,7 @@ func checkHealth(ctx context.Context, t transport.Transport, url string, h Healt
 				r.Err = err.Error()
 			}
 		case code != h.Status:
-			r.Version = fmt.Sprintf("expected HTTP %d", h.Status)
+			r.Version = fmt.Sprintf("expected %d", h.Status)
 		case namesVersion(r.Body, want):
 			r.OK, r.Version = true, "confirmed ("+clip(r.Body, 60)+")"
 			return r

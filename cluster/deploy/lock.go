@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -164,5 +163,3 @@ func Unlock(ctx context.Context, t transport.Transport) (*Lock, error) {
 	}
 	return held, nil
 }
-
-var errNoLock = errors.New("no deploy lock")

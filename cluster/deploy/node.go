@@ -24,6 +24,21 @@ const aptInstall = aptEnv + "apt-get install -y -q --allow-downgrades --no-insta
 
 func asCommandError(err error, ce **transport.CommandError) bool { return errors.As(err, ce) }
 
+// aptError shortens a failed apt-get to its exit code and the last lines
+// of its output (the long command line says nothing new).
+func aptError(err error) error {
+	var ce *transport.CommandError
+	if err == nil || !asCommandError(err, &ce) || ce.ExitCode < 0 {
+		return err
+	}
+	out := strings.TrimSpace(ce.Stdout + "\n" + ce.Stderr)
+	lines := strings.Split(out, "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return fmt.Errorf("apt-get install failed (exit %d): %s", ce.ExitCode, strings.Join(lines, " | "))
+}
+
 // errNodeLeft is the cause of a node step's cancellation when pacemaker
 // says the node left the cluster (crashed, partitioned): its SSH session
 // would otherwise only fail after the keepalive timeout.
@@ -109,11 +124,10 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	wctx, stop := d.watch(ctx, p, n)
 	defer stop()
 	t := d.conns[n]
-	failed := false // the app failed on the node: clean its fail count
 
 	fail := func(step string, err error) NodeResult {
 		err = causeOf(wctx, err)
-		nr.Error = fmt.Sprintf("%s: %s", step, oneLine(err.Error()))
+		nr.Error = oneLine(err.Error())
 		nr.Outcome = NodeFailed
 		if errors.Is(err, errNodeLeft) {
 			nr.Error = fmt.Sprintf("%s left the cluster during %s (crashed or cut off); it stays banned from running the app until a deploy or rollback finishes it", n, step)
@@ -141,7 +155,7 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	if !a.Resume || d.state.appOn(n) {
 		if err := p.banApp(wctx, n); err != nil {
 			end(err, "")
-			return fail("out of service", err)
+			return fail("out of service", fmt.Errorf("taking %s out of service failed: %w", n, err))
 		}
 	}
 	if _, err := p.waitFor(wctx, "the app to stop on "+n, func(s *crmState) bool { return !s.appOn(n) && s.ipHolder() != "" && s.ipHolder() != n }); err != nil {
@@ -164,6 +178,7 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	}
 	_, err := transport.Output(ictx, t, aptInstall+reinstall+transport.Quote(d.deb.cachePath())+" 2>&1")
 	cancel()
+	err = aptError(err)
 	if err == nil {
 		var v string
 		v, err = installedVersion(wctx, t, d.inv.App.Package)
@@ -185,7 +200,6 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	}
 	s, err := p.waitFor(wctx, "the app to start on "+n, func(s *crmState) bool { return s.appOn(n) || s.appFailedOn(n) })
 	if err == nil && s.appFailedOn(n) {
-		failed = true
 		err = fmt.Errorf("pacemaker could not start %s on %s (see journalctl -u %s there)", d.inv.AppUnit(), n, d.inv.AppUnit())
 	}
 	if err != nil {
@@ -193,7 +207,6 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 		return fail("start", err)
 	}
 	nr.Steps["start"] = end(nil, "running")
-	_ = failed
 
 	// 5. Health check on the node's own address.
 	url := healthURL(nodeAddr(d.inv, n), d.inv.App.Port, d.inv.App.HealthPath)
@@ -240,6 +253,7 @@ func (d *deployment) rollbackNode(ctx context.Context, p *pcmk, a Action) error 
 	ictx, cancel := context.WithTimeout(wctx, d.o.InstallTimeout)
 	_, err := transport.Output(ictx, d.conns[n], aptInstall+transport.Quote(c.Path)+" 2>&1")
 	cancel()
+	err = aptError(err)
 	if err != nil {
 		return fail(causeOf(wctx, err))
 	}

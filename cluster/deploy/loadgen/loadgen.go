@@ -185,12 +185,10 @@ type Report struct {
 	GapAt      time.Time // when that gap began
 	// Hosts are the nodes that answered, in order, each once per run of
 	// answers from it: ["node1", "node2"] is one switch.
-	Hosts    []string
-	Versions map[string]int
-	Errors   map[string]int // error kind -> count
-	Duration time.Duration
-	// Mixed counts answers from the old host after the first answer from
-	// the next one (a flap of the floating IP).
+	Hosts        []string
+	Versions     map[string]int
+	Errors       map[string]int // error kind -> count
+	Duration     time.Duration
 	FirstFailure time.Time
 }
 

@@ -1,0 +1,520 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/deploy/loadgen"
+	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/testenv"
+)
+
+// buildExample builds examples/hello-web at version in mode "cluster"
+// (pacemaker runs its unit), offline; edit may change the copied source
+// first (a broken variant).
+func buildExample(t *testing.T, version string, edit func(dir string)) string {
+	t.Helper()
+	testenv.NeedFile(t, "/usr/bin/python3")
+	src, err := filepath.Abs("../../examples/hello-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hello-web")
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	replaceIn(t, filepath.Join(dir, "pyproject.toml"), "[tool.debship]\n", "[tool.debship]\nmode = \"cluster\"\n")
+	replaceIn(t, filepath.Join(dir, "pyproject.toml"), "version = \"1.4.0\"", "version = \""+version+"\"")
+	if edit != nil {
+		edit(dir)
+	}
+	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := debbuild.Build(context.Background(), spec, debbuild.BuildOptions{Output: t.TempDir(), NoIndex: true, SourceDateEpoch: 1767225600})
+	if err != nil {
+		t.Fatalf("build hello-web %s: %v", version, err)
+	}
+	return res.Path
+}
+
+func replaceIn(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type testLog struct {
+	mu sync.Mutex
+	t  *testing.T
+}
+
+func (w *testLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// watcher passes events to the test log and calls on for each.
+type watcher struct {
+	Progress
+	on func(Event)
+}
+
+func (w watcher) Event(e Event) {
+	w.Progress.Event(e)
+	if w.on != nil {
+		w.on(e)
+	}
+}
+
+type labEnv struct {
+	t   *testing.T
+	l   *lab.Lab
+	inv *cluster.Inventory
+}
+
+func (e *labEnv) options(t *testing.T, deb string) Options {
+	return Options{
+		Inventory: e.inv, Deb: deb, Holder: "lab-test", Host: "test-host",
+		Connect:  cluster.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1},
+		Health:   HealthCheck{Retries: 8, Interval: 500 * time.Millisecond, Timeout: 3 * time.Second},
+		Settle:   90 * time.Second,
+		Progress: LinesProgress(&testLog{t: t}),
+	}
+}
+
+func (e *labEnv) sh(t *testing.T, node, cmd string) string {
+	t.Helper()
+	n, _ := e.inv.Node(node)
+	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	defer c.Close()
+	out, err := transport.Output(context.Background(), c, cmd)
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	return out
+}
+
+// healthz asks a node itself (not the floating IP) for its /healthz.
+func (e *labEnv) healthz(node string) (string, error) {
+	n, _ := e.inv.Node(node)
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s:%d/healthz", n.Address, e.inv.App.Port))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), nil
+}
+
+// expectVersion checks that every node runs version (dpkg) and says so on
+// /healthz.
+func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
+	t.Helper()
+	for _, n := range e.inv.Members() {
+		if v := e.sh(t, n.Name, "dpkg-query -W -f='${Version}' hello-web"); v != deb {
+			t.Errorf("%s has hello-web %s installed, want %s", n.Name, v, deb)
+		}
+		if h, err := e.healthz(n.Name); err != nil || h != "200 ok "+upstream {
+			t.Errorf("%s /healthz: %q %v, want 200 ok %s", n.Name, h, err, upstream)
+		}
+	}
+}
+
+func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *cluster.Status {
+	t.Helper()
+	start := time.Now()
+	for {
+		st := cluster.GetStatus(context.Background(), e.inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		ok, why := st.Healthy()
+		if ok {
+			allRun := true
+			for _, r := range st.Resources {
+				if r.ID == cluster.ResourceApp && len(r.Nodes) == 0 {
+					allRun = false
+				}
+			}
+			if allRun {
+				return st
+			}
+			why = append(why, "an app instance is stopped")
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("cluster not healthy after %s: %s", limit, strings.Join(why, "; "))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// load sends 50 requests/s to the floating IP's "/" (one connection each,
+// 2 s timeout, no retries) for at most 4 minutes.
+func (e *labEnv) load() *loadgen.Load {
+	return loadgen.Start(context.Background(), loadgen.Options{
+		URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),
+		Rate: 50, Timeout: 2 * time.Second, Duration: 4 * time.Minute,
+	})
+}
+
+// finish stops a load once it has at least min requests, logs the report
+// and fails the test on any failed request.
+func finish(t *testing.T, l *loadgen.Load, min int, what string) loadgen.Report {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); len(l.Samples()) < min && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := l.Stop()
+	t.Logf("LOAD %s: %s", what, r)
+	if r.Failed > 0 {
+		for _, s := range l.Samples() {
+			if !s.OK() {
+				t.Logf("failed request at %s: %s (HTTP %d after %s)", s.Start.Format("15:04:05.000"), s.Err, s.Status, s.Latency.Round(time.Millisecond))
+			}
+		}
+		t.Errorf("%s: %d of %d requests failed", what, r.Failed, r.Requests)
+	}
+	if r.Requests < min {
+		t.Errorf("%s: only %d requests", what, r.Requests)
+	}
+	return r
+}
+
+func logResult(t *testing.T, r *Result) {
+	t.Helper()
+	if r == nil {
+		return
+	}
+	var nodes []string
+	for _, n := range r.Nodes {
+		var steps []string
+		for _, k := range []string{"out_of_service", "install", "start", "health"} {
+			if v, ok := n.Steps[k]; ok {
+				steps = append(steps, fmt.Sprintf("%s %.1fs", k, v))
+			}
+		}
+		nodes = append(nodes, fmt.Sprintf("%s %s in %.1fs (%s)", n.Node, n.Outcome, n.Took, strings.Join(steps, ", ")))
+	}
+	t.Logf("RESULT %s %s: %s in %.1fs; floating IP moves %d (%s); nodes: %s", r.Kind, r.Version, r.Outcome, r.Took, r.IPMoves, r.IPMoved, strings.Join(nodes, "; "))
+}
+
+// nothingChanged checks the cluster is as before a refused deploy: the
+// versions, no lock, no staged copies, no bans, no history.
+func (e *labEnv) nothingChanged(t *testing.T, version string, histLines string) {
+	t.Helper()
+	for _, n := range e.inv.Members() {
+		out := e.sh(t, n.Name, "dpkg-query -W -f='${Version}' hello-web; echo; test -e /var/cache/debship/incoming && echo staged || echo nothing staged; wc -l < "+HistoryFile+" 2>/dev/null || echo 0; cibadmin --query --scope constraints | grep -c cli- || true")
+		want := version + "\nnothing staged\n" + histLines + "\n0"
+		if out != want {
+			t.Errorf("%s changed by a refused deploy:\n%s\nwant:\n%s", n.Name, out, want)
+		}
+	}
+	if l, err := ReadLock(context.Background(), e.conn(t, "node1")); err != nil || l != nil {
+		t.Errorf("lock after a refused deploy: %v %v", l, err)
+	}
+}
+
+func (e *labEnv) conn(t *testing.T, node string) transport.Transport {
+	t.Helper()
+	n, _ := e.inv.Node(node)
+	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestDeployLab is the issue's acceptance list on a two-node lab, in
+// order: each step starts from the state the previous one left.
+func TestDeployLab(t *testing.T) {
+	v1 := buildExample(t, "1.0.0", nil)
+	v2 := buildExample(t, "2.0.0", nil)
+	// v3 answers /healthz with 500: its service runs, its health check fails.
+	v3 := buildExample(t, "3.0.0", func(dir string) {
+		replaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
+			`start_response("200 OK", [("Content-Type", "text/plain")`, `start_response("500 Internal Server Error", [("Content-Type", "text/plain")`)
+	})
+	v4 := buildExample(t, "4.0.0", nil)
+	other := makeDeb(t, "other-app", "2.0-1")
+	corrupt := filepath.Join(t.TempDir(), "hello-web_2.0-1_all.deb")
+	b, err := os.ReadFile(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(corrupt, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	l := labtest.Fresh(t, 2)
+	inv, err := cluster.LoadInventory(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host may SSH without ufw's rate limit; gluster gives up on a
+	// crashed node after 5 s.
+	inv.Hardening = &cluster.Hardening{TrustedSources: []string{l.HostAddress().String()}}
+	inv.Storage.PingTimeout = 5
+	p := filepath.Join(t.TempDir(), "cluster.toml")
+	if err := inv.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err = cluster.LoadInventory(p); err != nil {
+		t.Fatal(err)
+	}
+	e := &labEnv{t: t, l: l, inv: inv}
+	start := time.Now()
+	if _, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{Package: v1, Out: &testLog{t: t}}, true); err != nil {
+		t.Fatalf("cluster apply --package v1: %v", err)
+	}
+	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
+	e.waitHealthy(t, 2*time.Minute)
+	ctx := context.Background()
+
+	steps := []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"preflight failures change nothing", func(t *testing.T) {
+			for _, c := range []struct{ name, deb, want string }{
+				{"wrong package", other, `other-app_2.0-1_all.deb is the package "other-app", but the cluster runs "hello-web"`},
+				{"corrupted .deb", corrupt, "is not a valid .deb"},
+			} {
+				_, err := Run(ctx, e.options(t, c.deb))
+				var pe *PreflightError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s: %v, want a preflight error with %q", c.name, err, c.want)
+				}
+				t.Logf("%s: %v", c.name, err)
+			}
+			// A node down (power loss): refused before anything changes.
+			if err := l.Crash(ctx, "node2"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Run(ctx, e.options(t, v2))
+			var pe *PreflightError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), "node node2 is unreachable") {
+				t.Errorf("node down: %v", err)
+			}
+			t.Logf("node down: %v", err)
+			if err := l.Start(ctx, "node2"); err != nil {
+				t.Fatal(err)
+			}
+			e.waitHealthy(t, 2*time.Minute)
+			e.nothingChanged(t, "1.0-1", "0")
+		}},
+		{"deploy v2 under load, a second deploy refused by the lock", func(t *testing.T) {
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			holderSeen := make(chan struct{})
+			var once sync.Once
+			o := e.options(t, v2)
+			o.Holder = "alice"
+			o.Progress = watcher{o.Progress, func(ev Event) {
+				if ev.Step == "lock" && ev.Status == StatusOK {
+					once.Do(func() { close(holderSeen) })
+				}
+			}}
+			var res *Result
+			var derr error
+			done := make(chan struct{})
+			go func() { res, derr = Run(ctx, o); close(done) }()
+			<-holderSeen
+			o2 := e.options(t, v2)
+			o2.Holder = "bob"
+			_, err := Run(ctx, o2)
+			var held *LockHeldError
+			if !errors.As(err, &held) || held.Lock.Holder != "alice" || held.Lock.Host != "test-host" || held.Lock.Since.IsZero() ||
+				!strings.Contains(err.Error(), "alice on test-host") || !strings.Contains(err.Error(), "--force-unlock") {
+				t.Errorf("second deploy: %v", err)
+			}
+			t.Logf("second deploy while the first runs: %v", err)
+			<-done
+			logResult(t, res)
+			if derr != nil {
+				t.Fatalf("deploy v2: %v", derr)
+			}
+			r := finish(t, load, 2000, "deploy v2")
+			if res.IPMoves != 1 || r.HostSwitches() != 1 {
+				t.Errorf("the floating IP moved %d times (the load saw %d switches)", res.IPMoves, r.HostSwitches())
+			}
+			e.expectVersion(t, "2.0-1", "2.0.0")
+		}},
+		{"v3 fails its health check: rolled back on the first node", func(t *testing.T) {
+			st := e.waitHealthy(t, time.Minute)
+			holder := st.IPHolder
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			res, err := Run(ctx, e.options(t, v3))
+			logResult(t, res)
+			var de *Error
+			if !errors.As(err, &de) || res.Outcome != OutcomeRolledBack {
+				t.Fatalf("want a rolled-back deploy, got %v", err)
+			}
+			t.Logf("v3: %v", err)
+			if len(res.Nodes) != 1 || res.Nodes[0].Node == holder || res.Nodes[0].Outcome != NodeRolledBack {
+				t.Errorf("nodes: %+v (the IP was on %s)", res.Nodes, holder)
+			}
+			r := finish(t, load, 1000, "deploy v3 (rolled back)")
+			if res.IPMoves != 0 || r.HostSwitches() != 0 || r.Hosts[0] != holder {
+				t.Errorf("the floating IP moved: %d, answered by %q", res.IPMoves, r.Hosts)
+			}
+			if len(r.Versions) != 1 || r.Versions["2.0.0"] == 0 {
+				t.Errorf("the floating IP served %v, want only 2.0.0", r.Versions)
+			}
+			e.expectVersion(t, "2.0-1", "2.0.0")
+			e.waitHealthy(t, time.Minute)
+		}},
+		{"rollback refused by a dead deploy's lock, then --force-unlock brings v1 back", func(t *testing.T) {
+			dead := &Lock{ID: "20260101T000000Z-dead00", Holder: "ci-runner-7", Host: "gone-host", PID: 4242, Kind: KindDeploy, Version: "9.9-1", Since: time.Now().Add(-time.Hour)}
+			if err := acquireLock(ctx, e.conn(t, "node1"), dead); err != nil {
+				t.Fatal(err)
+			}
+			o := e.options(t, "")
+			o.Kind = KindRollback
+			_, err := Run(ctx, o)
+			var held *LockHeldError
+			if !errors.As(err, &held) || !strings.Contains(err.Error(), "ci-runner-7 on gone-host (pid 4242)") {
+				t.Fatalf("rollback with a held lock: %v", err)
+			}
+			t.Logf("held lock: %v", err)
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			o.ForceUnlock = true
+			res, err := Run(ctx, o)
+			logResult(t, res)
+			if err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			if res.TakenOver == nil || res.TakenOver.Holder != "ci-runner-7" || res.Version != "1.0-1" {
+				t.Errorf("rollback result: %+v", res)
+			}
+			r := finish(t, load, 1500, "rollback to v1")
+			if r.HostSwitches() != 1 {
+				t.Errorf("the floating IP moved %d times", r.HostSwitches())
+			}
+			e.expectVersion(t, "1.0-1", "1.0.0")
+		}},
+		{"crash of the node being updated: the deploy stops, the other node serves", func(t *testing.T) {
+			st := e.waitHealthy(t, time.Minute)
+			holder := st.IPHolder
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			o := e.options(t, v2)
+			crashed := make(chan string, 1)
+			o.Progress = watcher{o.Progress, func(ev Event) {
+				if ev.Step == "install" && ev.Status == StatusRunning {
+					select {
+					case crashed <- ev.Node:
+						if err := l.Crash(ctx, ev.Node); err != nil {
+							t.Errorf("crash %s: %v", ev.Node, err)
+						}
+					default:
+					}
+				}
+			}}
+			t0 := time.Now()
+			res, err := Run(ctx, o)
+			logResult(t, res)
+			node := <-crashed
+			var de *Error
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), node+" left the cluster during install") {
+				t.Fatalf("deploy with %s crashed: %v", node, err)
+			}
+			t.Logf("CRASH of %s during its install: the deploy stopped after %s: %v", node, time.Since(t0).Round(100*time.Millisecond), err)
+			if node == holder {
+				t.Errorf("the node updated first (%s) held the floating IP", node)
+			}
+			r := finish(t, load, 500, "crash of "+node+" mid-deploy")
+			if r.HostSwitches() != 0 || r.Hosts[0] != holder {
+				t.Errorf("the floating IP left %s: %q", holder, r.Hosts)
+			}
+			if err := l.Start(ctx, node); err != nil {
+				t.Fatal(err)
+			}
+			// The crashed node stays banned until a deploy finishes it:
+			// the next deploy resumes with it.
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				st := cluster.GetStatus(ctx, e.inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+				if ok, _ := st.Healthy(); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the cluster did not recover after %s came back", node)
+				}
+				time.Sleep(time.Second)
+			}
+			load = e.load()
+			time.Sleep(2 * time.Second)
+			res, err = Run(ctx, e.options(t, v2))
+			logResult(t, res)
+			if err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if res.Plan.Actions[0].Node != node || !res.Plan.Actions[0].Resume {
+				t.Errorf("resume plan: %+v", res.Plan.Actions)
+			}
+			finish(t, load, 1500, "deploy v2 after the crash")
+			e.expectVersion(t, "2.0-1", "2.0.0")
+		}},
+		{"webhook: a green tag pipeline deploys v4 through the receiver", func(t *testing.T) { webhookDeploy(t, e, v4) }},
+		{"history lists the deploys and the rollback with outcomes", func(t *testing.T) {
+			conns, errs := cluster.Connect(ctx, e.inv, cluster.ConnectOptions{Timeout: 5 * time.Second})
+			defer cluster.CloseAll(conns)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			entries, err := History(ctx, e.inv, conns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sb strings.Builder
+			WriteHistory(&sb, entries)
+			t.Logf("history:\n%s", sb.String())
+			var got []string
+			for _, en := range entries {
+				got = append(got, en.Kind+" "+en.Version+" "+en.Outcome)
+			}
+			if last := entries[len(entries)-1]; !strings.HasPrefix(last.Holder, "webhook job ") || !strings.HasSuffix(last.Holder, "(v4.0.0)") {
+				t.Errorf("the webhook's deploy is recorded as %q", last.Holder)
+			}
+			want := []string{"deploy 2.0-1 success", "deploy 3.0-1 rolled-back", "rollback 1.0-1 success", "deploy 2.0-1 failed", "deploy 2.0-1 success", "deploy 4.0-1 success"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.f) {
+			t.FailNow()
+		}
+	}
+}
