@@ -404,3 +404,32 @@ func TestMergeHistory(t *testing.T) {
 		t.Errorf("table:\n%s", sb.String())
 	}
 }
+
+// A deploy interrupted after banning a node (killed, the node crashed)
+// leaves it out of service; the next deploy updates it first and returns
+// it, even when it already has the version.
+func TestRunFakeResumesAnInterruptedDeploy(t *testing.T) {
+	v1 := makeDeb(t, "hello-web", "1.0-1")
+	v2 := makeDeb(t, "hello-web", "2.0-1")
+	f := newFakeCluster("1.0-1")
+	f.seed(t, v1)
+	f.seed(t, v2)
+	f.inst["node2"] = "2.0-1"
+	f.banned["node2"] = true
+	o, _ := fakeOptions(f, t, v2)
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(f.ran, "\n"))
+	}
+	if a := res.Plan.Actions[0]; a.Node != "node2" || !a.Resume {
+		t.Errorf("plan %+v", res.Plan.Actions)
+	}
+	if cmds := f.commands(`node2: .*dpkg --configure -a.*apt-get install -y .*--reinstall`); len(cmds) != 1 {
+		t.Errorf("node2 not repaired and reinstalled: %q", f.commands(`node2: .*apt-get install -y`))
+	}
+	for _, n := range f.nodes {
+		if f.inst[n] != "2.0-1" || !f.running(n) {
+			t.Errorf("%s: %s running %v", n, f.inst[n], f.running(n))
+		}
+	}
+}

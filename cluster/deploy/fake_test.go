@@ -319,7 +319,7 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		return ok("drained_ms=3\nreleased_ms=400\n")
 	case strings.HasPrefix(cmd, "systemctl is-active"):
 		return ok(map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
-	case strings.HasPrefix(cmd, aptEnv+"apt-get install -y"):
+	case strings.Contains(cmd, "apt-get install -y"):
 		p := reDebPath.FindString(cmd)
 		b, ok2 := files[p]
 		if !ok2 {

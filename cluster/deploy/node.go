@@ -172,11 +172,15 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	// 3. Install.
 	end = d.step(n, "install", "apt-get install %s", d.deb.cacheName())
 	ictx, cancel := context.WithTimeout(wctx, d.o.InstallTimeout)
-	reinstall := ""
+	reinstall, repair := "", ""
 	if a.From == d.deb.version {
 		reinstall = "--reinstall "
 	}
-	_, err := transport.Output(ictx, t, aptInstall+reinstall+transport.Quote(d.deb.cachePath())+" 2>&1")
+	if a.Resume {
+		// An interrupted deploy may have cut dpkg off mid-install.
+		repair = aptEnv + "dpkg --configure -a --force-confdef --force-confold >/dev/null 2>&1; "
+	}
+	_, err := transport.Output(ictx, t, repair+aptInstall+reinstall+transport.Quote(d.deb.cachePath())+" 2>&1")
 	cancel()
 	err = aptError(err)
 	if err == nil {

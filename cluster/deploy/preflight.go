@@ -182,7 +182,10 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 		if !s.appOn(n) && !out[n] && exists {
 			add("the app does not run on %s; see pcs status there (a failed start is cleared with: pcs resource cleanup %s)", n, cluster.ResourceAppClone)
 		}
-		if f.Audit > 0 {
+		// A node an interrupted deploy left out of service may have been
+		// cut off in the middle of dpkg: the deploy repairs it (it serves
+		// nothing). Elsewhere a broken dpkg is the operator's to look at.
+		if f.Audit > 0 && !out[n] {
 			add("dpkg on %s has %d half-installed or half-configured packages; repair them first (dpkg --audit, dpkg --configure -a)", n, f.Audit)
 		}
 		if need := int64(len(d.deb.data))*2/1024 + 20*1024; f.FreeKB > 0 && f.FreeKB < need {
