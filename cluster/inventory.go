@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"gitlab.com/debship/debship/internal/tomlfile"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -32,7 +33,6 @@ import (
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // Inventory is a cluster.toml: the one description of a cluster that setup,
@@ -187,6 +187,18 @@ func (inv *Inventory) Tiebreaker() (Node, bool) {
 	return Node{}, false
 }
 
+// inventoryHint explains the unknown keys that are not typos.
+func inventoryHint(key []string) string {
+	if strings.Join(key, ".") == "floating-ip.digitalocean.token" {
+		return "the DigitalOcean token must not be in the inventory (it would end up in version control); " +
+			"put it in a file and set token-file, or export it and set token-env"
+	}
+	if key[0] == "node" && len(key) == 2 {
+		return fmt.Sprintf("unknown key %q in [[node]]; remove it or check the spelling", key[1])
+	}
+	return ""
+}
+
 // LoadInventory reads, resolves and validates an inventory. Unknown keys are
 // errors: a misspelt key silently ignored would configure the wrong cluster.
 func LoadInventory(path string) (*Inventory, error) {
@@ -197,10 +209,10 @@ func LoadInventory(path string) (*Inventory, error) {
 	inv := &Inventory{Path: path}
 	dec := toml.NewDecoder(bytes.NewReader(doc)).DisallowUnknownFields()
 	if err := dec.Decode(inv); err != nil {
-		return nil, decodeError(path, err)
+		return nil, tomlfile.Error(path, err, tomlfile.Options{SeeAlso: "examples/cluster.toml", Hint: inventoryHint})
 	}
 	inv.Path = path
-	inv.lines = keyLines(doc)
+	inv.lines = tomlfile.Lines(doc)
 	inv.setDefaults()
 	if err := inv.resolvePaths(filepath.Dir(path)); err != nil {
 		return nil, err
@@ -488,113 +500,4 @@ func (inv *Inventory) line(key string) int {
 		key = key[:i]
 	}
 	return 0
-}
-
-// keyLines maps every key and table of a (syntactically valid) document to
-// its line: "name", "ssh", "ssh.port", "node.0", "node.0.name" … Array tables
-// get their index, so errors about the second [[node]] point at it.
-func keyLines(doc []byte) map[string]int {
-	lines := map[string]int{}
-	var p unstable.Parser
-	p.Reset(doc)
-	counts := map[string]int{}
-	table := ""
-	keyOf := func(it unstable.Iterator) (string, int) {
-		var parts []string
-		line := 0
-		for it.Next() {
-			n := it.Node()
-			if line == 0 {
-				line = p.Shape(n.Raw).Start.Line
-			}
-			parts = append(parts, string(n.Data))
-		}
-		return strings.Join(parts, "."), line
-	}
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table:
-			k, l := keyOf(e.Key())
-			table = k
-			lines[table] = l
-		case unstable.ArrayTable:
-			k, l := keyOf(e.Key())
-			table = k + "." + strconv.Itoa(counts[k])
-			counts[k]++
-			lines[table] = l
-		case unstable.KeyValue:
-			k, l := keyOf(e.Key())
-			if table != "" {
-				k = table + "." + k
-			}
-			lines[k] = l
-		}
-	}
-	return lines
-}
-
-var decodeTypeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field .* of type (\S+)$`)
-
-// decodeError turns go-toml's errors into "file:line: message" with a hint.
-func decodeError(path string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		var errs []error
-		for _, e := range strict.Errors {
-			line, _ := e.Position()
-			key := e.Key()
-			name := key[len(key)-1]
-			var msg string
-			switch {
-			case strings.HasSuffix(e.Error(), "missing table"):
-				msg = fmt.Sprintf("unknown table [%s]; remove it or check the spelling", strings.Join(key, "."))
-			case len(key) == 1:
-				msg = fmt.Sprintf("unknown key %q at the top level; remove it or check the spelling", name)
-			case strings.Join(key, ".") == "floating-ip.digitalocean.token":
-				msg = "the DigitalOcean token must not be in the inventory (it would end up in version control); " +
-					"put it in a file and set token-file, or export it and set token-env"
-			case key[0] == "node" && len(key) == 2:
-				msg = fmt.Sprintf("unknown key %q in [[node]]; remove it or check the spelling", name)
-			default:
-				msg = fmt.Sprintf("unknown key %q in [%s]; remove it or check the spelling", name, strings.Join(key[:len(key)-1], "."))
-			}
-			errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, msg))
-		}
-		return errors.Join(errs...)
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, _ := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		if m := decodeTypeError.FindStringSubmatch(msg); m != nil {
-			msg = fmt.Sprintf("%s must be %s, not %s", strings.Join(de.Key(), "."), goTypeName(m[2]), tomlTypeName(m[1]))
-		}
-		return fmt.Errorf("%s:%d: %s", path, line, msg)
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-func goTypeName(t string) string {
-	switch {
-	case t == "string":
-		return "a string"
-	case t == "int" || t == "int64":
-		return "an integer"
-	case strings.HasPrefix(t, "[]"):
-		return "an array of tables ([[...]])"
-	default:
-		return "a table ([...])"
-	}
-}
-
-func tomlTypeName(t string) string {
-	switch t {
-	case "integer":
-		return "an integer"
-	case "array", "inline":
-		return "an " + t
-	default:
-		return "a " + t
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"gitlab.com/debship/debship/internal/tomlfile"
 	"os"
 	"os/exec"
 	"path"
@@ -182,22 +183,16 @@ func LoadSpec(dir string, ov Overrides) (*Spec, error) {
 	}
 	var py pyproject
 	if err := toml.Unmarshal(data, &py); err != nil {
-		return nil, tomlError(file, data, err)
+		return nil, tomlfile.Error(file, err, tomlfile.Options{SeeAlso: "README: Configuration"})
 	}
 	var doc strictDoc
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		var sm *toml.StrictMissingError
-		if !errors.As(err, &sm) {
-			return nil, tomlError(file, data, err)
-		}
 		// Only our own table is strict: [build-system], [project] and
 		// other tools' tables are not ours to judge.
-		for _, e := range sm.Errors {
-			if k := e.Key(); len(k) >= 2 && k[0] == "tool" && k[1] == "debship" {
-				row, _ := e.Position()
-				return nil, fmt.Errorf("%s:%d: unknown key %q in [tool.debship]; remove it or check its spelling (see README: Configuration)", file, row, strings.Join(k, "."))
-			}
+		ours := func(k []string) bool { return len(k) >= 2 && k[0] == "tool" && k[1] == "debship" }
+		if err := tomlfile.Error(file, err, tomlfile.Options{SeeAlso: "README: Configuration", Keep: ours}); err != nil {
+			return nil, err
 		}
 	}
 	s, err := newSpec(abs, file, data, &py, &doc.Tool.Debship, ov)
@@ -208,7 +203,16 @@ func LoadSpec(dir string, ov Overrides) (*Spec, error) {
 }
 
 func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Overrides) (*Spec, error) {
-	line := func(key string) string { return fmt.Sprintf("%s:%d", file, keyLine(data, key)) }
+	lines := tomlfile.Lines(data)
+	at := func(keys ...string) string {
+		for _, k := range keys {
+			if l, ok := lines[k]; ok {
+				return fmt.Sprintf("%s:%d", file, l)
+			}
+		}
+		return file
+	}
+	line := func(key string) string { return at("tool.debship."+key, "project."+key, "tool.debship") }
 	p := &py.Project
 	s := &Spec{
 		Dir:         dir,
@@ -384,14 +388,14 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	for _, src := range srcs {
 		dst := t.Conffiles[src]
 		if !path.IsAbs(dst) || !strings.HasPrefix(path.Clean(dst), "/etc/") {
-			return nil, fmt.Errorf("%s: conffile destination %q must be an absolute path under /etc/", line(src), dst)
+			return nil, fmt.Errorf("%s: conffile destination %q must be an absolute path under /etc/", line("conffiles."+src), dst)
 		}
 		abs := filepath.Join(dir, src)
 		if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: conffile source %q is not a file in the project; fix the path (relative to %s)", line(src), src, dir)
+			return nil, fmt.Errorf("%s: conffile source %q is not a file in the project; fix the path (relative to %s)", line("conffiles."+src), src, dir)
 		}
 		if seen[dst] {
-			return nil, fmt.Errorf("%s: two conffiles go to %s", line(src), dst)
+			return nil, fmt.Errorf("%s: two conffiles go to %s", line("conffiles."+src), dst)
 		}
 		seen[dst] = true
 		s.Conffiles = append(s.Conffiles, Conffile{Source: abs, Dest: path.Clean(dst)})
@@ -400,13 +404,8 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	// Services.
 	names := map[string]bool{}
 	for i, st := range t.Service {
-		start := sectionLine(data, "[[tool.debship.service]]", i)
-		sline := func(key string) string {
-			if key == "service" {
-				return fmt.Sprintf("%s:%d", file, start)
-			}
-			return fmt.Sprintf("%s:%d", file, keyLineFrom(data, key, start))
-		}
+		table := fmt.Sprintf("tool.debship.service.%d", i)
+		sline := func(key string) string { return at(table+"."+key, table) }
 		svc, err := s.newService(i, st, len(t.Service), sline)
 		if err != nil {
 			return nil, err
@@ -429,7 +428,7 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	if s.User == "root" {
 		return nil, fmt.Errorf("%s: user must not be root: the service runs as its own system user", line("user"))
 	}
-	if err := s.CI.validate(line); err != nil {
+	if err := s.CI.validate(func(k string) string { return at("tool.debship.ci."+k, "tool.debship.ci") }); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -569,58 +568,4 @@ func licenseText(v any) string {
 		}
 	}
 	return ""
-}
-
-// keyLine finds the first line that assigns key, for error messages about
-// values that parsed fine but mean something wrong. It prefers the
-// [tool.debship] part of the file.
-func keyLine(data []byte, key string) int {
-	start := 1
-	for i, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "[tool.debship") {
-			start = i + 1
-			break
-		}
-	}
-	return keyLineFrom(data, key, start)
-}
-
-// keyLineFrom finds key at or after line from (1-based), else anywhere.
-func keyLineFrom(data []byte, key string, from int) int {
-	lines := strings.Split(string(data), "\n")
-	re := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(key) + `"?\s*=`)
-	for _, f := range []int{from - 1, 0} {
-		for i := max(f, 0); i < len(lines); i++ {
-			if re.MatchString(lines[i]) {
-				return i + 1
-			}
-		}
-	}
-	return max(from, 1)
-}
-
-// sectionLine is the line of the n-th (0-based) occurrence of a table header.
-func sectionLine(data []byte, header string, n int) int {
-	for i, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(strings.ReplaceAll(strings.TrimSpace(l), " ", ""), header) {
-			if n == 0 {
-				return i + 1
-			}
-			n--
-		}
-	}
-	return 1
-}
-
-// tomlError turns a parser error into "file:line: what; fix".
-func tomlError(file string, data []byte, err error) error {
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, col := de.Position()
-		if strings.Contains(de.Error(), "cannot decode") {
-			return fmt.Errorf("%s:%d:%d: wrong type: %s; fix the value (strings in quotes, lists in [ ], see README: Configuration)", file, row, col, strings.TrimPrefix(de.Error(), "toml: "))
-		}
-		return fmt.Errorf("%s:%d:%d: TOML syntax error: %s; fix the file and run again", file, row, col, strings.TrimPrefix(de.Error(), "toml: "))
-	}
-	return fmt.Errorf("%s: %v; fix the value's type (strings in quotes, lists in [ ])", file, err)
 }

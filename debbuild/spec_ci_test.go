@@ -20,7 +20,7 @@ func TestCIConfigErrors(t *testing.T) {
 b"""`, `:9: test-command must be one line`},
 		{`build-image = "debian:latest"`, `:9: build-image "debian:latest" is not pinned`},
 		{`build-image = "debian"`, `:9: build-image "debian" must be an image with a tag`},
-		{`docker-imag = "a/b"`, `unknown key "tool.debship.ci.docker-imag"`},
+		{`docker-imag = "a/b"`, `:9: unknown key "docker-imag" in [tool.debship.ci]`},
 	} {
 		dir := t.TempDir()
 		doc := "[project]\nname = \"app\"\nversion = \"1.0\"\nauthors = [{name = \"A\", email = \"a@example.org\"}]\n\n[tool.debship]\n\n[tool.debship.ci]\n" + c.line + "\n"

@@ -131,8 +131,8 @@ func TestLoadSpecErrors(t *testing.T) {
 		want    []string
 	}{
 		{"syntax", baseProject + "\n[tool.debship\nmode = 1\n", nil, Overrides{}, []string{"pyproject.toml:21:14", "TOML syntax error"}},
-		{"unknown key", baseProject + "\n[tool.debship]\nmode = \"systemd\"\npackge = \"x\"\n", nil, Overrides{}, []string{"pyproject.toml:23", `unknown key "tool.debship.packge"`, "spelling"}},
-		{"unknown service key", baseProject + "\n[[tool.debship.service]]\nexec = \"my-web-app\"\nports = 80\n", nil, Overrides{}, []string{"pyproject.toml:23", "tool.debship.service.ports"}},
+		{"unknown key", baseProject + "\n[tool.debship]\nmode = \"systemd\"\npackge = \"x\"\n", nil, Overrides{}, []string{"pyproject.toml:23", `unknown key "packge" in [tool.debship]`, "spelling"}},
+		{"unknown service key", baseProject + "\n[[tool.debship.service]]\nexec = \"my-web-app\"\nports = 80\n", nil, Overrides{}, []string{"pyproject.toml:23", `unknown key "ports" in [tool.debship.service]`}},
 		{"illegal package", baseProject + "\n[tool.debship]\npackage = \"Web_App\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "not a legal Debian package name"}},
 		{"illegal package flag", baseProject, nil, Overrides{Package: "A"}, []string{"--package", "not a legal"}},
 		{"bad version", strings.Replace(baseProject, `"1.4.0rc1"`, `"one.two"`, 1), nil, Overrides{}, []string{"pyproject.toml:7", "one.two"}},
@@ -150,7 +150,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"requirements missing", baseProject + "\n[tool.debship]\nrequirements = \"req.txt\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "req.txt not found"}},
 		{"maintainer form", baseProject + "\n[tool.debship]\nmaintainer = \"ops\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "Your Name <you@example.org>"}},
 		{"root user", baseProject + "\n[tool.debship]\nuser = \"root\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "must not be root"}},
-		{"wrong type", baseProject + "\n[tool.debship]\nrevision = 2\n", nil, Overrides{}, []string{"pyproject.toml:22:12", "wrong type", "Revision"}},
+		{"wrong type", baseProject + "\n[tool.debship]\nrevision = 2\n", nil, Overrides{}, []string{"pyproject.toml:22", "tool.debship.revision must be a string in quotes, not an integer"}},
 		{"bad restart", baseProject + "\n[[tool.debship.service]]\nexec = \"my-web-app\"\nrestart = \"sometimes\"\n", nil, Overrides{}, []string{"pyproject.toml:23", "restart"}},
 		{"bad compression", baseProject, nil, Overrides{Compression: "bzip2"}, []string{"bzip2", "xz, zstd, gzip, none"}},
 		{"bad revision", baseProject + "\n[tool.debship]\nrevision = \"1-2\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "revision"}},

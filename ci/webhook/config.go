@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"gitlab.com/debship/debship/internal/tomlfile"
 	"net"
 	"net/url"
 	"os"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 
 	"gitlab.com/debship/debship/cluster"
 )
@@ -169,9 +169,9 @@ func Load(path string) (*Config, error) {
 	var fc fileConfig
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&fc); err != nil {
-		return nil, decodeError(path, err)
+		return nil, tomlfile.Error(path, err, tomlfile.Options{SeeAlso: "debship webhook serve --help"})
 	}
-	c := &Config{File: path, lines: keyLines(data)}
+	c := &Config{File: path, lines: tomlfile.Lines(data)}
 	if err := c.fill(&fc, fi.Mode().Perm()); err != nil {
 		return nil, err
 	}
@@ -460,88 +460,4 @@ func hostArch() string {
 		return "mipsel"
 	}
 	return runtime.GOARCH
-}
-
-// keyLines maps every key and table of a (syntactically valid) document to
-// its line: "listen", "gitlab", "gitlab.token", "gitlab.token.file" …
-// (the same walk as cluster.keyLines, without array tables).
-func keyLines(doc []byte) map[string]int {
-	lines := map[string]int{}
-	var p unstable.Parser
-	p.Reset(doc)
-	table := ""
-	keyOf := func(it unstable.Iterator) (string, int) {
-		var parts []string
-		line := 0
-		for it.Next() {
-			n := it.Node()
-			if line == 0 {
-				line = p.Shape(n.Raw).Start.Line
-			}
-			parts = append(parts, string(n.Data))
-		}
-		return strings.Join(parts, "."), line
-	}
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			k, l := keyOf(e.Key())
-			table = k
-			lines[table] = l
-		case unstable.KeyValue:
-			k, l := keyOf(e.Key())
-			if table != "" {
-				k = table + "." + k
-			}
-			lines[k] = l
-		}
-	}
-	return lines
-}
-
-var decodeTypeError = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field .* of type (\S+)$`)
-
-// decodeError turns go-toml's errors into "file:line: message; fix".
-func decodeError(path string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		var errs []error
-		for _, e := range strict.Errors {
-			line, _ := e.Position()
-			key := e.Key()
-			name := key[len(key)-1]
-			where := "at the top level"
-			if len(key) > 1 {
-				where = "in [" + strings.Join(key[:len(key)-1], ".") + "]"
-			}
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q %s; remove it or check the spelling (see debship webhook serve --help)", path, line, name, where))
-		}
-		return errors.Join(errs...)
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		if m := decodeTypeError.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("%s:%d: %s must be %s, not a TOML %s; fix the value", path, line, strings.Join(de.Key(), "."), goTypeName(m[2]), m[1])
-		}
-		return fmt.Errorf("%s:%d:%d: TOML syntax error: %s; fix the file", path, line, col, msg)
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-func goTypeName(t string) string {
-	switch {
-	case t == "string":
-		return "a string in quotes"
-	case t == "int64" || t == "int":
-		return "an integer"
-	case t == "bool":
-		return "true or false"
-	case strings.HasPrefix(t, "[]"):
-		return "a list such as [\"a\", \"b\"]"
-	default:
-		return "a table ([...])"
-	}
 }
