@@ -155,6 +155,7 @@ type Overrides struct {
 	Revision    string
 	Python      string
 	Compression string
+	Mode        string
 	KeepPip     bool
 }
 
@@ -374,6 +375,12 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 
 	// Mode.
 	setStr(&s.Mode, t.Mode)
+	if ov.Mode != "" {
+		if ov.Mode != "systemd" && ov.Mode != "cluster" {
+			return nil, fmt.Errorf("--mode %q must be \"systemd\" or \"cluster\"", ov.Mode)
+		}
+		s.Mode = ov.Mode
+	}
 	if s.Mode != "systemd" && s.Mode != "cluster" {
 		return nil, fmt.Errorf("%s: mode %q must be \"systemd\" (the package enables and starts its units) or \"cluster\" (pacemaker runs them)", line("mode"), s.Mode)
 	}

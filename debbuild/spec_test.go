@@ -153,6 +153,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"wrong type", baseProject + "\n[tool.debship]\nrevision = 2\n", nil, Overrides{}, []string{"pyproject.toml:22", "tool.debship.revision must be a string in quotes, not an integer"}},
 		{"bad restart", baseProject + "\n[[tool.debship.service]]\nexec = \"my-web-app\"\nrestart = \"sometimes\"\n", nil, Overrides{}, []string{"pyproject.toml:23", "restart"}},
 		{"bad compression", baseProject, nil, Overrides{Compression: "bzip2"}, []string{"bzip2", "xz, zstd, gzip, none"}},
+		{"bad mode flag", baseProject, nil, Overrides{Mode: "pacemaker"}, []string{"--mode", `"systemd" or "cluster"`}},
 		{"bad revision", baseProject + "\n[tool.debship]\nrevision = \"1-2\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "revision"}},
 		{"bad docker image", baseProject + "\n[tool.debship.ci]\ndocker-image = \"User/Repo:latest\"\n", nil, Overrides{}, []string{"pyproject.toml:22", "user/repo"}},
 	}

@@ -46,6 +46,7 @@ Examples:
 			&cli.StringFlag{Name: "revision", Usage: "Debian `REVISION` (default 1)"},
 			&cli.StringFlag{Name: "python", Usage: "interpreter by absolute `PATH` (default /usr/bin/python3)"},
 			&cli.StringFlag{Name: "compression", Usage: "data.tar compression: xz (default), zstd, gzip or none"},
+			&cli.StringFlag{Name: "mode", Usage: "who runs the service: systemd (the package enables and starts it) or cluster (pacemaker does)"},
 			&cli.BoolFlag{Name: "keep-pip", Usage: "ship pip and setuptools in the venv"},
 			&cli.Int64Flag{Name: "source-date-epoch", Usage: "timestamp `SECONDS` of every file (default: $SOURCE_DATE_EPOCH, else the last commit)"},
 			&cli.BoolFlag{Name: "keep-staging", Usage: "keep the staging directory (for debugging)"},
@@ -65,6 +66,7 @@ Examples:
 				Revision:    c.String("revision"),
 				Python:      c.String("python"),
 				Compression: c.String("compression"),
+				Mode:        c.String("mode"),
 				KeepPip:     c.Bool("keep-pip"),
 			})
 			if err != nil {
