@@ -313,6 +313,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		d.conns = conns
 	}
+	d.conns = wrapConns(d.conns)
 	end(nil, "connected")
 
 	// The .deb: given, or for a rollback the previous version from the nodes.

@@ -429,15 +429,20 @@ func TestDeployLab(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			o := e.options(t, v2)
 			crashed := make(chan string, 1)
+			var crashAt, stoppedAt time.Time
 			o.Progress = watcher{o.Progress, func(ev Event) {
 				if ev.Step == "install" && ev.Status == StatusRunning {
 					select {
 					case crashed <- ev.Node:
+						crashAt = time.Now()
 						if err := l.Crash(ctx, ev.Node); err != nil {
 							t.Errorf("crash %s: %v", ev.Node, err)
 						}
 					default:
 					}
+				}
+				if ev.Step == "install" && ev.Status == StatusFailed {
+					stoppedAt = time.Now()
 				}
 			}}
 			t0 := time.Now()
@@ -448,7 +453,13 @@ func TestDeployLab(t *testing.T) {
 			if !errors.As(err, &de) || !strings.Contains(err.Error(), node+" left the cluster during install") {
 				t.Fatalf("deploy with %s crashed: %v", node, err)
 			}
-			t.Logf("CRASH of %s during its install: the deploy stopped after %s: %v", node, time.Since(t0).Round(100*time.Millisecond), err)
+			t.Logf("CRASH of %s during its install: noticed after %s, the deploy stopped after %s: %v", node,
+				stoppedAt.Sub(crashAt).Round(100*time.Millisecond), time.Since(t0).Round(100*time.Millisecond), err)
+			// Pacemaker notices in about token + consensus (2.2 s here); the
+			// deploy must not wait for SSH's keepalive (40 s).
+			if d := stoppedAt.Sub(crashAt); d > 15*time.Second {
+				t.Errorf("the crash was noticed only after %s", d)
+			}
 			if node == holder {
 				t.Errorf("the node updated first (%s) held the floating IP", node)
 			}
