@@ -207,17 +207,16 @@ func readDeb(path string) (*debFile, []string) {
 
 // deployment is one run of Run.
 type deployment struct {
-	o      Options
-	inv    *cluster.Inventory
-	conns  map[string]transport.Transport
-	deb    *debFile
-	id     string
-	res    *Result
-	start  time.Time
-	facts  map[string]*nodeFacts
-	state  *crmState
-	plan   *Plan
-	closed bool
+	o     Options
+	inv   *cluster.Inventory
+	conns map[string]transport.Transport
+	deb   *debFile
+	id    string
+	res   *Result
+	start time.Time
+	facts map[string]*nodeFacts
+	state *crmState
+	plan  *Plan
 
 	mu      sync.Mutex
 	ipMoves int
@@ -463,6 +462,7 @@ func (d *deployment) execute(ctx context.Context) (*Result, error) {
 		d.log("", "warning: %v", err)
 	}
 	d.unlock(work)
+	r.Took = time.Since(d.start).Seconds()
 	d.emit(Event{Type: EventResult, Message: r.Message, Result: r})
 	if failed != nil {
 		return r, &Error{Result: r}
