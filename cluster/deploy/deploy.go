@@ -217,6 +217,8 @@ type deployment struct {
 	facts map[string]*nodeFacts
 	state *crmState
 	plan  *Plan
+	// resultSent: execute sent the EventResult itself.
+	resultSent bool
 
 	mu      sync.Mutex
 	ipMoves int
@@ -292,7 +294,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	d := &deployment{o: o, inv: o.Inventory, id: newID(), start: time.Now()}
 	d.res = &Result{ID: d.id, Kind: o.Kind, Package: o.Inventory.App.Package}
-	defer func() { d.res.Took = time.Since(d.start).Seconds() }()
+	res, err := d.run(ctx)
+	if !d.resultSent {
+		// Every run ends with one result event, refusals included, so that
+		// a consumer of --json always learns the outcome.
+		res.Took = time.Since(d.start).Seconds()
+		if err != nil && res.Outcome == "" {
+			res.Outcome = OutcomeRefused
+			if _, ok := err.(*PreflightError); !ok {
+				res.Outcome = OutcomeFailed
+			}
+			res.Message = err.Error()
+		}
+		d.emit(Event{Type: EventResult, Message: res.Message, Result: res})
+	}
+	return res, err
+}
+
+func (d *deployment) run(ctx context.Context) (*Result, error) {
+	o := d.o
 
 	// Connect (every node must answer).
 	end := d.step("", "connect", "%d nodes", len(d.inv.Nodes))
@@ -464,6 +484,7 @@ func (d *deployment) execute(ctx context.Context) (*Result, error) {
 	d.unlock(work)
 	r.Took = time.Since(d.start).Seconds()
 	d.emit(Event{Type: EventResult, Message: r.Message, Result: r})
+	d.resultSent = true
 	if failed != nil {
 		return r, &Error{Result: r}
 	}

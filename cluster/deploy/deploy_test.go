@@ -287,11 +287,14 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 				c.setup(f)
 			}
 			lockBefore := f.lock
-			o, _ := fakeOptions(f, t, c.deb)
+			o, ev := fakeOptions(f, t, c.deb)
 			_, err := Run(context.Background(), o)
 			var pe *PreflightError
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("want a preflight error with %q, got %v", c.want, err)
+			}
+			if last := ev.l[len(ev.l)-1]; last.Type != EventResult || last.Result.Outcome != OutcomeRefused {
+				t.Errorf("last event: %+v", last)
 			}
 			if !strings.HasPrefix(err.Error(), "preflight failed, nothing was changed") {
 				t.Errorf("message: %v", err)

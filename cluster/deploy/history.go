@@ -29,6 +29,7 @@ const (
 	OutcomeRolledBack = "rolled-back" // a node failed and was put back to its previous version
 	OutcomeFailed     = "failed"      // stopped; see the message (a node may be out of service)
 	OutcomeNothing    = "nothing-to-do"
+	OutcomeRefused    = "refused"     // a preflight check failed; nothing changed (never in the history)
 	OutcomeRunning    = "running"     // started, no end recorded, the lock is held by it
 	OutcomeVanished   = "interrupted" // started, no end recorded, nobody holds its lock
 )
