@@ -111,6 +111,10 @@ const (
 	NodeUpdated    = "updated"
 	NodeRolledBack = "rolled-back"
 	NodeFailed     = "failed" // left out of service; see Error
+	// Internal: the deploy ended before the node's turn (nodeStopped:
+	// cancelled; nodeNotStarted: a check before touching it failed).
+	nodeStopped    = "stopped"
+	nodeNotStarted = "not-started"
 )
 
 // Result is the outcome of a deploy.
@@ -470,6 +474,8 @@ func (d *deployment) execute(ctx context.Context) (*Result, error) {
 		d.prune(work)
 	case failed.Outcome == NodeRolledBack:
 		r.Outcome = OutcomeRolledBack
+	case failed.Outcome == nodeStopped:
+		r.Outcome = OutcomeStopped
 	default:
 		r.Outcome = OutcomeFailed
 	}
@@ -525,10 +531,9 @@ func (d *deployment) reachable(ctx context.Context) map[string]transport.Transpo
 func (d *deployment) runActions(ctx, work context.Context) *NodeResult {
 	for _, a := range d.plan.Actions {
 		if err := ctx.Err(); err != nil {
-			nr := NodeResult{Node: a.Node, From: a.From, To: a.To, Outcome: NodeFailed,
-				Error: fmt.Sprintf("the deploy was stopped (%v) before %s; %s was not touched", context.Cause(ctx), a, a.Node)}
 			// Not a node failure: the node still runs its version in service.
-			nr.Outcome = "not-started"
+			nr := NodeResult{Node: a.Node, From: a.From, To: a.To, Outcome: nodeStopped,
+				Error: fmt.Sprintf("the %s was stopped (%v) before its next step, %q; %s was not touched", d.o.Kind, context.Cause(ctx), a, a.Node)}
 			return &nr
 		}
 		switch a.Action {
@@ -554,7 +559,7 @@ func (d *deployment) failureSummary(f *NodeResult) string {
 	switch f.Outcome {
 	case NodeRolledBack:
 		fmt.Fprintf(&b, "%s of %s %s failed on %s: %s. %s was rolled back to %s and is in service again; the nodes after it were not touched. ", d.o.Kind, d.deb.pkg, d.deb.version, f.Node, f.Error, f.Node, f.From)
-	case "not-started":
+	case nodeStopped, nodeNotStarted:
 		fmt.Fprintf(&b, "%s. ", f.Error)
 	default:
 		fmt.Fprintf(&b, "%s of %s %s failed on %s: %s. ", d.o.Kind, d.deb.pkg, d.deb.version, f.Node, f.Error)

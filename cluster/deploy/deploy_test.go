@@ -436,3 +436,42 @@ func TestRunFakeResumesAnInterruptedDeploy(t *testing.T) {
 		}
 	}
 }
+
+// cancelOn cancels a context at the first event cond matches.
+type cancelOn struct {
+	events
+	cond   func(Event) bool
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Event(e Event) {
+	c.events.Event(e)
+	if c.cond(e) {
+		c.cancel()
+	}
+}
+
+// Ctrl-C (or the webhook's shutdown) in the middle of a node's update: the
+// node is finished, the deploy stops before the next step, every node is in
+// service and the lock is released.
+func TestRunFakeCancelFinishesTheNode(t *testing.T) {
+	v1 := makeDeb(t, "hello-web", "1.0-1")
+	v2 := makeDeb(t, "hello-web", "2.0-1")
+	f := newFakeCluster("1.0-1")
+	f.seed(t, v1)
+	o, _ := fakeOptions(f, t, v2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.Progress = &cancelOn{cond: func(e Event) bool { return e.Node == "node2" && e.Step == "install" && e.Status == StatusRunning }, cancel: cancel}
+	res, err := Run(ctx, o)
+	var de *Error
+	if !errors.As(err, &de) || res.Outcome != OutcomeStopped || !strings.Contains(err.Error(), "node1 was not touched") {
+		t.Fatalf("%v (%s)", err, res.Outcome)
+	}
+	if f.inst["node2"] != "2.0-1" || !f.running("node2") || f.inst["node1"] != "1.0-1" || !f.running("node1") || f.ipMoves != 0 {
+		t.Errorf("after the stop: %v, moves %d", f.inst, f.ipMoves)
+	}
+	if f.lock != "" || !strings.Contains(f.history["node1"][1], `"outcome":"stopped"`) {
+		t.Errorf("lock %q, history %q", f.lock, f.history["node1"])
+	}
+}

@@ -28,6 +28,7 @@ const (
 	OutcomeSuccess    = "success"     // every node runs the version
 	OutcomeRolledBack = "rolled-back" // a node failed and was put back to its previous version
 	OutcomeFailed     = "failed"      // stopped; see the message (a node may be out of service)
+	OutcomeStopped    = "stopped"     // cancelled (Ctrl-C, shutdown) between two nodes; every node in service
 	OutcomeNothing    = "nothing-to-do"
 	OutcomeRefused    = "refused"     // a preflight check failed; nothing changed (never in the history)
 	OutcomeRunning    = "running"     // started, no end recorded, the lock is held by it

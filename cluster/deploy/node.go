@@ -144,7 +144,7 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	end := d.step(n, "peer check", "the floating IP holder answers its health check")
 	if err := d.healthyPeer(wctx, p, n); err != nil {
 		end(err, "")
-		nr.Outcome, nr.Error, nr.Took = "not-started", fmt.Sprintf("%s was not touched: %v", n, err), time.Since(start).Seconds()
+		nr.Outcome, nr.Error, nr.Took = nodeNotStarted, fmt.Sprintf("%s was not touched: %v", n, err), time.Since(start).Seconds()
 		return nr
 	}
 	end(nil, "ok")
