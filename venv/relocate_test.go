@@ -68,8 +68,8 @@ func TestRewritePyvenvCfg(t *testing.T) {
 			strings.Replace(cfg, stageV, finalV, 1), ""},
 		{"no command line (older pythons)", "home = /usr/bin\nversion = 3.9.2\n", "/usr/bin",
 			"home = /usr/bin\nversion = 3.9.2\n", ""},
-		{"pyenv home rejected", strings.Replace(cfg, "home = /usr/bin", "home = /root/.pyenv/versions/3.11.7/bin", 1), "/usr/bin",
-			"", "home = \"/root/.pyenv/versions/3.11.7/bin\""},
+		{"pyenv home rejected", strings.Replace(cfg, "home = /usr/bin", "home = /home/dev/.pyenv/versions/3.11.7/bin", 1), "/usr/bin",
+			"", "home = \"/home/dev/.pyenv/versions/3.11.7/bin\""},
 		{"missing home rejected", "version = 3.11.2\n", "/usr/bin", "", `home = ""`},
 	}
 	for _, tt := range tests {
@@ -241,7 +241,7 @@ func TestRelocateTree(t *testing.T) {
 
 func TestRelocateTreeRejectsForeignHome(t *testing.T) {
 	stage := filepath.Join(t.TempDir(), "stage") + finalV
-	writeTree(t, stage, map[string]string{"pyvenv.cfg": "home = /root/.pyenv/versions/3.11.7/bin\n"})
+	writeTree(t, stage, map[string]string{"pyvenv.cfg": "home = /home/dev/.pyenv/versions/3.11.7/bin\n"})
 	err := relocateTree(stage, stage, finalV, "/usr/bin")
 	if err == nil || !strings.Contains(err.Error(), "pyenv") {
 		t.Fatalf("err = %v, want a complaint about the pyenv home", err)

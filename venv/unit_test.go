@@ -16,7 +16,7 @@ import (
 
 func TestChildEnv(t *testing.T) {
 	base := []string{
-		"PATH=/root/.pyenv/shims:/usr/bin", "HOME=/root",
+		"PATH=/home/dev/.pyenv/shims:/usr/bin", "HOME=/root",
 		"PYTHONHOME=/x", "PYTHONPATH=/y", "VIRTUAL_ENV=/v", "PYTHONSTARTUP=/s", "PYTHONUSERBASE=/u",
 		"PYTHONNOUSERSITE=0", "PYTHONDONTWRITEBYTECODE=", "_PIP_RUNNING_IN_SUBPROCESS=1",
 		"PIP_INDEX_URL=https://mirror.example/simple", "PIP_CERT=/etc/ssl/certs/ca.crt", "PIP_USER=1", "PIP_PYTHON=/usr/bin/python2",
@@ -38,7 +38,7 @@ func TestChildEnv(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"PATH":                          "/root/.pyenv/shims:/usr/bin",
+		"PATH":                          "/home/dev/.pyenv/shims:/usr/bin",
 		"PYTHONNOUSERSITE":              "1",
 		"PYTHONDONTWRITEBYTECODE":       "1",
 		"PIP_INDEX_URL":                 "https://mirror.example/simple",
@@ -84,7 +84,7 @@ func TestInterpreterCheck(t *testing.T) {
 		{"no pip", "/usr/bin/python3", func(i *interpreter) { i.Pip = "" }, false, `"apt-get install python3-pip"`},
 		{"old pip", "/usr/bin/python3", func(i *interpreter) { i.Pip = "20.3.4" }, false, "too old"},
 		{"a venv's python", "/srv/venv/bin/python3", func(i *interpreter) { i.InVenv, i.BaseExecutable = true, "/srv/venv/bin/python3" }, false, "belongs to a virtualenv"},
-		{"pyenv shim", "/root/.pyenv/shims/python3", func(i *interpreter) { i.BaseExecutable = "/root/.pyenv/versions/3.11.7/bin/python3" }, false, "shim or wrapper"},
+		{"pyenv shim", "/home/dev/.pyenv/shims/python3", func(i *interpreter) { i.BaseExecutable = "/home/dev/.pyenv/versions/3.11.7/bin/python3" }, false, "shim or wrapper"},
 		{"odd version", "/usr/bin/python3", func(i *interpreter) { i.Version = "3" }, false, "unexpected Python version"},
 	}
 	for _, tt := range tests {
