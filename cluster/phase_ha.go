@@ -196,7 +196,7 @@ func formedStep() Step {
 		if err != nil {
 			return Todo("cluster not formed yet"), nil
 		}
-		m, err := parseCrmMon(out)
+		m, err := ParseCrmMon(out)
 		if err != nil {
 			return Todo("cluster not formed yet"), nil
 		}

@@ -14,14 +14,18 @@ import (
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// crmMon is the part of `crm_mon --output-as=xml` debship reads.
-type crmMon struct {
+// CrmMon is the part of `crm_mon --output-as=xml` debship reads: status and
+// setup here, the deploy's decisions in cluster/deploy.
+type CrmMon struct {
 	Summary struct {
 		DC struct {
 			Present bool   `xml:"present,attr"`
 			Name    string `xml:"name,attr"`
 			Quorum  bool   `xml:"with_quorum,attr"`
 		} `xml:"current_dc"`
+		Options struct {
+			Maintenance bool `xml:"maintenance-mode,attr"`
+		} `xml:"cluster_options"`
 	} `xml:"summary"`
 	Nodes []struct {
 		Name        string `xml:"name,attr"`
@@ -30,10 +34,11 @@ type crmMon struct {
 		Maintenance bool   `xml:"maintenance,attr"`
 		Unclean     bool   `xml:"unclean,attr"`
 	} `xml:"nodes>node"`
-	Resources []crmResource `xml:"resources>resource"`
+	Resources []CrmResource `xml:"resources>resource"`
 	Clones    []struct {
 		ID        string        `xml:"id,attr"`
-		Resources []crmResource `xml:"resource"`
+		Managed   string        `xml:"managed,attr"`
+		Resources []CrmResource `xml:"resource"`
 	} `xml:"resources>clone"`
 	Failures []struct {
 		OpKey      string `xml:"op_key,attr"`
@@ -45,26 +50,29 @@ type crmMon struct {
 	} `xml:"failures>failure"`
 }
 
-type crmResource struct {
-	ID     string `xml:"id,attr"`
-	Agent  string `xml:"resource_agent,attr"`
-	Role   string `xml:"role,attr"`
-	Active bool   `xml:"active,attr"`
-	Failed bool   `xml:"failed,attr"`
-	Nodes  []struct {
+// CrmResource is one resource (or clone instance) in crm_mon's XML.
+type CrmResource struct {
+	ID      string `xml:"id,attr"`
+	Agent   string `xml:"resource_agent,attr"`
+	Role    string `xml:"role,attr"`
+	Active  bool   `xml:"active,attr"`
+	Managed string `xml:"managed,attr"`
+	Failed  bool   `xml:"failed,attr"`
+	Nodes   []struct {
 		Name string `xml:"name,attr"`
 	} `xml:"node"`
 }
 
-func parseCrmMon(b []byte) (*crmMon, error) {
-	var m crmMon
+// ParseCrmMon reads the output of `crm_mon --output-as=xml`.
+func ParseCrmMon(b []byte) (*CrmMon, error) {
+	var m CrmMon
 	if err := xml.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("crm_mon: %w", err)
 	}
 	return &m, nil
 }
 
-func (m *crmMon) online(node string) bool {
+func (m *CrmMon) online(node string) bool {
 	for _, n := range m.Nodes {
 		if n.Name == node {
 			return n.Online
@@ -211,7 +219,7 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 		if err != nil {
 			continue
 		}
-		m, err := parseCrmMon(out)
+		m, err := ParseCrmMon(out)
 		if err != nil {
 			s.Errors = append(s.Errors, err.Error())
 			continue
@@ -229,7 +237,7 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 	return s
 }
 
-func (s *Status) applyCrmMon(m *crmMon) {
+func (s *Status) applyCrmMon(m *CrmMon) {
 	s.Quorum = m.Summary.DC.Present && m.Summary.DC.Quorum
 	s.DC = m.Summary.DC.Name
 	state := map[string]string{}
@@ -251,7 +259,7 @@ func (s *Status) applyCrmMon(m *crmMon) {
 	for i := range s.Nodes {
 		s.Nodes[i].Pacemaker = state[s.Nodes[i].Name]
 	}
-	add := func(r crmResource) {
+	add := func(r CrmResource) {
 		res := Resource{ID: r.ID, Agent: r.Agent, Role: r.Role, Failed: r.Failed, Nodes: []string{}}
 		for _, n := range r.Nodes {
 			res.Nodes = append(res.Nodes, n.Name)

@@ -7,7 +7,7 @@ import (
 
 // crm_mon --output-as=xml of pacemaker 2.1.5 (Debian 12), shortened: node2
 // in standby, the app failed on node1.
-const crmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --output-as=xml">
+const CrmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --output-as=xml">
   <summary>
     <stack type="corosync"/>
     <current_dc present="true" version="2.1.5-a3f44794f94" name="node1" id="1" with_quorum="true" mixed_version="false"/>
@@ -40,7 +40,7 @@ const crmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --outpu
 
 func TestStatusFromCrmMon(t *testing.T) {
 	inv := labInventory(t, 3)
-	m, err := parseCrmMon([]byte(crmMonXML))
+	m, err := ParseCrmMon([]byte(CrmMonXML))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,59 +11,20 @@ import (
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// crmState is the part of `crm_mon --output-as=xml` a deploy decides from.
-// (cluster.GatherStatus reads the same for preflight; this adds what only a
-// deploy needs: managed flags, maintenance mode, per-node instances.)
-type crmState struct {
-	Summary struct {
-		DC struct {
-			Present bool `xml:"present,attr"`
-			Quorum  bool `xml:"with_quorum,attr"`
-		} `xml:"current_dc"`
-		Options struct {
-			Maintenance bool `xml:"maintenance-mode,attr"`
-		} `xml:"cluster_options"`
-	} `xml:"summary"`
-	Nodes []struct {
-		Name        string `xml:"name,attr"`
-		Online      bool   `xml:"online,attr"`
-		Standby     bool   `xml:"standby,attr"`
-		Maintenance bool   `xml:"maintenance,attr"`
-		Unclean     bool   `xml:"unclean,attr"`
-	} `xml:"nodes>node"`
-	Resources []crmResource `xml:"resources>resource"`
-	Clones    []struct {
-		ID        string        `xml:"id,attr"`
-		Managed   string        `xml:"managed,attr"`
-		Resources []crmResource `xml:"resource"`
-	} `xml:"resources>clone"`
-	Failures []struct {
-		OpKey string `xml:"op_key,attr"`
-		Node  string `xml:"node,attr"`
-	} `xml:"failures>failure"`
-}
-
-type crmResource struct {
-	ID      string `xml:"id,attr"`
-	Role    string `xml:"role,attr"`
-	Active  bool   `xml:"active,attr"`
-	Managed string `xml:"managed,attr"`
-	Failed  bool   `xml:"failed,attr"`
-	Nodes   []struct {
-		Name string `xml:"name,attr"`
-	} `xml:"node"`
-}
+// crmState is the cluster state a deploy decides from: crm_mon's XML as the
+// cluster package reads it, with the questions only a deploy asks.
+type crmState struct{ cluster.CrmMon }
 
 func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
 	out, _, err := t.Run(ctx, "crm_mon --output-as=xml")
 	if err != nil {
 		return nil, fmt.Errorf("read the cluster state: %w", err)
 	}
-	var s crmState
-	if err := xml.Unmarshal(out, &s); err != nil {
-		return nil, fmt.Errorf("%s: crm_mon: %w", t.Node(), err)
+	m, err := cluster.ParseCrmMon(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Node(), err)
 	}
-	return &s, nil
+	return &crmState{*m}, nil
 }
 
 // ipHolder is the node the floating IP runs on ("" if none).
