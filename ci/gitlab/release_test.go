@@ -7,14 +7,9 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goreleaser/nfpm/v2"
-	"github.com/goreleaser/nfpm/v2/deb"
-	"github.com/goreleaser/nfpm/v2/files"
 
 	"gitlab.com/debship/debship/ci/gitlab"
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
@@ -31,29 +26,7 @@ const (
 // version back from it.
 func makeDeb(t *testing.T, dir, name, version, revision, payload string) string {
 	t.Helper()
-	src := filepath.Join(dir, "payload-"+payload)
-	if err := os.WriteFile(src, []byte(payload), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mtime := time.Unix(1700000000, 0).UTC()
-	info := nfpm.WithDefaults(&nfpm.Info{
-		Name: name, Arch: "all", Platform: "linux", Version: version, Release: revision,
-		VersionSchema: "none", Maintainer: "Test <test@example.org>", Description: "test package",
-		MTime: mtime,
-		Overridables: nfpm.Overridables{Contents: files.Contents{{
-			Source: src, Destination: "/usr/share/doc/" + name + "/payload",
-			FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime, Owner: "root", Group: "root"},
-		}}},
-	})
-	var buf bytes.Buffer
-	if err := deb.Default.Package(info, &buf); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name+"_"+version+"-"+revision+"_all.deb")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return gitlabtest.MakeDeb(t, dir, name, version, revision, payload)
 }
 
 func sha(t *testing.T, path string) string {

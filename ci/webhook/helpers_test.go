@@ -17,10 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goreleaser/nfpm/v2"
-	"github.com/goreleaser/nfpm/v2/deb"
-	"github.com/goreleaser/nfpm/v2/files"
-
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/ci/webhook/webhooktest"
 )
@@ -340,29 +336,7 @@ func (e *env) checkNoSecrets() {
 // makeDeb writes a small real .deb of package name at version-revision.
 func makeDeb(t *testing.T, dir, name, version, revision string) string {
 	t.Helper()
-	src := filepath.Join(dir, "payload")
-	if err := os.WriteFile(src, []byte(name+" "+version), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mtime := time.Unix(1700000000, 0).UTC()
-	info := nfpm.WithDefaults(&nfpm.Info{
-		Name: name, Arch: "all", Platform: "linux", Version: version, Release: revision,
-		VersionSchema: "none", Maintainer: "Test <test@example.org>", Description: "test package",
-		MTime: mtime,
-		Overridables: nfpm.Overridables{Contents: files.Contents{{
-			Source: src, Destination: "/usr/share/doc/" + name + "/payload",
-			FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime, Owner: "root", Group: "root"},
-		}}},
-	})
-	var buf bytes.Buffer
-	if err := deb.Default.Package(info, &buf); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name+"_"+version+"-"+revision+"_all.deb")
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return gitlabtest.MakeDeb(t, dir, name, version, revision, name+" "+version)
 }
 
 // fixture is webhooktest.Event, failing the test on an error.
