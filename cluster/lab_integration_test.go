@@ -56,28 +56,6 @@ func buildClusterDeb(t *testing.T) string {
 	return res.Path
 }
 
-// testInventory is the lab's inventory with what the tests need on top: the
-// host may SSH without the rate limit, and gluster gives up on a crashed node
-// after 5 s.
-func testInventory(t *testing.T, l *lab.Lab) (*cluster.Inventory, string) {
-	t.Helper()
-	inv, err := cluster.LoadInventory(l.InventoryPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv.Hardening = &cluster.Hardening{TrustedSources: []string{l.HostAddress().String()}}
-	inv.Storage.PingTimeout = 5
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := inv.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	inv, err = cluster.LoadInventory(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv, p
-}
-
 type logWriter struct{ t *testing.T }
 
 func (w logWriter) Write(p []byte) (int, error) {
@@ -193,7 +171,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	deb := buildClusterDeb(t)
 	l := labtest.Fresh(t, 3)
 	ctx := context.Background()
-	inv, invPath := testInventory(t, l)
+	inv, invPath := labtest.Inventory(t, l)
 
 	steps := []struct {
 		name string
@@ -439,7 +417,7 @@ func exec(t *testing.T, name string, args ...string) (string, error) {
 func TestClusterTwoNodes(t *testing.T) {
 	deb := buildClusterDeb(t)
 	l := labtest.Fresh(t, 2)
-	inv, _ := testInventory(t, l)
+	inv, _ := labtest.Inventory(t, l)
 	if !inv.Storage.AcceptSplitBrainRisk {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}

@@ -274,21 +274,7 @@ func TestDeployLab(t *testing.T) {
 	}
 
 	l := labtest.Fresh(t, 2)
-	inv, err := cluster.LoadInventory(l.InventoryPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The host may SSH without ufw's rate limit; gluster gives up on a
-	// crashed node after 5 s.
-	inv.Hardening = &cluster.Hardening{TrustedSources: []string{l.HostAddress().String()}}
-	inv.Storage.PingTimeout = 5
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := inv.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if inv, err = cluster.LoadInventory(p); err != nil {
-		t.Fatal(err)
-	}
+	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
 	if _, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{Package: v1, Out: &testLog{t: t}}, true); err != nil {
