@@ -28,6 +28,7 @@ var Packages = []string{"python3", "adduser", "ca-certificates", "systemd"}
 // the end. It needs root, debootstrap and overlayfs.
 func Root(t *testing.T) string {
 	t.Helper()
+	testenv.NeedLong(t, "installs into a clean Debian root")
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "debootstrap", "chroot", "mount")
 	base, err := ensureBase()

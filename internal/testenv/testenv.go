@@ -48,3 +48,16 @@ func NeedFile(t testing.TB, paths ...string) {
 		}
 	}
 }
+
+// NeedLong skips a test that boots the lab or a Debian root when the run
+// asked for quick tests only (go test -short, a developer's inner loop).
+// CI never passes -short, so there every such test runs.
+func NeedLong(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		if InCI() {
+			t.Fatalf("CI=true and -short: this test %s and must run in CI", what)
+		}
+		t.Skipf("-short: this test %s", what)
+	}
+}

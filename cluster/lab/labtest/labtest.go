@@ -85,6 +85,7 @@ func get(t testing.TB, nodes int, fresh bool) *lab.Lab {
 	if !inMain {
 		t.Fatal("labtest: call labtest.Main(m) from TestMain, so that the lab is taken down after the tests")
 	}
+	testenv.NeedLong(t, "boots the lab")
 	if err := lab.CheckHost(); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
