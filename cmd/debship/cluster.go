@@ -157,7 +157,7 @@ exist yet).
 
 Examples:
    debship cluster apply -i cluster.toml --accept-new-host-keys
-   debship cluster apply -i cluster.toml --package dist/hello-web_1.4.0-1_amd64.deb
+   debship cluster apply -i cluster.toml --package dist/hello-web_1.4-1_all.deb
    debship cluster apply -i cluster.toml --only harden`,
 		Flags: append(clusterFlags(), onlyFlag(),
 			&cli.StringFlag{Name: "package", Usage: "install `PKG.deb` (the app's first version) where the app is not installed"}),

@@ -114,10 +114,10 @@ func deployCommand() *cli.Command {
 ` + deployProcedure + `
 
 Examples:
-   debship deploy -i cluster.toml dist/hello-web_1.5.0-1_all.deb
-   debship deploy -i cluster.toml dist/hello-web_1.5.0-1_all.deb --dry-run
-   debship deploy -i cluster.toml --json dist/hello-web_1.5.0-1_all.deb > events.jsonl
-   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5.0-1_all.deb`,
+   debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb
+   debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb --dry-run
+   debship deploy -i cluster.toml --json dist/hello-web_1.5-1_all.deb > events.jsonl
+   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb`,
 		Flags: deployFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
