@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -92,7 +93,7 @@ func (b base) removeStale() error {
 }
 
 func (b base) build(ctx context.Context, log, progress io.Writer) error {
-	mirrors, err := HostMirrors("/")
+	mirrors, err := rootfs.HostMirrors("/", Suite)
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func (b base) build(ctx context.Context, log, progress io.Writer) error {
 	return nil
 }
 
-func (b base) installPackages(ctx context.Context, log io.Writer, root string, m Mirrors) (err error) {
+func (b base) installPackages(ctx context.Context, log io.Writer, root string, m rootfs.Mirrors) (err error) {
 	if err := renderTo(filepath.Join(root, "etc/apt/sources.list"), 0o644, "lab/sources.list",
 		struct{ Main, Security, Suite string }{m.Main, m.Security, Suite}); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -64,7 +64,7 @@ func ensureBase() (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "usr/bin/python3")); err == nil {
 		return dir, nil
 	}
-	mirrors, err := lab.HostMirrors("/")
+	mirrors, err := rootfs.HostMirrors("/", rootfs.DefaultSuite)
 	if err != nil {
 		return "", err
 	}
@@ -73,13 +73,13 @@ func ensureBase() (string, error) {
 	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), lab.Suite, tmp, mirrors.Main)
+	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), rootfs.DefaultSuite, tmp, mirrors.Main)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if len(lines) > 15 {
 			lines = lines[len(lines)-15:]
 		}
-		return "", fmt.Errorf("debootstrap %s from %s: %v\n%s", lab.Suite, mirrors.Main, err, strings.Join(lines, "\n"))
+		return "", fmt.Errorf("debootstrap %s from %s: %v\n%s", rootfs.DefaultSuite, mirrors.Main, err, strings.Join(lines, "\n"))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
