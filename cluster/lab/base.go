@@ -74,7 +74,7 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 // removeStale deletes half-built roots and roots of other keys. Callers hold
 // the lab lock and have cleaned up, so no overlay uses them.
 func (b base) removeStale() error {
-	if err := unmountBelow(b.buildDir()); err != nil {
+	if err := rootfs.UnmountBelow(b.buildDir()); err != nil {
 		return err
 	}
 	old, _ := filepath.Glob(filepath.Join(b.cacheDir, "base-*"))
@@ -82,7 +82,7 @@ func (b base) removeStale() error {
 		if d == b.Dir() {
 			continue
 		}
-		if err := unmountBelow(d); err != nil {
+		if err := rootfs.UnmountBelow(d); err != nil {
 			return err
 		}
 		if err := os.RemoveAll(d); err != nil {
@@ -134,11 +134,11 @@ func (b base) installPackages(ctx context.Context, log io.Writer, root string, m
 			err = rmErr
 		}
 	}()
-	if err := mountProc(filepath.Join(root, "proc")); err != nil {
+	if err := rootfs.MountProc(mountSource, filepath.Join(root, "proc")); err != nil {
 		return err
 	}
 	defer func() {
-		if uErr := unmountBelow(root); uErr != nil && err == nil {
+		if uErr := rootfs.UnmountBelow(root); uErr != nil && err == nil {
 			err = uErr
 		}
 	}()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gitlab.com/debship/debship/internal/rootfs"
 )
 
 // Names of the lab's network objects. Fixed per machine (one lab at a time)
@@ -138,8 +140,8 @@ func removeNetwork(ctx context.Context) error {
 	}
 	// `ip netns add` bind-mounts /run/netns onto itself; once no namespace of
 	// anyone is left, that mount is ours to drop.
-	if left, _ := os.ReadDir(netnsRunDir); len(left) == 0 && isMountpoint(netnsRunDir) {
-		if err := unmount(netnsRunDir); err != nil {
+	if left, _ := os.ReadDir(netnsRunDir); len(left) == 0 && rootfs.IsMountpoint(netnsRunDir) {
+		if err := rootfs.Unmount(netnsRunDir); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -140,9 +140,3 @@ func TestKeysAreStable(t *testing.T) {
 		t.Errorf("known_hosts line %q", line)
 	}
 }
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/var/lib/my\040lab`); got != "/var/lib/my lab" {
-		t.Errorf("got %q", got)
-	}
-}

@@ -9,12 +9,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/internal/testenv"
 )
+
+// mountTag names this package's mounts; not the lab's tag, whose cleanup
+// would unmount a test's root.
+const mountTag = "debship-testroot"
 
 // CacheDir holds the cached roots, one per package list.
 var CacheDir = "/var/cache/debship/testroot"
@@ -35,26 +38,20 @@ func Root(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("clean Debian root: %v", err)
 	}
-	work := t.TempDir()
-	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
-	for _, d := range []string{upper, wdir, merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)
-	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		testenv.Missing(t, "overlayfs mount failed: %v", err)
-	}
-	proc := filepath.Join(merged, "proc")
-	if err := syscall.Mount("proc", proc, "proc", 0, ""); err != nil {
-		t.Fatalf("mount proc in the root: %v", err)
+	layer := rootfs.Layer{Dir: t.TempDir()}
+	if err := layer.Mount(mountTag, base); err != nil {
+		testenv.Missing(t, "overlayfs: %v", err)
 	}
 	t.Cleanup(func() {
-		syscall.Unmount(proc, syscall.MNT_DETACH)
-		syscall.Unmount(merged, syscall.MNT_DETACH)
+		if err := layer.Unmount(); err != nil {
+			t.Errorf("clean Debian root: %v", err)
+		}
 	})
-	return merged
+	// Maintainer scripts (adduser, systemctl) expect /proc.
+	if err := rootfs.MountProc(mountTag, filepath.Join(layer.Root(), "proc")); err != nil {
+		t.Fatalf("clean Debian root: %v", err)
+	}
+	return layer.Root()
 }
 
 // ensureBase builds the cached root once; a finished root is renamed into
