@@ -153,7 +153,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	want := newLab(opts, b.Dir())
+	want := newLab(opts, b.Dir)
 	if cur, err := Open(opts.Dir); err == nil && cur.sameAs(want) && b.Ready() {
 		cur.progress = opts.Progress
 		if err := cur.resume(ctx); err != nil {

@@ -26,8 +26,8 @@ func TestBaseKeyFollowsPackageList(t *testing.T) {
 		t.Errorf("keys: %s %s %s", k1, k2, k3)
 	}
 	b, _ := newBase("/var/cache/x")
-	if b.Dir() != "/var/cache/x/base-"+k1 {
-		t.Errorf("base dir %s", b.Dir())
+	if b.Dir != "/var/cache/x/base-"+k1 || b.Debs != "/var/cache/x/debs" || b.Suite != "bookworm" {
+		t.Errorf("base %+v", b.Base)
 	}
 }
 

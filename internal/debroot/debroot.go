@@ -4,9 +4,7 @@
 package debroot
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +32,7 @@ func Root(t *testing.T) string {
 	testenv.NeedLong(t, "installs into a clean Debian root")
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "debootstrap", "chroot", "mount")
-	base, err := ensureBase()
+	base, err := ensureBase(t.Context())
 	if err != nil {
 		t.Fatalf("clean Debian root: %v", err)
 	}
@@ -54,32 +52,17 @@ func Root(t *testing.T) string {
 	return layer.Root()
 }
 
-// ensureBase builds the cached root once; a finished root is renamed into
-// place, so a killed build never leaves a half root that looks finished.
-func ensureBase() (string, error) {
-	dir := filepath.Join(CacheDir, "bookworm-"+strings.Join(Packages, "_"))
-	if _, err := os.Stat(filepath.Join(dir, "usr/bin/python3")); err == nil {
-		return dir, nil
+// ensureBase builds the cached root once (rootfs.Base: debootstrap from the
+// host's mirrors, renamed into place when complete, locked against a second
+// test binary building the same root).
+func ensureBase(ctx context.Context) (string, error) {
+	b := rootfs.Base{
+		Dir:     filepath.Join(CacheDir, rootfs.DefaultSuite+"-"+strings.Join(Packages, "_")),
+		Suite:   rootfs.DefaultSuite,
+		Include: Packages,
 	}
-	mirrors, err := rootfs.HostMirrors("/", rootfs.DefaultSuite)
-	if err != nil {
+	if err := b.Ensure(ctx, rootfs.Runner{}, nil, nil); err != nil {
 		return "", err
 	}
-	tmp := dir + ".building"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
-		return "", err
-	}
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), rootfs.DefaultSuite, tmp, mirrors.Main)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if len(lines) > 15 {
-			lines = lines[len(lines)-15:]
-		}
-		return "", fmt.Errorf("debootstrap %s from %s: %v\n%s", rootfs.DefaultSuite, mirrors.Main, err, strings.Join(lines, "\n"))
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return dir, nil
+	return b.Dir, nil
 }
