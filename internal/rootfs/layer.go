@@ -27,7 +27,7 @@ func (l Layer) Mount(tag, base string) error {
 	if IsMountpoint(l.Root()) {
 		return nil
 	}
-	return MountOverlay(tag, base, l.Upper(), l.Work(), l.Root())
+	return mountOverlay(tag, base, l.Upper(), l.Work(), l.Root())
 }
 
 // Unmount unmounts Root and everything mounted inside it (proc, binds).

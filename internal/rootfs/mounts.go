@@ -18,8 +18,8 @@ import (
 // that made them was killed and left no state behind (UnmountTagged). Each
 // user has its own tag: the lab's cleanup must not unmount a test's root.
 
-// MountOverlay mounts an overlay of lower (read-only) and upper on target.
-func MountOverlay(tag, lower, upper, work, target string) error {
+// mountOverlay mounts an overlay of lower (read-only) and upper on target.
+func mountOverlay(tag, lower, upper, work, target string) error {
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
 	if err := unix.Mount(tag, target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount overlay on %s: %w", target, err)
