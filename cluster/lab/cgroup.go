@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -24,7 +25,7 @@ const cgroupPrefix = "debship-lab-"
 // cgroup2 hierarchy (the whole tree on a unified host, /sys/fs/cgroup/unified
 // on a hybrid one) and the v1 name=systemd hierarchy when there is one.
 func cgroupHierarchies() ([]string, error) {
-	ms, err := readMounts()
+	ms, err := rootfs.Mounts()
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}

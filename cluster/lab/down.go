@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gitlab.com/debship/debship/internal/rootfs"
 )
 
 // Down stops every node (an orderly poweroff, SIGKILL after 10 s) and removes
@@ -75,6 +77,10 @@ func poweroff(node string, limit time.Duration) {
 	_ = crashNode(context.Background(), node)
 }
 
+// mountSource tags every mount the lab makes (rootfs.UnmountTagged), so that
+// cleanup finds them even after a run that was killed and left no state.
+const mountSource = "debship-lab"
+
 // cleanup removes what any lab left on the host, found by name, mount source
 // and cgroup, so it also works after a run that was killed: processes,
 // mounts (overlays, nspawn's tmpfs, build mounts), network, cgroups.
@@ -89,10 +95,10 @@ func cleanup(ctx context.Context, dir string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := unmountTagged(); err != nil {
+	if err := rootfs.UnmountTagged(mountSource); err != nil {
 		errs = append(errs, err)
 	}
-	if err := unmountBelow(filepath.Join(dir, "nodes")); err != nil {
+	if err := rootfs.UnmountBelow(filepath.Join(dir, "nodes")); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeNetwork(ctx); err != nil {
@@ -108,7 +114,7 @@ func cleanup(ctx context.Context, dir string) error {
 
 // purge deletes the node layers and the files that describe a running lab.
 func (l *Lab) purge() error {
-	if ms := mountsBelow(l.nodesDir()); len(ms) > 0 {
+	if ms := rootfs.MountsBelow(l.nodesDir()); len(ms) > 0 {
 		return fmt.Errorf("not deleting %s: %s still mounted", l.nodesDir(), strings.Join(ms, ", "))
 	}
 	var errs []error

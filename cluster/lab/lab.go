@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/internal/rootfs"
 )
 
 // Lab is a lab that is (or was) up: where its files are and what its nodes
@@ -41,7 +42,9 @@ func (l *Lab) nodesDir() string       { return filepath.Join(l.Dir, "nodes") }
 func (l *Lab) hostKeyPath(node string) string {
 	return filepath.Join(l.Dir, "hostkeys", node, "ssh_host_ed25519_key")
 }
-func (l *Lab) paths(node string) nodePaths { return nodePaths{filepath.Join(l.nodesDir(), node)} }
+func (l *Lab) paths(node string) nodePaths {
+	return nodePaths{rootfs.Layer{Dir: filepath.Join(l.nodesDir(), node)}}
+}
 
 // HostAddress is the host's address on the lab bridge (.1).
 func (l *Lab) HostAddress() netip.Addr { return hostAddr(l.Subnet, 1) }
@@ -150,7 +153,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	want := newLab(opts, b.Dir())
+	want := newLab(opts, b.Dir)
 	if cur, err := Open(opts.Dir); err == nil && cur.sameAs(want) && b.Ready() {
 		cur.progress = opts.Progress
 		if err := cur.resume(ctx); err != nil {

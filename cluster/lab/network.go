@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gitlab.com/debship/debship/internal/rootfs"
 )
 
 // Names of the lab's network objects. Fixed per machine (one lab at a time)
@@ -36,14 +38,14 @@ func linkExists(name string) bool {
 // connected /24.
 func ensureBridge(ctx context.Context, host netip.Prefix) error {
 	if !linkExists(BridgeName) {
-		if _, err := run(ctx, "ip", "link", "add", "name", BridgeName, "type", "bridge"); err != nil {
+		if err := run(ctx, "ip", "link", "add", "name", BridgeName, "type", "bridge"); err != nil {
 			return fmt.Errorf("create bridge: %w", err)
 		}
 	}
-	if _, err := run(ctx, "ip", "addr", "replace", host.String(), "dev", BridgeName); err != nil {
+	if err := run(ctx, "ip", "addr", "replace", host.String(), "dev", BridgeName); err != nil {
 		return fmt.Errorf("bridge address: %w", err)
 	}
-	if _, err := run(ctx, "ip", "link", "set", BridgeName, "up"); err != nil {
+	if err := run(ctx, "ip", "link", "set", BridgeName, "up"); err != nil {
 		return fmt.Errorf("bridge up: %w", err)
 	}
 	return nil
@@ -56,15 +58,15 @@ func ensureBridge(ctx context.Context, host netip.Prefix) error {
 func ensureNodeNet(ctx context.Context, node string, addr netip.Prefix) error {
 	ns := netnsName(node)
 	if _, err := os.Stat(netnsPath(node)); err != nil {
-		if _, err := run(ctx, "ip", "netns", "add", ns); err != nil {
+		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
 			return fmt.Errorf("create netns: %w", err)
 		}
 	}
-	if _, err := run(ctx, "ip", "-n", ns, "link", "show", NodeNIC); err != nil {
+	if err := run(ctx, "ip", "-n", ns, "link", "show", NodeNIC); err != nil {
 		if linkExists(vethName(node)) { // half of an old pair
-			_, _ = run(ctx, "ip", "link", "del", vethName(node))
+			_ = run(ctx, "ip", "link", "del", vethName(node))
 		}
-		if _, err := run(ctx, "ip", "link", "add", vethName(node), "type", "veth",
+		if err := run(ctx, "ip", "link", "add", vethName(node), "type", "veth",
 			"peer", "name", NodeNIC, "address", nodeMAC(addr.Addr()), "netns", ns); err != nil {
 			return fmt.Errorf("create veth: %w", err)
 		}
@@ -77,7 +79,7 @@ func ensureNodeNet(ctx context.Context, node string, addr netip.Prefix) error {
 		{"-n", ns, "link", "set", NodeNIC, "up"},
 	}
 	for _, s := range steps {
-		if _, err := run(ctx, "ip", s...); err != nil {
+		if err := run(ctx, "ip", s...); err != nil {
 			return fmt.Errorf("node network: %w", err)
 		}
 	}
@@ -98,7 +100,7 @@ func setLink(ctx context.Context, node string, up bool) error {
 	if up {
 		state = "up"
 	}
-	if _, err := run(ctx, "ip", "link", "set", vethName(node), state); err != nil {
+	if err := run(ctx, "ip", "link", "set", vethName(node), state); err != nil {
 		return fmt.Errorf("link %s: %w", state, err)
 	}
 	return nil
@@ -122,7 +124,7 @@ func removeNetwork(ctx context.Context) error {
 	entries, _ := os.ReadDir(netnsRunDir)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), netnsPrefix) {
-			if _, err := run(ctx, "ip", "netns", "del", e.Name()); err != nil {
+			if err := run(ctx, "ip", "netns", "del", e.Name()); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -131,15 +133,15 @@ func removeNetwork(ctx context.Context) error {
 	for _, l := range links {
 		n := l.Name()
 		if n == BridgeName || strings.HasPrefix(n, vethPrefix+"node") {
-			if _, err := run(ctx, "ip", "link", "del", n); err != nil && linkExists(n) {
+			if err := run(ctx, "ip", "link", "del", n); err != nil && linkExists(n) {
 				errs = append(errs, err)
 			}
 		}
 	}
 	// `ip netns add` bind-mounts /run/netns onto itself; once no namespace of
 	// anyone is left, that mount is ours to drop.
-	if left, _ := os.ReadDir(netnsRunDir); len(left) == 0 && isMountpoint(netnsRunDir) {
-		if err := unmount(netnsRunDir); err != nil {
+	if left, _ := os.ReadDir(netnsRunDir); len(left) == 0 && rootfs.IsMountpoint(netnsRunDir) {
+		if err := rootfs.Unmount(netnsRunDir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -147,4 +149,10 @@ func removeNetwork(ctx context.Context) error {
 		return fmt.Errorf("remove lab network: %w", err)
 	}
 	return nil
+}
+
+// run runs a host command; a failure carries the command line and the end
+// of its output.
+func run(ctx context.Context, name string, args ...string) error {
+	return rootfs.Runner{}.Run(ctx, nil, append([]string{name}, args...)...)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gitlab.com/debship/debship/internal/rootfs"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -21,19 +22,16 @@ type Node struct {
 	Role    string     `json:"role,omitempty"` // "tiebreaker" for node3
 }
 
-// nodePaths is a node's directory below <lab dir>/nodes: the overlay layers,
-// the merged root nspawn boots, the host directory behind /bricks, and the
+// nodePaths is a node's directory below <lab dir>/nodes: the overlay layer
+// whose merged root nspawn boots, the host directory behind /bricks, and the
 // console log.
-type nodePaths struct{ dir string }
+type nodePaths struct{ rootfs.Layer }
 
-func (n nodePaths) Upper() string   { return filepath.Join(n.dir, "upper") }
-func (n nodePaths) Work() string    { return filepath.Join(n.dir, "work") }
-func (n nodePaths) Root() string    { return filepath.Join(n.dir, "root") }
-func (n nodePaths) Bricks() string  { return filepath.Join(n.dir, "bricks") }
-func (n nodePaths) Console() string { return filepath.Join(n.dir, "console.log") }
+func (n nodePaths) Bricks() string  { return filepath.Join(n.Dir, "bricks") }
+func (n nodePaths) Console() string { return filepath.Join(n.Dir, "console.log") }
 
 // identityMark is written once the node's identity is in its layer.
-func (n nodePaths) identityMark() string { return filepath.Join(n.dir, "identity") }
+func (n nodePaths) identityMark() string { return filepath.Join(n.Dir, "identity") }
 
 func (n nodePaths) hasIdentity() bool {
 	_, err := os.Stat(n.identityMark())
@@ -42,15 +40,10 @@ func (n nodePaths) hasIdentity() bool {
 
 // mountRoot mounts the node's overlay over the base root unless it is.
 func (n nodePaths) mountRoot(base string) error {
-	for _, d := range []string{n.Upper(), n.Work(), n.Root(), n.Bricks()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("node dirs: %w", err)
-		}
+	if err := os.MkdirAll(n.Bricks(), 0o755); err != nil {
+		return fmt.Errorf("node dirs: %w", err)
 	}
-	if isMountpoint(n.Root()) {
-		return nil
-	}
-	return mountOverlay(base, n.Upper(), n.Work(), n.Root())
+	return n.Mount(mountSource, base)
 }
 
 // identity is what makes a node itself; written into its overlay before

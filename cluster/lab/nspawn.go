@@ -38,7 +38,10 @@ func ensureNspawnRuntime() error {
 	if err := unix.Statfs(nspawnRuntimeDir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
 		return nil
 	}
-	return mountTmpfs(nspawnRuntimeDir, "mode=755,size=16m")
+	if err := unix.Mount(mountSource, nspawnRuntimeDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755,size=16m"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", nspawnRuntimeDir, err)
+	}
+	return nil
 }
 
 // nspawnArgs is the command line that boots one node:

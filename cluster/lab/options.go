@@ -1,9 +1,12 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
+
+	"gitlab.com/debship/debship/internal/rootfs"
 )
 
 // Defaults. The subnet is a private /24 that exists only on the lab bridge and
@@ -15,6 +18,15 @@ const (
 	MaxNodes        = 3
 	AdminUser       = "admin"
 )
+
+// LockPath serialises lab mutations machine-wide: one lab per machine, and
+// two commands must not boot or tear down the same nodes at once.
+const LockPath = "/run/debship-lab.lock"
+
+// Flock is rootfs.Flock, for the lab's users (labtest's session lock).
+func Flock(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
+	return rootfs.Flock(ctx, path, progress)
+}
 
 // DefaultSubnet is the lab network unless Options.Subnet says otherwise.
 var DefaultSubnet = netip.MustParsePrefix("10.231.0.0/24")

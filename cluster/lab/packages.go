@@ -7,8 +7,12 @@ import (
 	"sort"
 	"strings"
 
+	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/templates"
 )
+
+// Suite is the Debian release the nodes run.
+const Suite = rootfs.DefaultSuite
 
 // Packages go into the base root in the second stage (apt-get inside the
 // chroot). The first group makes a bootable, reachable node; the second is

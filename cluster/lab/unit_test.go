@@ -11,77 +11,6 @@ import (
 	"gitlab.com/debship/debship/cluster"
 )
 
-func writeSources(t *testing.T, files map[string]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(root, "etc/apt", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
-func TestHostMirrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		files map[string]string
-		want  Mirrors
-		err   string
-	}{
-		{"deb822 as on Debian 12", map[string]string{"sources.list.d/debian.sources": `Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-`, "sources.list.d/nodesource.sources.disabled": "Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n"},
-			Mirrors{Main: "http://deb.debian.org/debian", Security: "http://deb.debian.org/debian-security"}, ""},
-		{"one-line with options and a third-party repo first", map[string]string{
-			"sources.list": `# local mirror
-deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] https://apt.example.com/repo stable main
-deb-src http://mirror.example.org/debian bookworm main
-deb [ arch=amd64 ] http://mirror.example.org/debian/ bookworm main contrib
-deb http://security.example.org/debian-security bookworm-security main
-`}, Mirrors{Main: "http://mirror.example.org/debian", Security: "http://security.example.org/debian-security"}, ""},
-		{"disabled stanza and .list in sources.list.d", map[string]string{
-			"sources.list.d/a.sources": "Enabled: no\nTypes: deb\nURIs: http://old.example.org/debian\nSuites: bookworm\n",
-			"sources.list.d/b.list":    "deb http://new.example.org/debian bookworm main\n",
-		}, Mirrors{Main: "http://new.example.org/debian"}, ""},
-		{"another Debian release on the host", map[string]string{
-			"sources.list.d/debian.sources": "Types: deb\nURIs: http://ftp.de.debian.org/debian\nSuites: trixie trixie-updates\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n",
-		}, Mirrors{Main: "http://ftp.de.debian.org/debian", Security: "http://security.debian.org/debian-security"}, ""},
-		{"no Debian mirror", map[string]string{"sources.list": "deb https://apt.example.com/repo stable main\n"},
-			Mirrors{}, "no Debian mirror found"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := HostMirrors(writeSources(t, tt.files))
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("got %v, want error %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestBaseKeyFollowsPackageList(t *testing.T) {
 	k1, err := baseKey()
 	if err != nil {
@@ -97,8 +26,8 @@ func TestBaseKeyFollowsPackageList(t *testing.T) {
 		t.Errorf("keys: %s %s %s", k1, k2, k3)
 	}
 	b, _ := newBase("/var/cache/x")
-	if b.Dir() != "/var/cache/x/base-"+k1 {
-		t.Errorf("base dir %s", b.Dir())
+	if b.Dir != "/var/cache/x/base-"+k1 || b.Debs != "/var/cache/x/debs" || b.Suite != "bookworm" {
+		t.Errorf("base %+v", b.Base)
 	}
 }
 
@@ -209,11 +138,5 @@ func TestKeysAreStable(t *testing.T) {
 	line := knownHostsLine([]string{"node1", "10.231.0.11"}, a.PublicKey())
 	if !strings.HasPrefix(line, "node1,10.231.0.11 ssh-ed25519 ") {
 		t.Errorf("known_hosts line %q", line)
-	}
-}
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/var/lib/my\040lab`); got != "/var/lib/my lab" {
-		t.Errorf("got %q", got)
 	}
 }

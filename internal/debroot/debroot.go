@@ -4,17 +4,18 @@
 package debroot
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
+	"context"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
-	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/internal/testenv"
 )
+
+// mountTag names this package's mounts; not the lab's tag, whose cleanup
+// would unmount a test's root.
+const mountTag = "debship-testroot"
 
 // CacheDir holds the cached roots, one per package list.
 var CacheDir = "/var/cache/debship/testroot"
@@ -31,58 +32,37 @@ func Root(t *testing.T) string {
 	testenv.NeedLong(t, "installs into a clean Debian root")
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "debootstrap", "chroot", "mount")
-	base, err := ensureBase()
+	base, err := ensureBase(t.Context())
 	if err != nil {
 		t.Fatalf("clean Debian root: %v", err)
 	}
-	work := t.TempDir()
-	upper, wdir, merged := filepath.Join(work, "upper"), filepath.Join(work, "work"), filepath.Join(work, "root")
-	for _, d := range []string{upper, wdir, merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base, upper, wdir)
-	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		testenv.Missing(t, "overlayfs mount failed: %v", err)
-	}
-	proc := filepath.Join(merged, "proc")
-	if err := syscall.Mount("proc", proc, "proc", 0, ""); err != nil {
-		t.Fatalf("mount proc in the root: %v", err)
+	layer := rootfs.Layer{Dir: t.TempDir()}
+	if err := layer.Mount(mountTag, base); err != nil {
+		testenv.Missing(t, "overlayfs: %v", err)
 	}
 	t.Cleanup(func() {
-		syscall.Unmount(proc, syscall.MNT_DETACH)
-		syscall.Unmount(merged, syscall.MNT_DETACH)
+		if err := layer.Unmount(); err != nil {
+			t.Errorf("clean Debian root: %v", err)
+		}
 	})
-	return merged
+	// Maintainer scripts (adduser, systemctl) expect /proc.
+	if err := rootfs.MountProc(mountTag, filepath.Join(layer.Root(), "proc")); err != nil {
+		t.Fatalf("clean Debian root: %v", err)
+	}
+	return layer.Root()
 }
 
-// ensureBase builds the cached root once; a finished root is renamed into
-// place, so a killed build never leaves a half root that looks finished.
-func ensureBase() (string, error) {
-	dir := filepath.Join(CacheDir, "bookworm-"+strings.Join(Packages, "_"))
-	if _, err := os.Stat(filepath.Join(dir, "usr/bin/python3")); err == nil {
-		return dir, nil
+// ensureBase builds the cached root once (rootfs.Base: debootstrap from the
+// host's mirrors, renamed into place when complete, locked against a second
+// test binary building the same root).
+func ensureBase(ctx context.Context) (string, error) {
+	b := rootfs.Base{
+		Dir:     filepath.Join(CacheDir, rootfs.DefaultSuite+"-"+strings.Join(Packages, "_")),
+		Suite:   rootfs.DefaultSuite,
+		Include: Packages,
 	}
-	mirrors, err := lab.HostMirrors("/")
-	if err != nil {
+	if err := b.Ensure(ctx, rootfs.Runner{}, nil, nil); err != nil {
 		return "", err
 	}
-	tmp := dir + ".building"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
-		return "", err
-	}
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(Packages, ","), lab.Suite, tmp, mirrors.Main)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if len(lines) > 15 {
-			lines = lines[len(lines)-15:]
-		}
-		return "", fmt.Errorf("debootstrap %s from %s: %v\n%s", lab.Suite, mirrors.Main, err, strings.Join(lines, "\n"))
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return dir, nil
+	return b.Dir, nil
 }

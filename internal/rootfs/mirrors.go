@@ -1,4 +1,4 @@
-package lab
+package rootfs
 
 import (
 	"bufio"
@@ -10,8 +10,9 @@ import (
 	"strings"
 )
 
-// Suite is the Debian release the nodes run.
-const Suite = "bookworm"
+// DefaultSuite is the Debian release debship targets today; callers pass it
+// (or another release) to every function here.
+const DefaultSuite = "bookworm"
 
 // aptSource is one "deb" entry of the host's apt configuration.
 type aptSource struct {
@@ -19,8 +20,8 @@ type aptSource struct {
 	Suites []string
 }
 
-// Mirrors are the Debian archive URIs the base root is built from: the
-// host's own, so that a machine behind a mirror or proxy keeps working.
+// Mirrors are the Debian archive URIs a root is built from: the host's own,
+// so that a machine behind a mirror or proxy keeps working.
 type Mirrors struct {
 	Main     string // e.g. http://deb.debian.org/debian
 	Security string // e.g. http://deb.debian.org/debian-security; may be empty
@@ -28,8 +29,8 @@ type Mirrors struct {
 
 // HostMirrors reads the apt sources below root ("/" on the host) at run time:
 // etc/apt/sources.list, etc/apt/sources.list.d/*.list (one-line format) and
-// *.sources (deb822). Nothing is hard-coded.
-func HostMirrors(root string) (Mirrors, error) {
+// *.sources (deb822). Nothing is hard-coded. Entries for suite win.
+func HostMirrors(root, suite string) (Mirrors, error) {
 	var srcs []aptSource
 	dir := filepath.Join(root, "etc/apt")
 	if b, err := os.ReadFile(filepath.Join(dir, "sources.list")); err == nil {
@@ -50,19 +51,19 @@ func HostMirrors(root string) (Mirrors, error) {
 			}
 		}
 	}
-	return pickMirrors(srcs)
+	return pickMirrors(srcs, suite)
 }
 
-// pickMirrors prefers entries that carry our suite; a host on another Debian
-// release still names a Debian archive, which serves bookworm as well.
-func pickMirrors(srcs []aptSource) (Mirrors, error) {
+// pickMirrors prefers entries that carry the suite; a host on another Debian
+// release still names a Debian archive, which serves every release.
+func pickMirrors(srcs []aptSource, suite string) (Mirrors, error) {
 	var m Mirrors
 	for _, s := range srcs {
 		for _, su := range s.Suites {
 			switch {
-			case su == Suite && m.Main == "":
+			case su == suite && m.Main == "":
 				m.Main = s.URI
-			case su == Suite+"-security" && m.Security == "":
+			case su == suite+"-security" && m.Security == "":
 				m.Security = s.URI
 			}
 		}
@@ -88,7 +89,7 @@ func pickMirrors(srcs []aptSource) (Mirrors, error) {
 		}
 	}
 	if m.Main == "" {
-		return m, fmt.Errorf("no Debian mirror found in /etc/apt/sources.list or /etc/apt/sources.list.d/ (need a \"deb\" entry for %s or another Debian release)", Suite)
+		return m, fmt.Errorf("no Debian mirror found in /etc/apt/sources.list or /etc/apt/sources.list.d/ (need a \"deb\" entry for %s or another Debian release)", suite)
 	}
 	return m, nil
 }

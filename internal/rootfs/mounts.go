@@ -1,9 +1,10 @@
-package lab
+package rootfs
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -12,54 +13,51 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mountSource is the "device" name of every mount the lab makes, so that a
-// later run finds and removes them from /proc/self/mountinfo even when the
-// run that made them was killed and left no state behind.
-const mountSource = "debship-lab"
+// Every mount made here carries a tag as its "device" name, so that a later
+// run finds and removes its mounts in /proc/self/mountinfo even when the run
+// that made them was killed and left no state behind (UnmountTagged). Each
+// user has its own tag: the lab's cleanup must not unmount a test's root.
 
-func mountOverlay(lower, upper, work, target string) error {
+// mountOverlay mounts an overlay of lower (read-only) and upper on target.
+func mountOverlay(tag, lower, upper, work, target string) error {
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
-	if err := unix.Mount(mountSource, target, "overlay", 0, opts); err != nil {
+	if err := unix.Mount(tag, target, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount overlay on %s: %w", target, err)
 	}
 	return nil
 }
 
-func mountTmpfs(target, opts string) error {
-	if err := unix.Mount(mountSource, target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", target, err)
-	}
-	return nil
-}
-
-func mountProc(target string) error {
-	if err := unix.Mount(mountSource, target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+// MountProc mounts a proc file system on target, which maintainer scripts
+// run in a chroot expect.
+func MountProc(tag, target string) error {
+	if err := unix.Mount(tag, target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount proc on %s: %w", target, err)
 	}
 	return nil
 }
 
-// bindMount mounts src on target. A bind mount keeps the source's device
-// name in mountinfo, so we find it later by its target (see ownMounts).
-func bindMount(src, target string) error {
-	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", src, target, err)
-	}
-	return nil
-}
-
-type mountInfo struct {
+// Mount is one line of /proc/self/mountinfo.
+type Mount struct {
 	Target, FSType, Source, SuperOpts string
 }
 
-func readMounts() ([]mountInfo, error) {
+// Mounts lists the mounts this process sees.
+func Mounts() ([]Mount, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list mounts: %w", err)
 	}
 	defer f.Close()
-	var out []mountInfo
-	sc := bufio.NewScanner(f)
+	ms, err := parseMountInfo(f)
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	return ms, nil
+}
+
+func parseMountInfo(r io.Reader) ([]Mount, error) {
+	var out []Mount
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		// id parent maj:min root target opts [optional...] - fstype source superopts
@@ -71,7 +69,7 @@ func readMounts() ([]mountInfo, error) {
 		if len(lf) < 5 || len(rf) < 2 {
 			continue
 		}
-		m := mountInfo{Target: unescapeMount(lf[4]), FSType: rf[0], Source: unescapeMount(rf[1])}
+		m := Mount{Target: unescapeMount(lf[4]), FSType: rf[0], Source: unescapeMount(rf[1])}
 		if len(rf) > 2 {
 			m.SuperOpts = rf[2]
 		}
@@ -100,9 +98,9 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// mountsBelow lists the mount points below dir.
-func mountsBelow(dir string) []string {
-	ms, _ := readMounts()
+// MountsBelow lists the mount points below dir.
+func MountsBelow(dir string) []string {
+	ms, _ := Mounts()
 	var out []string
 	for _, m := range ms {
 		if strings.HasPrefix(m.Target, strings.TrimRight(dir, "/")+"/") {
@@ -112,8 +110,9 @@ func mountsBelow(dir string) []string {
 	return out
 }
 
-func isMountpoint(path string) bool {
-	ms, err := readMounts()
+// IsMountpoint reports whether something is mounted on path.
+func IsMountpoint(path string) bool {
+	ms, err := Mounts()
 	if err != nil {
 		return false
 	}
@@ -125,15 +124,15 @@ func isMountpoint(path string) bool {
 	return false
 }
 
-// unmount removes a mount (all stacked layers), retrying briefly while
+// Unmount removes a mount (all stacked layers), retrying briefly while
 // processes that just died release it, then detaching lazily as a last
 // resort so that cleanup always finishes.
-func unmount(target string) error {
+func Unmount(target string) error {
 	var err error
 	for i := 0; i < 20; i++ {
 		err = unix.Unmount(target, 0)
 		switch {
-		case err == nil && isMountpoint(target):
+		case err == nil && IsMountpoint(target):
 			continue // another layer below
 		case err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
 			return nil
@@ -149,33 +148,32 @@ func unmount(target string) error {
 	return nil
 }
 
-// unmountBelow unmounts everything mounted below the given directories,
+// UnmountBelow unmounts everything mounted below the given directories,
 // deepest first.
-func unmountBelow(dirs ...string) error {
+func UnmountBelow(dirs ...string) error {
 	var targets []string
 	for _, d := range dirs {
-		targets = append(targets, mountsBelow(d)...)
+		targets = append(targets, MountsBelow(d)...)
 	}
 	return unmountEach(targets)
 }
 
-// unmountTagged unmounts every mount named mountSource, wherever it is:
-// node overlays, nspawn's tmpfs and build mounts of any earlier run.
-func unmountTagged() error {
-	ms, err := readMounts()
+// UnmountTagged unmounts every mount made with tag, wherever it is.
+func UnmountTagged(tag string) error {
+	ms, err := Mounts()
 	if err != nil {
-		return fmt.Errorf("list mounts: %w", err)
+		return err
 	}
 	var targets []string
 	for _, m := range ms {
-		if m.Source == mountSource {
+		if m.Source == tag {
 			targets = append(targets, m.Target)
 		}
 	}
 	return unmountEach(targets)
 }
 
-// unmountEach unmounts the targets, deepest first (unmount removes every
+// unmountEach unmounts the targets, deepest first (Unmount removes every
 // layer stacked on a target, so duplicates are dropped).
 func unmountEach(targets []string) error {
 	seen := map[string]bool{}
@@ -189,7 +187,7 @@ func unmountEach(targets []string) error {
 	sort.Slice(uniq, func(i, j int) bool { return len(uniq[i]) > len(uniq[j]) })
 	var errs []error
 	for _, t := range uniq {
-		if err := unmount(t); err != nil {
+		if err := Unmount(t); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package lab
+package rootfs
 
 import (
 	"context"
@@ -11,14 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockPath serialises lab mutations machine-wide: one lab per machine, and
-// two commands must not boot or tear down the same nodes at once.
-const LockPath = "/run/debship-lab.lock"
-
 // Flock takes an exclusive flock on path, waiting (and saying so once on
 // progress) while another process holds it. The lock is released by the
 // returned function or when the process dies, so a killed run never leaves
-// the lab locked.
+// a cache or the lab locked.
 func Flock(ctx context.Context, path string, progress io.Writer) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -35,7 +31,7 @@ func Flock(ctx context.Context, path string, progress io.Writer) (unlock func(),
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !said && progress != nil {
-			fmt.Fprintf(progress, "waiting for another lab user to finish (lock %s)\n", path)
+			fmt.Fprintf(progress, "waiting for another debship process to release %s\n", path)
 			said = true
 		}
 		select {
