@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"strings"
 	"testing"
@@ -9,7 +11,7 @@ import (
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
 // the token itself only goes into that file (mode 0600) on the nodes.
 func TestDOTokenNeverInTheCIB(t *testing.T) {
-	inv, err := LoadInventory("../examples/cluster.toml")
+	inv, err := inventory.Load("../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +63,7 @@ func doneIf(ok bool, format string, a ...any) State {
 // A Stage is steps run on a set of nodes: each node works through the steps
 // in order, the nodes in parallel. A Phase's stages run one after another.
 type Stage struct {
-	Nodes []Node
+	Nodes []inventory.Node
 	Steps []Step
 }
 
@@ -86,13 +88,13 @@ var PhaseNames = []string{PhaseBase, PhaseHarden, PhaseNetwork, PhaseHA, PhaseSt
 
 // Target is one node as a step sees it.
 type Target struct {
-	Node Node
+	Node inventory.Node
 	T    transport.Transport
 	Run  *Run
 }
 
 // Inv is the inventory.
-func (t *Target) Inv() *Inventory { return t.Run.Inv }
+func (t *Target) Inv() *inventory.Inventory { return t.Run.Inv }
 
 // Sh runs a command on the node and returns its trimmed stdout.
 func (t *Target) Sh(ctx context.Context, cmd string) (string, error) {
@@ -116,14 +118,14 @@ type Options struct {
 	Out io.Writer
 	// Relogin opens a fresh connection to a node, to prove that logging in
 	// still works after sshd was changed. Nil: the sshd step refuses to run.
-	Relogin func(ctx context.Context, n Node) (transport.Transport, error)
+	Relogin func(ctx context.Context, n inventory.Node) (transport.Transport, error)
 	// DOToken returns the DigitalOcean API token (provider digitalocean).
 	DOToken func() (string, error)
 }
 
 // Run is one plan or apply over a connected cluster.
 type Run struct {
-	Inv   *Inventory
+	Inv   *inventory.Inventory
 	Conns map[string]transport.Transport
 	Opts  Options
 
@@ -132,7 +134,7 @@ type Run struct {
 }
 
 // NewRun prepares a plan or apply; conns has a transport for every node.
-func NewRun(inv *Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
+func NewRun(inv *inventory.Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
 	for _, n := range inv.Nodes {
 		if conns[n.Name] == nil {
 			return nil, fmt.Errorf("no connection to node %s", n.Name)
@@ -149,7 +151,7 @@ func NewRun(inv *Inventory, conns map[string]transport.Transport, o Options) (*R
 	return &Run{Inv: inv, Conns: conns, Opts: o, cache: map[string]any{}}, nil
 }
 
-func (r *Run) target(n Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
+func (r *Run) target(n inventory.Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
 
 // Phases returns the phases selected by Options.Only, in order.
 func (r *Run) Phases() []Phase {
@@ -164,26 +166,6 @@ func (r *Run) Phases() []Phase {
 
 // Warnings are things an operator must know before applying.
 func (r *Run) Warnings() []string { return r.Inv.Warnings() }
-
-// Warnings are what an operator must know about an inventory before
-// applying it: no fencing, the lab's fake fencing, replica 2.
-func (inv *Inventory) Warnings() []string {
-	var w []string
-	if inv.FenceAgent() == FenceNone {
-		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
-			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+
-			"hosting in [fencing] before production use.")
-	}
-	if inv.FenceAgent() == FenceDummy {
-		w = append(w, "fencing is fence_dummy: it pretends to fence and is for the lab only")
-	}
-	if s := inv.Storage; s != nil && s.AcceptSplitBrainRisk {
-		if _, ok := inv.Tiebreaker(); !ok {
-			w = append(w, "storage is GlusterFS replica 2 (accept-split-brain-risk = true): a network split can leave files that differ on the two nodes")
-		}
-	}
-	return w
-}
 
 // Change is one step that would change (plan) or changed (apply).
 type Change struct {
@@ -354,7 +336,7 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 }
 
 // sort orders changes by phase, then node order in the inventory.
-func (rep *Report) sort(inv *Inventory) {
+func (rep *Report) sort(inv *inventory.Inventory) {
 	phase := map[string]int{}
 	for i, p := range PhaseNames {
 		phase[p] = i
@@ -438,4 +420,25 @@ func (r *Run) forget(key string) {
 	r.mu.Lock()
 	delete(r.cache, key)
 	r.mu.Unlock()
+}
+
+// Setup connects to every node (all must answer, or nothing is done), then
+// plans (apply false) or applies. Warnings go to o.Out first.
+func Setup(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, apply bool) (*Report, error) {
+	conns, err := inventory.ConnectAll(ctx, inv, co)
+	if err != nil {
+		return nil, err
+	}
+	defer inventory.CloseAll(conns)
+	if o.Relogin == nil {
+		o.Relogin = inventory.Relogin(inv, co)
+	}
+	r, err := NewRun(inv, conns, o)
+	if err != nil {
+		return nil, err
+	}
+	if apply {
+		return r.Apply(ctx)
+	}
+	return r.Plan(ctx)
 }

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"bytes"
 	"context"
 	"errors"
@@ -33,7 +35,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func labInventory(t *testing.T, nodes int) *Inventory {
+func labInventory(t *testing.T, nodes int) *inventory.Inventory {
 	t.Helper()
 	doc := `name = "lab"
 lab = true
@@ -70,7 +72,11 @@ agent = "fence_dummy"
 [hardening]
 trusted-sources = ["10.231.0.1"]
 `
-	inv, err := LoadInventory(writeInventory(t, doc))
+	p := filepath.Join(t.TempDir(), "cluster.toml")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}

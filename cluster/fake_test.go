@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"os"
 	"strings"
@@ -46,7 +48,7 @@ func (f *fakeT) Upload(ctx context.Context, path string, data []byte, mode os.Fi
 	return nil
 }
 
-func fakeConns(inv *Inventory, answers ...[2]string) map[string]transport.Transport {
+func fakeConns(inv *inventory.Inventory, answers ...[2]string) map[string]transport.Transport {
 	m := map[string]transport.Transport{}
 	for _, n := range inv.Nodes {
 		m[n.Name] = newFake(n.Name, answers...)

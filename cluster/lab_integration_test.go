@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/transport"
@@ -63,28 +64,28 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func apply(t *testing.T, inv *cluster.Inventory, o cluster.Options) *cluster.Report {
+func apply(t *testing.T, inv *inventory.Inventory, o cluster.Options) *cluster.Report {
 	t.Helper()
 	if o.Out == nil {
 		o.Out = logWriter{t}
 	}
-	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, o, true)
+	rep, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, o, true)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	return rep
 }
 
-func plan(t *testing.T, inv *cluster.Inventory) *cluster.Report {
+func plan(t *testing.T, inv *inventory.Inventory) *cluster.Report {
 	t.Helper()
-	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{}, false)
+	rep, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, cluster.Options{}, false)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
 	return rep
 }
 
-func sh(t *testing.T, inv *cluster.Inventory, node, cmd string) string {
+func sh(t *testing.T, inv *inventory.Inventory, node, cmd string) string {
 	t.Helper()
 	out, err := shErr(inv, node, cmd)
 	if err != nil {
@@ -93,9 +94,9 @@ func sh(t *testing.T, inv *cluster.Inventory, node, cmd string) string {
 	return out
 }
 
-func shErr(inv *cluster.Inventory, node, cmd string) (string, error) {
+func shErr(inv *inventory.Inventory, node, cmd string) (string, error) {
 	n, _ := inv.Node(node)
-	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 3 * time.Second}))
+	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 3 * time.Second}))
 	if err != nil {
 		return "", err
 	}
@@ -106,7 +107,7 @@ func shErr(inv *cluster.Inventory, node, cmd string) (string, error) {
 }
 
 // holder asks the app on the floating IP which node answers.
-func holder(inv *cluster.Inventory, timeout time.Duration) (string, error) {
+func holder(inv *inventory.Inventory, timeout time.Duration) (string, error) {
 	c := http.Client{Timeout: timeout}
 	resp, err := c.Get(fmt.Sprintf("http://%s:%d/", inv.FloatingPrefix().Addr(), inv.App.Port))
 	if err != nil {
@@ -123,7 +124,7 @@ func holder(inv *cluster.Inventory, timeout time.Duration) (string, error) {
 
 // waitHolder waits until the floating IP answers from a node other than
 // not (any node when not is ""), and returns it and how long it took.
-func waitHolder(t *testing.T, inv *cluster.Inventory, not string, limit time.Duration) (string, time.Duration) {
+func waitHolder(t *testing.T, inv *inventory.Inventory, not string, limit time.Duration) (string, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	var last error
@@ -140,11 +141,11 @@ func waitHolder(t *testing.T, inv *cluster.Inventory, not string, limit time.Dur
 }
 
 // waitHealthy waits until status says the cluster is healthy.
-func waitHealthy(t *testing.T, inv *cluster.Inventory, limit time.Duration) *cluster.Status {
+func waitHealthy(t *testing.T, inv *inventory.Inventory, limit time.Duration) *cluster.Status {
 	t.Helper()
 	start := time.Now()
 	for {
-		st := cluster.GetStatus(context.Background(), inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		st := cluster.GetStatus(context.Background(), inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 		ok, why := st.Healthy()
 		if ok {
 			return st
@@ -156,7 +157,7 @@ func waitHealthy(t *testing.T, inv *cluster.Inventory, limit time.Duration) *clu
 	}
 }
 
-func other(inv *cluster.Inventory, node string) string {
+func other(inv *inventory.Inventory, node string) string {
 	for _, n := range inv.Members() {
 		if n.Name != node {
 			return n.Name
@@ -267,7 +268,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			sh(t, inv, h, "systemctl kill "+inv.AppUnit())
 			got, took := waitHolder(t, inv, h, 60*time.Second)
 			t.Logf("APP KILLED on %s: %s answers after %s", h, got, took.Round(10*time.Millisecond))
-			sh(t, inv, got, "pcs resource cleanup "+cluster.ResourceApp+" >/dev/null")
+			sh(t, inv, got, "pcs resource cleanup "+inventory.ResourceApp+" >/dev/null")
 			waitHealthy(t, inv, time.Minute)
 		}},
 		{"partition of the holder", func(t *testing.T) {
@@ -314,7 +315,7 @@ func TestClusterThreeNodes(t *testing.T) {
 }
 
 // wrongInventories: every one fails before anything changes on any node.
-func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath string) {
+func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPath string) {
 	good, err := os.ReadFile(invPath)
 	if err != nil {
 		t.Fatal(err)
@@ -331,15 +332,15 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 		}
 		p := filepath.Join(dir, "wrong.toml")
 		os.WriteFile(p, []byte(doc), 0o644)
-		if _, err := cluster.LoadInventory(p); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := inventory.Load(p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
 	// Unreachable host: no node is touched.
 	bad := *inv
-	bad.Nodes = append([]cluster.Node(nil), inv.Nodes...)
+	bad.Nodes = append([]inventory.Node(nil), inv.Nodes...)
 	bad.Nodes[1].Address = "10.231.0.99"
-	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{Timeout: time.Second, Attempts: 1}, cluster.Options{}, true)
+	_, err = cluster.Setup(context.Background(), &bad, inventory.ConnectOptions{Timeout: time.Second, Attempts: 1}, cluster.Options{}, true)
 	if err == nil || !strings.Contains(err.Error(), "node2: cannot connect to 10.231.0.99:22") {
 		t.Errorf("unreachable: %v", err)
 	}
@@ -348,7 +349,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 	os.WriteFile(empty, nil, 0o600)
 	bad = *inv
 	bad.SSH.KnownHosts = empty
-	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{}, cluster.Options{}, true)
+	_, err = cluster.Setup(context.Background(), &bad, inventory.ConnectOptions{}, cluster.Options{}, true)
 	var hk *transport.HostKeyError
 	if !errors.As(err, &hk) || !strings.Contains(err.Error(), "--accept-new-host-keys") {
 		t.Errorf("unknown host key: %v", err)
@@ -360,7 +361,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 	}
 }
 
-func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
+func hardening(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 	for _, n := range inv.Nodes {
 		ufw := sh(t, inv, n.Name, "ufw status verbose")
 		if !strings.Contains(ufw, "Status: active") || !strings.Contains(ufw, "deny (incoming)") || !strings.Contains(ufw, "22/tcp                     LIMIT IN") {
@@ -381,7 +382,7 @@ func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
 			t.Errorf("%s: a fail2ban ban is not in ufw: %q", n.Name, banned)
 		}
 		// Root with the right key: refused.
-		root := inv.SSHConfig(n, cluster.ConnectOptions{Attempts: 1})
+		root := inv.SSHConfig(n, inventory.ConnectOptions{Attempts: 1})
 		root.User = "root"
 		if c, err := transport.Dial(context.Background(), root); err == nil {
 			c.Close()
@@ -422,9 +423,9 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}
 	// The sshd step keeps no change after which a new login fails.
-	_, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{
+	_, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, cluster.Options{
 		Only: []string{cluster.PhaseHarden}, Out: logWriter{t},
-		Relogin: func(context.Context, cluster.Node) (transport.Transport, error) {
+		Relogin: func(context.Context, inventory.Node) (transport.Transport, error) {
 			return nil, errors.New("simulated: the new login is refused")
 		},
 	}, true)

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"fmt"
 	"os"
@@ -10,12 +12,8 @@ import (
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// PackageCache is where .debs go on the nodes; deploy keeps the previous
-// version there for rollback.
-const PackageCache = "/var/cache/debship"
-
-func appPhase(inv *Inventory, o Options) Phase {
-	primary := []Node{inv.Primary()}
+func appPhase(inv *inventory.Inventory, o Options) Phase {
+	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseApp, Stages: []Stage{
 		{Nodes: inv.Members(), Steps: []Step{installStep()}},
 		{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
@@ -50,7 +48,7 @@ func installStep() Step {
 			if err != nil {
 				return err
 			}
-			dst := PackageCache + "/" + filepath.Base(t.Run.Opts.Package)
+			dst := inventory.PackageCache + "/" + filepath.Base(t.Run.Opts.Package)
 			if err := t.T.Upload(ctx, dst, b, 0o644); err != nil {
 				return err
 			}
@@ -82,9 +80,9 @@ func appInstalledEverywhere(ctx context.Context, t *Target) (bool, []string, err
 	return len(missing) == 0, missing, nil
 }
 
-func appSpec(inv *Inventory) resourceSpec {
+func appSpec(inv *inventory.Inventory) resourceSpec {
 	unit := strings.TrimSuffix(inv.AppUnit(), ".service")
-	return resourceSpec{ID: ResourceApp, Agent: "systemd:" + unit,
+	return resourceSpec{ID: inventory.ResourceApp, Agent: "systemd:" + unit,
 		// migration-threshold=1: an app that fails on the node holding the
 		// floating IP gives it up at once instead of being restarted there;
 		// after failure-timeout the node may run it again.
@@ -132,13 +130,13 @@ func constraintIDs(ctx context.Context, t *Target) (map[string]bool, error) {
 // instance, started after it.
 func constraintsStep() Step {
 	want := []struct{ id, cmd string }{
-		{constraintColoc, "pcs constraint colocation add " + ResourceFloatingIP + " with " + ResourceAppClone + " INFINITY id=" + constraintColoc},
-		{constraintOrder, "pcs constraint order start " + ResourceAppClone + " then start " + ResourceFloatingIP + " require-all=false id=" + constraintOrder},
+		{constraintColoc, "pcs constraint colocation add " + inventory.ResourceFloatingIP + " with " + inventory.ResourceAppClone + " INFINITY id=" + constraintColoc},
+		{constraintOrder, "pcs constraint order start " + inventory.ResourceAppClone + " then start " + inventory.ResourceFloatingIP + " require-all=false id=" + constraintOrder},
 	}
 	return Step{
 		Name: "floating IP follows the app",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			if p, err := primitive(ctx, t, ResourceApp); err != nil || p == nil {
+			if p, err := primitive(ctx, t, inventory.ResourceApp); err != nil || p == nil {
 				return Skipped("after the app resource"), nil
 			}
 			ids, err := constraintIDs(ctx, t)

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"fmt"
 	"sort"
@@ -18,7 +20,7 @@ var BasePackages = []string{
 	"unattended-upgrades", "ca-certificates", "curl",
 }
 
-func allPhases(inv *Inventory, o Options) []Phase {
+func allPhases(inv *inventory.Inventory, o Options) []Phase {
 	return []Phase{
 		basePhase(inv),
 		hardenPhase(inv),
@@ -29,9 +31,9 @@ func allPhases(inv *Inventory, o Options) []Phase {
 	}
 }
 
-func basePhase(inv *Inventory) Phase {
+func basePhase(inv *inventory.Inventory) Phase {
 	steps := []Step{packagesStep("packages", func(*Target) []string { return BasePackages })}
-	if Enabled(inv.HardeningOptions().UnattendedUpgrades) {
+	if inventory.Enabled(inv.HardeningOptions().UnattendedUpgrades) {
 		steps = append(steps,
 			fileStep("unattended-upgrades on", "/etc/apt/apt.conf.d/20auto-upgrades", 0o644,
 				templateFile("20auto-upgrades", func(*Target) any { return nil }), ""),
@@ -59,12 +61,12 @@ type ufwPublic struct {
 }
 
 // ufwData is the firewall of one node.
-func ufwData(inv *Inventory, n Node) map[string]any {
+func ufwData(inv *inventory.Inventory, n inventory.Node) map[string]any {
 	h := inv.HardeningOptions()
 	ssh := inv.SSHFor(n).Port
 	var public []ufwPublic
 	var rules []ufwRule
-	member := n.Role != RoleTiebreaker
+	member := n.Role != inventory.RoleTiebreaker
 	if member {
 		public = append(public, ufwPublic{inv.App.Port, "app " + inv.App.Package})
 	}
@@ -74,11 +76,11 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 	_, hasTB := inv.Tiebreaker()
 	for _, p := range others(inv.Nodes, n) {
 		from := inv.ClusterAddr(p)
-		pMember := p.Role != RoleTiebreaker
+		pMember := p.Role != inventory.RoleTiebreaker
 		switch inv.Network.Type {
-		case NetworkWireGuard:
+		case inventory.NetworkWireGuard:
 			rules = append(rules, ufwRule{"udp", p.UnderlayAddr(), "wireguard from " + p.Name, strconv.Itoa(inv.TunnelPort())})
-		case NetworkTinc:
+		case inventory.NetworkTinc:
 			rules = append(rules, ufwRule{"tcp", p.UnderlayAddr(), "tinc from " + p.Name, strconv.Itoa(inv.TunnelPort())},
 				ufwRule{"udp", p.UnderlayAddr(), "tinc from " + p.Name, strconv.Itoa(inv.TunnelPort())})
 		}
@@ -99,26 +101,26 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 	return map[string]any{"Node": n.Name, "SSHPort": ssh, "Trusted": h.TrustedSources, "Public": public, "Peers": rules}
 }
 
-func hardenPhase(inv *Inventory) Phase {
+func hardenPhase(inv *inventory.Inventory) Phase {
 	h := inv.HardeningOptions()
 	var pkgs []string
-	if Enabled(h.Firewall) {
+	if inventory.Enabled(h.Firewall) {
 		pkgs = append(pkgs, "ufw")
 	}
-	if Enabled(h.Fail2ban) {
+	if inventory.Enabled(h.Fail2ban) {
 		pkgs = append(pkgs, "fail2ban", "python3-systemd")
 	}
-	if Enabled(h.Rkhunter) {
+	if inventory.Enabled(h.Rkhunter) {
 		pkgs = append(pkgs, "rkhunter")
 	}
 	var steps []Step
 	if len(pkgs) > 0 {
 		steps = append(steps, packagesStep("packages", func(*Target) []string { return pkgs }))
 	}
-	if Enabled(h.Firewall) {
+	if inventory.Enabled(h.Firewall) {
 		steps = append(steps, ufwStep())
 	}
-	if Enabled(h.Fail2ban) {
+	if inventory.Enabled(h.Fail2ban) {
 		steps = append(steps,
 			fileStep("fail2ban sshd jail", "/etc/fail2ban/jail.local", 0o644, templateFile("jail.local", func(t *Target) any {
 				ignore := append([]string(nil), h.TrustedSources...)
@@ -133,10 +135,10 @@ func hardenPhase(inv *Inventory) Phase {
 			serviceStep("fail2ban.service"),
 			fail2banReadyStep())
 	}
-	if Enabled(h.SSHD) {
+	if inventory.Enabled(h.SSHD) {
 		steps = append(steps, sshdStep())
 	}
-	if Enabled(h.Rkhunter) {
+	if inventory.Enabled(h.Rkhunter) {
 		steps = append(steps,
 			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), ""),
 			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), ""),

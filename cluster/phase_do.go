@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"fmt"
 )
@@ -11,11 +13,11 @@ const (
 	doTokenPath = "/etc/debship/digitalocean-token"
 )
 
-func doAPI(inv *Inventory) string {
+func doAPI(inv *inventory.Inventory) string {
 	if d := inv.FloatingIP.DigitalOcean; d != nil && d.APIURL != "" {
 		return d.APIURL
 	}
-	return DefaultDOAPI
+	return inventory.DefaultDOAPI
 }
 
 func doAgentSteps() []Step {

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"encoding/base64"
 	"encoding/xml"
@@ -12,14 +14,10 @@ import (
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// Resource names in the CIB; deploy and status use them too.
+// Constraint ids in the CIB.
 const (
-	ResourceFloatingIP = "floating-ip"
-	ResourceApp        = "app"
-	ResourceAppClone   = "app-clone"
-	ResourceFence      = "debship-fence"
-	constraintColoc    = "floating-ip-with-app"
-	constraintOrder    = "app-then-floating-ip"
+	constraintColoc = "floating-ip-with-app"
+	constraintOrder = "app-then-floating-ip"
 )
 
 const corosyncConf = "/etc/corosync/corosync.conf"
@@ -42,20 +40,20 @@ func corosyncContent(t *Target) ([]byte, error) {
 	return render("corosync.conf", data)
 }
 
-func haPhase(inv *Inventory, o Options) Phase {
+func haPhase(inv *inventory.Inventory, o Options) Phase {
 	members := inv.Members()
-	primary := []Node{inv.Primary()}
+	primary := []inventory.Node{inv.Primary()}
 	tb, hasTB := inv.Tiebreaker()
 
 	pkgs := packagesStep("packages", func(t *Target) []string {
-		if t.Node.Role == RoleTiebreaker {
+		if t.Node.Role == inventory.RoleTiebreaker {
 			return []string{"corosync-qnetd"}
 		}
 		p := []string{"corosync", "pacemaker", "pcs", "resource-agents", "fence-agents"}
 		if hasTB {
 			p = append(p, "corosync-qdevice")
 		}
-		if t.Inv().FloatingIP.Provider == ProviderDigitalOcean {
+		if t.Inv().FloatingIP.Provider == inventory.ProviderDigitalOcean {
 			p = append(p, "python3")
 		}
 		return p
@@ -74,7 +72,7 @@ func haPhase(inv *Inventory, o Options) Phase {
 		}}},
 	}
 	if hasTB {
-		stages = append(stages, Stage{Nodes: []Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})
+		stages = append(stages, Stage{Nodes: []inventory.Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})
 		stages = append(stages, qdeviceCertSteps(inv)...)
 	}
 	memberSteps := []Step{authkeyStep(), corosyncConfStep(), cibSeedStep()}
@@ -82,7 +80,7 @@ func haPhase(inv *Inventory, o Options) Phase {
 	if hasTB {
 		memberSteps = append(memberSteps, serviceStep("corosync-qdevice.service"))
 	}
-	if inv.FloatingIP.Provider == ProviderDigitalOcean {
+	if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
 		memberSteps = append(memberSteps, doAgentSteps()...)
 	}
 	stages = append(stages,
@@ -240,10 +238,10 @@ func formedStep() Step {
 
 type attr struct{ typ, name, value string }
 
-func wantedProperties(inv *Inventory) []attr {
+func wantedProperties(inv *inventory.Inventory) []attr {
 	h := inv.HAOptions()
 	stonith := "true"
-	if inv.FenceAgent() == FenceNone {
+	if inv.FenceAgent() == inventory.FenceNone {
 		stonith = "false"
 	}
 	return []attr{
@@ -433,11 +431,11 @@ func fencingStep() Step {
 	return resourceStep("fencing", func(t *Target) (resourceSpec, bool) {
 		inv := t.Inv()
 		agent := inv.FenceAgent()
-		if agent == FenceNone {
+		if agent == inventory.FenceNone {
 			return resourceSpec{}, false
 		}
 		params := map[string]string{"pcmk_host_list": strings.Join(nodeNames(inv.Members()), " ")}
-		if agent == FenceDummy {
+		if agent == inventory.FenceDummy {
 			// fence_dummy takes no port: without this, every fence logs a
 			// parse error for port=<node>.
 			params["pcmk_host_argument"] = "none"
@@ -447,7 +445,7 @@ func fencingStep() Step {
 				params[k] = v
 			}
 		}
-		return resourceSpec{ID: ResourceFence, Agent: agent, Params: params, Stonith: true, Create: "op monitor interval=60s"}, true
+		return resourceSpec{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true, Create: "op monitor interval=60s"}, true
 	})
 }
 
@@ -458,11 +456,11 @@ func floatingIPStep() Step {
 // floatingIPSpec is the floating IP's resource: IPaddr2, or debship's
 // DigitalOcean agent, which reads the API token from a root-only file (the
 // CIB, readable by the haclient group, never holds it).
-func floatingIPSpec(inv *Inventory) resourceSpec {
+func floatingIPSpec(inv *inventory.Inventory) resourceSpec {
 	{
 		p := inv.FloatingPrefix()
-		if inv.FloatingIP.Provider == ProviderDigitalOcean {
-			return resourceSpec{ID: ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",
+		if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
+			return resourceSpec{ID: inventory.ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",
 				Params: map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": doAPI(inv)},
 				Create: "op monitor interval=10s timeout=30s op start timeout=120s op stop timeout=30s"}
 		}
@@ -470,7 +468,7 @@ func floatingIPSpec(inv *Inventory) resourceSpec {
 		if inv.FloatingIP.Interface != "" {
 			params["nic"] = inv.FloatingIP.Interface
 		}
-		return resourceSpec{ID: ResourceFloatingIP, Agent: "ocf:heartbeat:IPaddr2", Params: params,
+		return resourceSpec{ID: inventory.ResourceFloatingIP, Agent: "ocf:heartbeat:IPaddr2", Params: params,
 			Create: "op monitor interval=2s timeout=20s"}
 	}
 }

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"fmt"
 	"net"
@@ -9,29 +11,29 @@ import (
 	"strings"
 )
 
-func networkPhase(inv *Inventory) Phase {
+func networkPhase(inv *inventory.Inventory) Phase {
 	switch inv.Network.Type {
-	case NetworkWireGuard:
+	case inventory.NetworkWireGuard:
 		return wireguardPhase(inv)
-	case NetworkTinc:
+	case inventory.NetworkTinc:
 		return tincPhase(inv)
 	}
 	return Phase{Name: PhaseNetwork}
 }
 
 // tunnelUnit is the unit that brings the private network up.
-func tunnelUnit(inv *Inventory) string {
+func tunnelUnit(inv *inventory.Inventory) string {
 	switch inv.Network.Type {
-	case NetworkWireGuard:
+	case inventory.NetworkWireGuard:
 		return "wg-quick@wg0.service"
-	case NetworkTinc:
+	case inventory.NetworkTinc:
 		return "tinc@debship.service"
 	}
 	return ""
 }
 
 // afterNetworkSteps order corosync and glusterd after the tunnel.
-func afterNetworkSteps(inv *Inventory, units ...string) []Step {
+func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 	net := tunnelUnit(inv)
 	if net == "" {
 		return nil
@@ -48,7 +50,7 @@ func afterNetworkSteps(inv *Inventory, units ...string) []Step {
 
 const wgKey = "/etc/wireguard/private.key"
 
-func wireguardPhase(inv *Inventory) Phase {
+func wireguardPhase(inv *inventory.Inventory) Phase {
 	keyStep := Step{
 		Name: "wireguard key",
 		Check: func(ctx context.Context, t *Target) (State, error) {
@@ -120,9 +122,9 @@ func wireguardPhase(inv *Inventory) Phase {
 const tincDir = "/etc/tinc/debship"
 
 // tincName is a node's tinc name: letters, digits and '_' only.
-func tincName(n Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
+func tincName(n inventory.Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
 
-func tincPhase(inv *Inventory) Phase {
+func tincPhase(inv *inventory.Inventory) Phase {
 	keyStep := Step{
 		Name: "tinc key",
 		Check: func(ctx context.Context, t *Target) (State, error) {

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"fmt"
 	"regexp"
@@ -9,16 +11,16 @@ import (
 	"time"
 )
 
-func storagePhase(inv *Inventory) Phase {
+func storagePhase(inv *inventory.Inventory) Phase {
 	s := inv.Storage
 	if s == nil {
 		return Phase{Name: PhaseStorage}
 	}
-	primary := []Node{inv.Primary()}
+	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseStorage, Stages: []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{
 			packagesStep("packages", func(t *Target) []string {
-				if t.Node.Role == RoleTiebreaker {
+				if t.Node.Role == inventory.RoleTiebreaker {
 					return []string{"glusterfs-server"}
 				}
 				return []string{"glusterfs-server", "glusterfs-client"}
@@ -129,7 +131,7 @@ func waitFor(ctx context.Context, limit time.Duration, f func() (bool, string, e
 
 // bricks lists the volume's bricks: the members', then the tie-breaker's
 // as the arbiter.
-func bricks(inv *Inventory) []string {
+func bricks(inv *inventory.Inventory) []string {
 	var b []string
 	for _, n := range inv.Members() {
 		b = append(b, inv.ClusterAddr(n)+":"+inv.Storage.Brick)
@@ -140,7 +142,7 @@ func bricks(inv *Inventory) []string {
 	return b
 }
 
-func volumeCreateCommand(inv *Inventory) string {
+func volumeCreateCommand(inv *inventory.Inventory) string {
 	s := inv.Storage
 	layout := fmt.Sprintf("replica %d", len(inv.Members()))
 	if _, ok := inv.Tiebreaker(); ok {
@@ -190,7 +192,7 @@ func volumeStep() Step {
 	}
 }
 
-func volumeOptions(inv *Inventory) [][2]string {
+func volumeOptions(inv *inventory.Inventory) [][2]string {
 	o := [][2]string{{"network.ping-timeout", strconv.Itoa(inv.Storage.PingTimeoutSeconds())}}
 	if _, ok := inv.Tiebreaker(); ok {
 		o = append(o, [2]string{"cluster.quorum-type", "auto"})

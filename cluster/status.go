@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -151,7 +153,7 @@ func (s *Status) Healthy() (bool, []string) {
 		why = append(why, "the cluster has no quorum")
 	}
 	for _, n := range s.Nodes {
-		if n.Role == RoleTiebreaker {
+		if n.Role == inventory.RoleTiebreaker {
 			if !n.Reachable {
 				why = append(why, fmt.Sprintf("tie-breaker %s is unreachable", n.Name))
 			}
@@ -184,7 +186,7 @@ var (
 
 // GatherStatus reads the cluster's state through the connections it has
 // (missing ones are unreachable nodes). It changes nothing.
-func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
+func GatherStatus(ctx context.Context, inv *inventory.Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
 	s := &Status{Cluster: inv.Name, FloatingIP: inv.FloatingIP.Address, Failed: []FailedAction{}, Resources: []Resource{}}
 	s.Nodes = make([]NodeStatus, len(inv.Nodes))
 	var wg sync.WaitGroup
@@ -265,7 +267,7 @@ func (s *Status) applyCrmMon(m *CrmMon) {
 			res.Nodes = append(res.Nodes, n.Name)
 		}
 		s.Resources = append(s.Resources, res)
-		if r.ID == ResourceFloatingIP && r.Active && len(res.Nodes) > 0 {
+		if r.ID == inventory.ResourceFloatingIP && r.Active && len(res.Nodes) > 0 {
 			s.IPHolder = strings.Join(res.Nodes, ",")
 		}
 	}
@@ -349,7 +351,7 @@ func WriteStatus(w io.Writer, s *Status) {
 			continue
 		}
 		mounted := "-"
-		if s.Gluster != nil && n.Role != RoleTiebreaker {
+		if s.Gluster != nil && n.Role != inventory.RoleTiebreaker {
 			mounted = "not mounted"
 			if n.Mounted {
 				mounted = "mounted"
@@ -395,4 +397,18 @@ func WriteStatus(w io.Writer, s *Status) {
 	for _, e := range s.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// GetStatus connects to the nodes that answer and gathers the status.
+func GetStatus(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) *Status {
+	conns, errs := inventory.Connect(ctx, inv, co)
+	defer inventory.CloseAll(conns)
+	return GatherStatus(ctx, inv, conns, errs)
 }

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"strings"
 	"testing"
 )
@@ -44,7 +46,7 @@ func TestStatusFromCrmMon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Status{Nodes: []NodeStatus{{Name: "node1"}, {Name: "node2"}, {Name: "node3", Role: RoleTiebreaker, Reachable: true}}}
+	s := &Status{Nodes: []NodeStatus{{Name: "node1"}, {Name: "node2"}, {Name: "node3", Role: inventory.RoleTiebreaker, Reachable: true}}}
 	s.applyCrmMon(m)
 	if !s.Quorum || s.DC != "node1" || s.IPHolder != "node1" || s.Nodes[1].Pacemaker != "standby" || s.Nodes[0].Pacemaker != "online" {
 		t.Fatalf("status: %+v", s)

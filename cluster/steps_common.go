@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"gitlab.com/debship/debship/cluster/inventory"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -176,7 +178,7 @@ func shState(ctx context.Context, t *Target, script string) (State, error) {
 	return Todo("%s", out), nil
 }
 
-func nodeNames(ns []Node) []string {
+func nodeNames(ns []inventory.Node) []string {
 	var out []string
 	for _, n := range ns {
 		out = append(out, n.Name)
@@ -184,8 +186,8 @@ func nodeNames(ns []Node) []string {
 	return out
 }
 
-func others(all []Node, n Node) []Node {
-	var out []Node
+func others(all []inventory.Node, n inventory.Node) []inventory.Node {
+	var out []inventory.Node
 	for _, m := range all {
 		if m.Name != n.Name {
 			out = append(out, m)

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 )
@@ -31,8 +31,8 @@ const (
 
 // Options are what a deploy is asked to do.
 type Options struct {
-	Inventory *cluster.Inventory
-	Connect   cluster.ConnectOptions
+	Inventory *inventory.Inventory
+	Connect   inventory.ConnectOptions
 	// Conns are open connections to every node (tests); nil: Run connects
 	// and closes them again.
 	Conns map[string]transport.Transport
@@ -176,13 +176,13 @@ func (d *debFile) cacheName() string {
 	return fmt.Sprintf("%s_%s_%s.deb", d.pkg, v, d.arch)
 }
 
-func (d *debFile) cachePath() string { return cluster.PackageCache + "/" + d.cacheName() }
+func (d *debFile) cachePath() string { return inventory.PackageCache + "/" + d.cacheName() }
 
 // stagingPath is where the copy waits until the lock is taken: a directory
 // of the deploy's own, so that a deploy refused by the lock never removes
 // the copy of the one holding it.
 func (d *deployment) stagingPath() string {
-	return cluster.PackageCache + "/incoming/" + d.id + "/" + d.deb.cacheName()
+	return inventory.PackageCache + "/incoming/" + d.id + "/" + d.deb.cacheName()
 }
 
 // readDeb reads and checks a .deb like `debship inspect --check`.
@@ -212,7 +212,7 @@ func readDeb(path string) (*debFile, []string) {
 // deployment is one run of Run.
 type deployment struct {
 	o     Options
-	inv   *cluster.Inventory
+	inv   *inventory.Inventory
 	conns map[string]transport.Transport
 	deb   *debFile
 	id    string
@@ -322,8 +322,8 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 	end := d.step("", "connect", "%d nodes", len(d.inv.Nodes))
 	d.conns = o.Conns
 	if d.conns == nil {
-		conns, errs := cluster.Connect(ctx, d.inv, o.Connect)
-		defer cluster.CloseAll(conns)
+		conns, errs := inventory.Connect(ctx, d.inv, o.Connect)
+		defer inventory.CloseAll(conns)
 		if len(errs) > 0 {
 			var problems []string
 			for _, n := range d.inv.Nodes {

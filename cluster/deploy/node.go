@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/templates"
 )
@@ -82,7 +82,7 @@ func causeOf(ctx context.Context, err error) error {
 	return err
 }
 
-func nodeAddr(inv *cluster.Inventory, name string) string {
+func nodeAddr(inv *inventory.Inventory, name string) string {
 	n, _ := inv.Node(name)
 	return n.Address
 }
@@ -305,11 +305,11 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	// Only an address that moves by ARP benefits: a reserved IP of a cloud
 	// API keeps reaching the old node until the API has moved it, so
 	// holding back connections there would only add to the wait.
-	drain := d.inv.FloatingIP.Provider == cluster.ProviderIPaddr2 && d.o.Drain > 0
+	drain := d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0
 	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
 		"From": from, "To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
 		"Drain": drain, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
-		"Resource": cluster.ResourceFloatingIP,
+		"Resource": inventory.ResourceFloatingIP,
 	})
 	if err != nil {
 		return fail(err)

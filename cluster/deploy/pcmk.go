@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -30,7 +31,7 @@ func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
 // ipHolder is the node the floating IP runs on ("" if none).
 func (s *crmState) ipHolder() string {
 	for _, r := range s.Resources {
-		if r.ID == cluster.ResourceFloatingIP && r.Active && len(r.Nodes) > 0 {
+		if r.ID == inventory.ResourceFloatingIP && r.Active && len(r.Nodes) > 0 {
 			return r.Nodes[0].Name
 		}
 	}
@@ -41,7 +42,7 @@ func (s *crmState) ipHolder() string {
 func (s *crmState) appOn(node string) bool {
 	for _, c := range s.Clones {
 		for _, r := range c.Resources {
-			if r.ID != cluster.ResourceApp || !r.Active || r.Role != "Started" {
+			if r.ID != inventory.ResourceApp || !r.Active || r.Role != "Started" {
 				continue
 			}
 			for _, n := range r.Nodes {
@@ -58,7 +59,7 @@ func (s *crmState) appOn(node string) bool {
 // failed leaves a fail count that keeps pacemaker from starting it there).
 func (s *crmState) appFailedOn(node string) bool {
 	for _, f := range s.Failures {
-		if f.Node == node && strings.HasPrefix(f.OpKey, cluster.ResourceApp+"_") {
+		if f.Node == node && strings.HasPrefix(f.OpKey, inventory.ResourceApp+"_") {
 			return true
 		}
 	}
@@ -78,12 +79,12 @@ func (s *crmState) online(node string) bool {
 func (s *crmState) unmanaged() []string {
 	var out []string
 	for _, r := range s.Resources {
-		if r.ID == cluster.ResourceFloatingIP && r.Managed == "false" {
+		if r.ID == inventory.ResourceFloatingIP && r.Managed == "false" {
 			out = append(out, r.ID)
 		}
 	}
 	for _, c := range s.Clones {
-		if c.ID == cluster.ResourceAppClone && c.Managed == "false" {
+		if c.ID == inventory.ResourceAppClone && c.Managed == "false" {
 			out = append(out, c.ID)
 		}
 	}
@@ -91,9 +92,9 @@ func (s *crmState) unmanaged() []string {
 }
 
 // Constraint ids crm_resource gives the bans and moves a deploy makes.
-func banID(node string) string { return "cli-ban-" + cluster.ResourceAppClone + "-on-" + node }
+func banID(node string) string { return "cli-ban-" + inventory.ResourceAppClone + "-on-" + node }
 
-const preferIPID = "cli-prefer-" + cluster.ResourceFloatingIP
+const preferIPID = "cli-prefer-" + inventory.ResourceFloatingIP
 
 // location is a location constraint of the CIB.
 type location struct {
@@ -119,7 +120,7 @@ func leftovers(ctx context.Context, t transport.Transport) ([]location, error) {
 	}
 	var found []location
 	for _, l := range c.Locations {
-		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == cluster.ResourceAppClone || l.Rsc == cluster.ResourceApp || l.Rsc == cluster.ResourceFloatingIP) {
+		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == inventory.ResourceAppClone || l.Rsc == inventory.ResourceApp || l.Rsc == inventory.ResourceFloatingIP) {
 			found = append(found, l)
 		}
 	}
@@ -140,7 +141,7 @@ func (p *pcmk) sh(ctx context.Context, cmd string) (string, error) {
 
 // banApp stops the app's instance on node and keeps it stopped.
 func (p *pcmk) banApp(ctx context.Context, node string) error {
-	_, err := p.sh(ctx, "crm_resource --ban --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
+	_, err := p.sh(ctx, "crm_resource --ban --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
 	return err
 }
 
@@ -149,18 +150,18 @@ func (p *pcmk) banApp(ctx context.Context, node string) error {
 // failure-timeout passes).
 func (p *pcmk) clearApp(ctx context.Context, node string, failed bool) error {
 	if failed {
-		if _, err := p.sh(ctx, "crm_resource --cleanup --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null"); err != nil {
+		if _, err := p.sh(ctx, "crm_resource --cleanup --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null"); err != nil {
 			return err
 		}
 	}
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
+	_, err := p.sh(ctx, "crm_resource --clear --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
 	return err
 }
 
 // clearIP removes the constraint of the floating IP's move: stickiness
 // keeps it where it is.
 func (p *pcmk) clearIP(ctx context.Context) error {
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceFloatingIP+" >/dev/null")
+	_, err := p.sh(ctx, "crm_resource --clear --resource "+inventory.ResourceFloatingIP+" >/dev/null")
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 func init() { commands = append(commands, clusterCommand()) }
@@ -61,15 +62,15 @@ func clusterContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 }
 
-func loadInventory(c *cli.Context) (*cluster.Inventory, cluster.ConnectOptions, error) {
+func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptions, error) {
 	if c.NArg() > 0 {
-		return nil, cluster.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
+		return nil, inventory.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
 	}
-	inv, err := cluster.LoadInventory(c.String("inventory"))
+	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
-		return nil, cluster.ConnectOptions{}, err
+		return nil, inventory.ConnectOptions{}, err
 	}
-	return inv, cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
+	return inv, inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
 }
 
 func onlyPhases(c *cli.Context) ([]string, error) {
@@ -92,7 +93,7 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 	return out, nil
 }
 
-func printWarnings(w io.Writer, inv *cluster.Inventory) {
+func printWarnings(w io.Writer, inv *inventory.Inventory) {
 	for _, s := range inv.Warnings() {
 		fmt.Fprintf(w, "WARNING: %s\n", s)
 	}
