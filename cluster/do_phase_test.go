@@ -1,11 +1,11 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"strings"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
@@ -20,7 +20,7 @@ func TestDOTokenNeverInTheCIB(t *testing.T) {
 	if spec.Agent != "ocf:debship:do-reserved-ip" || spec.Params["ip"] != "198.51.100.20" || spec.Params["token_file"] != doTokenPath {
 		t.Fatalf("spec: %+v", spec)
 	}
-	if strings.Contains(spec.paramArgs()+spec.Create, "verysecret") {
+	if strings.Contains(spec.ParamArgs()+spec.Create, "verysecret") {
 		t.Fatal("the token is in the resource's parameters")
 	}
 	conns := fakeConns(inv, [2]string{"sha256sum <", "missing"})

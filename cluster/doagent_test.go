@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/xml"
-
 	"net/http"
 	"os"
 	"os/exec"

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

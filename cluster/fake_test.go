@@ -1,13 +1,12 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"os"
 	"strings"
 	"sync"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 

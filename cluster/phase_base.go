@@ -1,14 +1,14 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -36,9 +36,9 @@ func basePhase(inv *inventory.Inventory) Phase {
 	if inventory.Enabled(inv.HardeningOptions().UnattendedUpgrades) {
 		steps = append(steps,
 			fileStep("unattended-upgrades on", "/etc/apt/apt.conf.d/20auto-upgrades", 0o644,
-				templateFile("20auto-upgrades", func(*Target) any { return nil }), ""),
+				templateFile("20auto-upgrades", func(*Target) any { return nil }), nil),
 			fileStep("unattended-upgrades: security only", "/etc/apt/apt.conf.d/52debship-unattended-upgrades", 0o644,
-				templateFile("52debship-unattended-upgrades", func(t *Target) any { return map[string]string{"App": t.Inv().App.Package} }), ""),
+				templateFile("52debship-unattended-upgrades", func(t *Target) any { return map[string]string{"App": t.Inv().App.Package} }), nil),
 		)
 	}
 	return Phase{Name: PhaseBase, Stages: []Stage{{Nodes: inv.Nodes, Steps: steps}}}
@@ -131,7 +131,7 @@ func hardenPhase(inv *inventory.Inventory) Phase {
 					}
 				}
 				return map[string]any{"Trusted": h.TrustedSources, "Ignore": ignore, "SSHPort": t.Inv().SSHFor(t.Node).Port}
-			}), "if systemctl -q is-active fail2ban; then systemctl restart fail2ban; fi"),
+			}), func(ctx context.Context, t *Target) error { return host.RestartIfActive(ctx, t.T, "fail2ban") }),
 			serviceStep("fail2ban.service"),
 			fail2banReadyStep())
 	}
@@ -140,8 +140,8 @@ func hardenPhase(inv *inventory.Inventory) Phase {
 	}
 	if inventory.Enabled(h.Rkhunter) {
 		steps = append(steps,
-			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), ""),
-			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), ""),
+			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), nil),
+			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), nil),
 			Step{
 				Name: "rkhunter file properties database",
 				Hint: "run rkhunter --propupd on the node to see the error",
@@ -177,7 +177,8 @@ func ufwStep() Step {
 				}
 				return st, err
 			}
-			return shState(ctx, t, "ufw status | grep -q '^Status: active' && echo ok || echo 'ufw inactive'")
+			fw, err := host.Firewall(ctx, t.T)
+			return doneIf(fw == "active", "ufw inactive"), err
 		},
 		Apply: func(ctx context.Context, t *Target) error {
 			b, err := content(t)
@@ -257,20 +258,25 @@ func sshdStep() Step {
 			if _, err := t.Sh(ctx, fmt.Sprintf("rm -f %[2]s; if [ -f %[1]s ]; then cp -p %[1]s %[2]s; fi", sshdDropIn, backup)); err != nil {
 				return err
 			}
-			restore := fmt.Sprintf("if [ -f %[2]s ]; then mv -f %[2]s %[1]s; else rm -f %[1]s; fi; sshd -t && systemctl reload ssh", sshdDropIn, backup)
+			restore := func(ctx context.Context) error {
+				if _, err := t.Sh(ctx, fmt.Sprintf("if [ -f %[2]s ]; then mv -f %[2]s %[1]s; else rm -f %[1]s; fi; sshd -t", sshdDropIn, backup)); err != nil {
+					return err
+				}
+				return host.Reload(ctx, t.T, "ssh")
+			}
 			if err := t.T.Upload(ctx, sshdDropIn, b, 0o644); err != nil {
 				return err
 			}
 			if _, err := t.Sh(ctx, "mkdir -p /run/sshd && sshd -t"); err != nil {
-				_, _ = t.Sh(context.WithoutCancel(ctx), restore)
+				_ = restore(context.WithoutCancel(ctx))
 				return fmt.Errorf("sshd -t rejects the new configuration: %w", err)
 			}
-			if _, err := t.Sh(ctx, "systemctl reload ssh"); err != nil {
-				_, _ = t.Sh(context.WithoutCancel(ctx), restore)
+			if err := host.Reload(ctx, t.T, "ssh"); err != nil {
+				_ = restore(context.WithoutCancel(ctx))
 				return err
 			}
 			if err := proveLogin(ctx, t); err != nil {
-				if _, rerr := t.Sh(context.WithoutCancel(ctx), restore); rerr != nil {
+				if rerr := restore(context.WithoutCancel(ctx)); rerr != nil {
 					return fmt.Errorf("a new SSH login fails after the change (%v), and restoring the previous configuration failed too: %v", err, rerr)
 				}
 				return fmt.Errorf("a new SSH login fails with the hardened sshd, so the previous configuration was restored: %w", err)

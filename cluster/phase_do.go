@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"fmt"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // The DigitalOcean reserved-IP agent and its token on the nodes.
@@ -34,7 +34,7 @@ func doAgentSteps() []Step {
 	}
 	return []Step{
 		fileStep("DigitalOcean reserved-IP agent", doAgentPath, 0o755,
-			func(*Target) ([]byte, error) { return render("do-reserved-ip", nil) }, ""),
+			func(*Target) ([]byte, error) { return render("do-reserved-ip", nil) }, nil),
 		{
 			Name: "DigitalOcean API token",
 			Hint: "the token comes from token-file or token-env in [floating-ip.digitalocean]",

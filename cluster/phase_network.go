@@ -1,14 +1,15 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 func networkPhase(inv *inventory.Inventory) Phase {
@@ -43,7 +44,7 @@ func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 		path := "/etc/systemd/system/" + u + ".d/debship-network.conf"
 		steps = append(steps, fileStep(strings.TrimSuffix(u, ".service")+" after the private network", path, 0o644,
 			templateFile("after-network.conf", func(*Target) any { return map[string]string{"Unit": u, "Network": net} }),
-			"systemctl daemon-reload"))
+			func(ctx context.Context, t *Target) error { return host.DaemonReload(ctx, t.T) }))
 	}
 	return steps
 }
@@ -108,8 +109,7 @@ func wireguardPhase(inv *inventory.Inventory) Phase {
 			if err := t.T.Upload(ctx, "/etc/wireguard/wg0.conf", b, 0o600); err != nil {
 				return err
 			}
-			_, err = t.Sh(ctx, "systemctl enable wg-quick@wg0 >/dev/null 2>&1 && systemctl restart wg-quick@wg0")
-			return err
+			return host.EnableRestart(ctx, t.T, "wg-quick@wg0")
 		},
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
@@ -213,8 +213,7 @@ func tincPhase(inv *inventory.Inventory) Phase {
 					return err
 				}
 			}
-			_, err = t.Sh(ctx, "systemctl enable tinc@debship >/dev/null 2>&1 && systemctl restart tinc@debship")
-			return err
+			return host.EnableRestart(ctx, t.T, "tinc@debship")
 		},
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)

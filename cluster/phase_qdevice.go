@@ -1,11 +1,11 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"context"
 	"encoding/base64"
 	"fmt"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // The tie-breaker's corosync-qnetd and the members' corosync-qdevice talk

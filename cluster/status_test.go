@@ -1,10 +1,11 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"strings"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // crm_mon --output-as=xml of pacemaker 2.1.5 (Debian 12), shortened: node2
@@ -42,7 +43,7 @@ const CrmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --outpu
 
 func TestStatusFromCrmMon(t *testing.T) {
 	inv := labInventory(t, 3)
-	m, err := ParseCrmMon([]byte(CrmMonXML))
+	m, err := host.ParseCrmMon([]byte(CrmMonXML))
 	if err != nil {
 		t.Fatal(err)
 	}

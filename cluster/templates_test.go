@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"gitlab.com/debship/debship/cluster/inventory"
-
 	"bytes"
 	"context"
 	"fmt"
@@ -10,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/internal/testenv"
 	"gitlab.com/debship/debship/templates"
 )

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
@@ -577,7 +578,7 @@ func (d *deployment) failureSummary(f *NodeResult) string {
 		v := "?"
 		if t := d.conns[n]; t != nil && !d.isGone(n) && (s == nil || s.online(n)) {
 			cctx, c2 := context.WithTimeout(ctx, 10*time.Second)
-			v, _ = installedVersion(cctx, t, d.inv.App.Package)
+			v, _ = host.InstalledVersion(cctx, t, d.inv.App.Package)
 			c2()
 		}
 		state := "unreachable"
@@ -605,8 +606,4 @@ func orNone(v string) string {
 		return "nothing"
 	}
 	return v
-}
-
-func installedVersion(ctx context.Context, t transport.Transport, pkg string) (string, error) {
-	return transport.Output(ctx, t, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+transport.Quote(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
 }

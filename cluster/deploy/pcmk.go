@@ -2,28 +2,23 @@ package deploy
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"strings"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
 // crmState is the cluster state a deploy decides from: crm_mon's XML as the
 // cluster package reads it, with the questions only a deploy asks.
-type crmState struct{ cluster.CrmMon }
+type crmState struct{ host.CrmMon }
 
 func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
-	out, _, err := t.Run(ctx, "crm_mon --output-as=xml")
+	m, err := host.ReadCrmMon(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("read the cluster state: %w", err)
-	}
-	m, err := cluster.ParseCrmMon(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Node(), err)
+		return nil, err
 	}
 	return &crmState{*m}, nil
 }
@@ -96,29 +91,15 @@ func banID(node string) string { return "cli-ban-" + inventory.ResourceAppClone 
 
 const preferIPID = "cli-prefer-" + inventory.ResourceFloatingIP
 
-// location is a location constraint of the CIB.
-type location struct {
-	ID    string `xml:"id,attr"`
-	Rsc   string `xml:"rsc,attr"`
-	Node  string `xml:"node,attr"`
-	Score string `xml:"score,attr"`
-}
-
 // leftovers lists the location constraints of crm_resource --ban/--move
 // on the app and the floating IP: a deploy removes its own, so any found
 // before a deploy were left by an interrupted one (or made by hand).
-func leftovers(ctx context.Context, t transport.Transport) ([]location, error) {
-	out, _, err := t.Run(ctx, "cibadmin --query --scope constraints")
+func leftovers(ctx context.Context, t transport.Transport) ([]host.Location, error) {
+	c, err := host.ReadConstraints(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("read the constraints: %w", err)
+		return nil, err
 	}
-	var c struct {
-		Locations []location `xml:"rsc_location"`
-	}
-	if err := xml.Unmarshal(out, &c); err != nil {
-		return nil, fmt.Errorf("%s: constraints: %w", t.Node(), err)
-	}
-	var found []location
+	var found []host.Location
 	for _, l := range c.Locations {
 		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == inventory.ResourceAppClone || l.Rsc == inventory.ResourceApp || l.Rsc == inventory.ResourceFloatingIP) {
 			found = append(found, l)
@@ -135,14 +116,9 @@ type pcmk struct {
 	settle time.Duration
 }
 
-func (p *pcmk) sh(ctx context.Context, cmd string) (string, error) {
-	return transport.Output(ctx, p.t, cmd)
-}
-
 // banApp stops the app's instance on node and keeps it stopped.
 func (p *pcmk) banApp(ctx context.Context, node string) error {
-	_, err := p.sh(ctx, "crm_resource --ban --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
-	return err
+	return host.Ban(ctx, p.t, inventory.ResourceAppClone, node)
 }
 
 // clearApp lifts the ban, after clearing the fail count a failed start of
@@ -150,19 +126,17 @@ func (p *pcmk) banApp(ctx context.Context, node string) error {
 // failure-timeout passes).
 func (p *pcmk) clearApp(ctx context.Context, node string, failed bool) error {
 	if failed {
-		if _, err := p.sh(ctx, "crm_resource --cleanup --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null"); err != nil {
+		if err := host.Cleanup(ctx, p.t, inventory.ResourceAppClone, node); err != nil {
 			return err
 		}
 	}
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+inventory.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
-	return err
+	return host.Clear(ctx, p.t, inventory.ResourceAppClone, node)
 }
 
 // clearIP removes the constraint of the floating IP's move: stickiness
 // keeps it where it is.
 func (p *pcmk) clearIP(ctx context.Context) error {
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+inventory.ResourceFloatingIP+" >/dev/null")
-	return err
+	return host.Clear(ctx, p.t, inventory.ResourceFloatingIP, "")
 }
 
 // waitFor polls the cluster state until cond holds, then waits for
@@ -192,7 +166,7 @@ func (p *pcmk) waitFor(ctx context.Context, what string, cond func(*crmState) bo
 	if left < 5*time.Second {
 		left = 5 * time.Second
 	}
-	if _, err := p.sh(ctx, fmt.Sprintf("crm_resource --wait --timeout=%ds", int(left.Seconds()))); err != nil {
+	if err := host.WaitIdle(ctx, p.t, left); err != nil {
 		return last, fmt.Errorf("pacemaker did not settle after %s: %w", what, err)
 	}
 	return readCrm(ctx, p.t)

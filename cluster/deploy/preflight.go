@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
@@ -299,11 +301,11 @@ func (d *deployment) stageOn(ctx context.Context, n string) error {
 	// apt resolves the package's Depends against the node's apt lists
 	// without installing anything; Debug::NoLocking lets it run while
 	// another apt holds the lock.
-	out, err := transport.Output(ctx, t, aptEnv+"apt-get install -s -q --allow-downgrades -o Debug::NoLocking=1 "+transport.Quote(path)+" 2>&1")
+	out, err := host.SimulateInstall(ctx, t, path)
 	if err != nil {
 		var ce *transport.CommandError
 		msg := err.Error()
-		if asCommandError(err, &ce) {
+		if errors.As(err, &ce) {
 			msg = aptProblem(ce.Stdout + ce.Stderr)
 		}
 		return fmt.Errorf("%s cannot install %s %s: %s", n, d.deb.pkg, d.deb.version, msg)
