@@ -19,6 +19,7 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -141,11 +142,11 @@ func waitHolder(t *testing.T, inv *inventory.Inventory, not string, limit time.D
 }
 
 // waitHealthy waits until status says the cluster is healthy.
-func waitHealthy(t *testing.T, inv *inventory.Inventory, limit time.Duration) *cluster.Status {
+func waitHealthy(t *testing.T, inv *inventory.Inventory, limit time.Duration) *status.Status {
 	t.Helper()
 	start := time.Now()
 	for {
-		st := cluster.GetStatus(context.Background(), inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		st := status.Get(context.Background(), inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 		ok, why := st.Healthy()
 		if ok {
 			return st

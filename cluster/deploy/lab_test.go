@@ -18,6 +18,7 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -150,11 +151,11 @@ func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	}
 }
 
-func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *cluster.Status {
+func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *status.Status {
 	t.Helper()
 	start := time.Now()
 	for {
-		st := cluster.GetStatus(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		st := status.Get(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 		ok, why := st.Healthy()
 		if ok {
 			allRun := true
@@ -461,7 +462,7 @@ func TestDeployLab(t *testing.T) {
 			// the next deploy resumes with it.
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
-				st := cluster.GetStatus(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+				st := status.Get(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 				if ok, _ := st.Healthy(); ok {
 					break
 				}

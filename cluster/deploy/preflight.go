@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/templates"
@@ -108,7 +108,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 		return &PreflightError{Problems: problems, Lock: lockErr}
 	}
 
-	st := cluster.GatherStatus(ctx, d.inv, d.conns, nil)
+	st := status.Gather(ctx, d.inv, d.conns, nil)
 	if ok, why := st.Healthy(); !ok {
 		for _, w := range why {
 			add("the cluster is not healthy: %s", w)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-
 	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/status"
 )
 
 func init() { commands = append(commands, clusterCommand()) }
@@ -211,13 +211,13 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			co.Attempts = 1 // a node that does not answer is part of the status
-			st := cluster.GetStatus(ctx, inv, co)
+			st := status.Get(ctx, inv, co)
 			if c.Bool("json") {
 				if err := writeJSON(st); err != nil {
 					return err
 				}
 			} else {
-				cluster.WriteStatus(os.Stdout, st)
+				status.Write(os.Stdout, st)
 			}
 			if ok, why := st.Healthy(); !ok {
 				return cli.Exit("cluster not healthy: "+strings.Join(why, "; "), 1)

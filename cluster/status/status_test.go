@@ -1,4 +1,4 @@
-package cluster
+package status
 
 import (
 	"strings"
@@ -42,7 +42,6 @@ const CrmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --outpu
 </pacemaker-result>`
 
 func TestStatusFromCrmMon(t *testing.T) {
-	inv := labInventory(t, 3)
 	m, err := host.ParseCrmMon([]byte(CrmMonXML))
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +62,8 @@ func TestStatusFromCrmMon(t *testing.T) {
 		t.Errorf("healthy %v: %v", ok, why)
 	}
 	var b strings.Builder
-	s.Cluster, s.FloatingIP = inv.Name, inv.FloatingIP.Address
-	WriteStatus(&b, s)
+	s.Cluster, s.FloatingIP = "lab", "10.231.0.100/24"
+	Write(&b, s)
 	for _, want := range []string{"cluster lab: quorum, DC node1; floating IP 10.231.0.100/24 on node1", "FAILED ACTION app_monitor_5000 on node1"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status text lacks %q:\n%s", want, b.String())

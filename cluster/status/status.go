@@ -1,4 +1,8 @@
-package cluster
+// Package status reads the state of a cluster without changing it:
+// membership, quorum, the floating IP's holder, resources, failed actions,
+// gluster peers and heals, and per node the app's version, firewall and
+// fail2ban. Status.Healthy says whether a deploy may start.
+package status
 
 import (
 	"context"
@@ -109,9 +113,9 @@ func (s *Status) Healthy() (bool, []string) {
 	return len(why) == 0, why
 }
 
-// GatherStatus reads the cluster's state through the connections it has
+// Gather reads the cluster's state through the connections it has
 // (missing ones are unreachable nodes). It changes nothing.
-func GatherStatus(ctx context.Context, inv *inventory.Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
+func Gather(ctx context.Context, inv *inventory.Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
 	s := &Status{Cluster: inv.Name, FloatingIP: inv.FloatingIP.Address, Failed: []FailedAction{}, Resources: []Resource{}}
 	s.Nodes = make([]NodeStatus, len(inv.Nodes))
 	var wg sync.WaitGroup
@@ -245,8 +249,8 @@ func glusterStatus(ctx context.Context, inv *inventory.Inventory, t transport.Tr
 	return g
 }
 
-// WriteStatus prints a status for people.
-func WriteStatus(w io.Writer, s *Status) {
+// Write prints a status for people.
+func Write(w io.Writer, s *Status) {
 	q := "no quorum"
 	if s.Quorum {
 		q = "quorum"
@@ -319,9 +323,9 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// GetStatus connects to the nodes that answer and gathers the status.
-func GetStatus(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) *Status {
+// Get connects to the nodes that answer and gathers the status.
+func Get(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) *Status {
 	conns, errs := inventory.Connect(ctx, inv, co)
 	defer inventory.CloseAll(conns)
-	return GatherStatus(ctx, inv, conns, errs)
+	return Gather(ctx, inv, conns, errs)
 }
