@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/deploy/loadgen"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
@@ -279,7 +279,7 @@ func TestDeployLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	if _, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, cluster.Options{Package: v1, Out: &testLog{t: t}}, true); err != nil {
+	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Out: &testLog{t: t}}); err != nil {
 		t.Fatalf("cluster apply --package v1: %v", err)
 	}
 	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))

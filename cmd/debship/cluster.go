@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 )
 
@@ -81,11 +81,11 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 				continue
 			}
 			ok := false
-			for _, n := range cluster.PhaseNames {
+			for _, n := range setup.PhaseNames {
 				ok = ok || n == p
 			}
 			if !ok {
-				return nil, usagef("--only %s: unknown phase; the phases are %s", p, strings.Join(cluster.PhaseNames, ", "))
+				return nil, usagef("--only %s: unknown phase; the phases are %s", p, strings.Join(setup.PhaseNames, ", "))
 			}
 			out = append(out, p)
 		}
@@ -100,7 +100,7 @@ func printWarnings(w io.Writer, inv *inventory.Inventory) {
 }
 
 func onlyFlag() cli.Flag {
-	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(cluster.PhaseNames, ", ") + "; repeatable or comma-separated)"}
+	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(setup.PhaseNames, ", ") + "; repeatable or comma-separated)"}
 }
 
 func clusterPlanCommand() *cli.Command {
@@ -128,14 +128,14 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			printWarnings(os.Stderr, inv)
-			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only}, false)
+			rep, err := setup.Plan(ctx, inv, co, setup.Options{Only: only})
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return writeJSON(rep)
 			}
-			cluster.WritePlan(os.Stdout, rep)
+			setup.WritePlan(os.Stdout, rep)
 			return nil
 		},
 	}
@@ -179,7 +179,7 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			printWarnings(os.Stderr, inv)
-			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only, Package: c.String("package"), Out: os.Stderr}, true)
+			rep, err := setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Out: os.Stderr})
 			if rep != nil {
 				fmt.Printf("%d changes, %d steps already done, %d waiting (%s)\n", len(rep.Changes), rep.Done, len(rep.Skipped), rep.Took.Round(100*time.Millisecond))
 			}

@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"bytes"
@@ -28,10 +28,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("%v (run go test ./cluster -run %s -update)", err, t.Name())
+		t.Fatalf("%v (run go test ./cluster/setup -run %s -update)", err, t.Name())
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./cluster -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./cluster/setup -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 

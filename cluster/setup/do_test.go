@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
 // the token itself only goes into that file (mode 0600) on the nodes.
 func TestDOTokenNeverInTheCIB(t *testing.T) {
-	inv, err := inventory.Load("../examples/cluster.toml")
+	inv, err := inventory.Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,13 @@
-package cluster
+// Package setup makes a cluster what its inventory says, over SSH: a plan
+// (Plan: what would change) or an apply (Apply). The setup is a list of
+// phases (base, harden, network, ha, storage, app), each a list of Steps
+// with a read-only Check and an Apply, run on the nodes in parallel where
+// order does not matter; a second apply changes nothing. Each phase has its
+// own file; the qdevice certificates (ha) and the DigitalOcean agent (ha,
+// provider digitalocean) have theirs. Options.Only = []string{PhaseApp}
+// with Options.Package creates the app resource once the first version is
+// installed.
+package setup
 
 import (
 	"context"
@@ -421,9 +430,19 @@ func (r *Run) forget(key string) {
 	r.mu.Unlock()
 }
 
-// Setup connects to every node (all must answer, or nothing is done), then
-// plans (apply false) or applies. Warnings go to o.Out first.
-func Setup(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, apply bool) (*Report, error) {
+// Plan connects to every node (all must answer, or nothing is done) and
+// reports what Apply would change. It changes nothing.
+func Plan(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
+	return connected(ctx, inv, co, o, (*Run).Plan)
+}
+
+// Apply connects to every node (all must answer, or nothing is done) and
+// applies the phases.
+func Apply(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
+	return connected(ctx, inv, co, o, (*Run).Apply)
+}
+
+func connected(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, do func(*Run, context.Context) (*Report, error)) (*Report, error) {
 	conns, err := inventory.ConnectAll(ctx, inv, co)
 	if err != nil {
 		return nil, err
@@ -436,8 +455,5 @@ func Setup(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOp
 	if err != nil {
 		return nil, err
 	}
-	if apply {
-		return r.Apply(ctx)
-	}
-	return r.Plan(ctx)
+	return do(r, ctx)
 }

@@ -1,4 +1,4 @@
-package cluster_test
+package setup_test
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
@@ -30,7 +30,7 @@ import (
 func buildClusterDeb(t *testing.T) string {
 	t.Helper()
 	testenv.NeedFile(t, "/usr/bin/python3")
-	src, err := filepath.Abs("../examples/hello-web")
+	src, err := filepath.Abs("../../examples/hello-web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,21 +65,21 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func apply(t *testing.T, inv *inventory.Inventory, o cluster.Options) *cluster.Report {
+func apply(t *testing.T, inv *inventory.Inventory, o setup.Options) *setup.Report {
 	t.Helper()
 	if o.Out == nil {
 		o.Out = logWriter{t}
 	}
-	rep, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, o, true)
+	rep, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, o)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	return rep
 }
 
-func plan(t *testing.T, inv *inventory.Inventory) *cluster.Report {
+func plan(t *testing.T, inv *inventory.Inventory) *setup.Report {
 	t.Helper()
-	rep, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, cluster.Options{}, false)
+	rep, err := setup.Plan(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -191,7 +191,7 @@ func TestClusterThreeNodes(t *testing.T) {
 		}},
 		{"apply", func(t *testing.T) {
 			start := time.Now()
-			rep := apply(t, inv, cluster.Options{Package: deb})
+			rep := apply(t, inv, setup.Options{Package: deb})
 			t.Logf("first apply: %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
 			if len(rep.Skipped) != 0 {
 				t.Errorf("with --package nothing should wait: %+v", rep.Skipped)
@@ -199,13 +199,13 @@ func TestClusterThreeNodes(t *testing.T) {
 		}},
 		{"second apply changes nothing", func(t *testing.T) {
 			start := time.Now()
-			rep := apply(t, inv, cluster.Options{})
+			rep := apply(t, inv, setup.Options{})
 			t.Logf("second apply: %d changes, %d steps done, in %s", len(rep.Changes), rep.Done, time.Since(start).Round(100*time.Millisecond))
 			if len(rep.Changes) != 0 {
 				t.Errorf("second apply changed: %+v", rep.Changes)
 			}
 			var b strings.Builder
-			cluster.WritePlan(&b, plan(t, inv))
+			setup.WritePlan(&b, plan(t, inv))
 			if !strings.HasPrefix(b.String(), "nothing to do") {
 				t.Errorf("plan on a converged cluster:\n%s", b.String())
 			}
@@ -341,7 +341,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPat
 	bad := *inv
 	bad.Nodes = append([]inventory.Node(nil), inv.Nodes...)
 	bad.Nodes[1].Address = "10.231.0.99"
-	_, err = cluster.Setup(context.Background(), &bad, inventory.ConnectOptions{Timeout: time.Second, Attempts: 1}, cluster.Options{}, true)
+	_, err = setup.Apply(context.Background(), &bad, inventory.ConnectOptions{Timeout: time.Second, Attempts: 1}, setup.Options{})
 	if err == nil || !strings.Contains(err.Error(), "node2: cannot connect to 10.231.0.99:22") {
 		t.Errorf("unreachable: %v", err)
 	}
@@ -350,7 +350,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPat
 	os.WriteFile(empty, nil, 0o600)
 	bad = *inv
 	bad.SSH.KnownHosts = empty
-	_, err = cluster.Setup(context.Background(), &bad, inventory.ConnectOptions{}, cluster.Options{}, true)
+	_, err = setup.Apply(context.Background(), &bad, inventory.ConnectOptions{}, setup.Options{})
 	var hk *transport.HostKeyError
 	if !errors.As(err, &hk) || !strings.Contains(err.Error(), "--accept-new-host-keys") {
 		t.Errorf("unknown host key: %v", err)
@@ -424,12 +424,12 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}
 	// The sshd step keeps no change after which a new login fails.
-	_, err := cluster.Setup(context.Background(), inv, inventory.ConnectOptions{}, cluster.Options{
-		Only: []string{cluster.PhaseHarden}, Out: logWriter{t},
+	_, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{
+		Only: []string{setup.PhaseHarden}, Out: logWriter{t},
 		Relogin: func(context.Context, inventory.Node) (transport.Transport, error) {
 			return nil, errors.New("simulated: the new login is refused")
 		},
-	}, true)
+	})
 	if err == nil || !strings.Contains(err.Error(), "so the previous configuration was restored: simulated") {
 		t.Fatalf("sshd hardening with a failing second login: %v", err)
 	}
@@ -440,9 +440,9 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 
 	start := time.Now()
-	rep := apply(t, inv, cluster.Options{Package: deb})
+	rep := apply(t, inv, setup.Options{Package: deb})
 	t.Logf("first apply (2 nodes): %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
-	rep = apply(t, inv, cluster.Options{})
+	rep = apply(t, inv, setup.Options{})
 	if len(rep.Changes) != 0 {
 		t.Errorf("second apply changed: %+v", rep.Changes)
 	}

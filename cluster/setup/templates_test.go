@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // example inventory (WireGuard, DigitalOcean, tie-breaker) and a 3-node lab
 // inventory, and compares them with testdata/golden.
 func TestGeneratedFiles(t *testing.T) {
-	example, err := inventory.Load("../examples/cluster.toml")
+	example, err := inventory.Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
