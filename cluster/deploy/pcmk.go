@@ -11,8 +11,8 @@ import (
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// crmState is the cluster state a deploy decides from: crm_mon's XML as the
-// cluster package reads it, with the questions only a deploy asks.
+// crmState is the cluster state a deploy decides from: crm_mon's XML as
+// cluster/host reads it, with the questions only a deploy asks.
 type crmState struct{ host.CrmMon }
 
 func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
