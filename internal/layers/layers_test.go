@@ -58,7 +58,6 @@ var layer = map[string]int{
 var sameLayer = map[[2]string]string{
 	{"cluster/deploy", "cluster/status"}:     "preflight: a deploy starts only on a healthy cluster (status.Healthy)",
 	{"cluster/lab/labtest", "cluster/lab"}:   "the tests' shared lab",
-	{"ci/gitlab/gitlabtest", "ci/gitlab"}:    "test helpers of the package they help",
 	{"internal/debroot", "internal/testenv"}: "the clean root is built for tests",
 }
 
