@@ -17,7 +17,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // Events that can trigger a deploy ([trigger] event).
@@ -368,7 +368,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	c.Package = gl.Package
 	if fc.Inventory != "" {
 		c.Inventory = resolve(dir, fc.Inventory)
-		inv, err := cluster.LoadInventory(c.Inventory)
+		inv, err := inventory.Load(c.Inventory)
 		if err != nil {
 			add(c.errAt("inventory", "inventory: %v", err))
 		} else {

@@ -18,7 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 )
@@ -31,8 +32,8 @@ const (
 
 // Options are what a deploy is asked to do.
 type Options struct {
-	Inventory *cluster.Inventory
-	Connect   cluster.ConnectOptions
+	Inventory *inventory.Inventory
+	Connect   inventory.ConnectOptions
 	// Conns are open connections to every node (tests); nil: Run connects
 	// and closes them again.
 	Conns map[string]transport.Transport
@@ -176,13 +177,13 @@ func (d *debFile) cacheName() string {
 	return fmt.Sprintf("%s_%s_%s.deb", d.pkg, v, d.arch)
 }
 
-func (d *debFile) cachePath() string { return cluster.PackageCache + "/" + d.cacheName() }
+func (d *debFile) cachePath() string { return inventory.PackageCache + "/" + d.cacheName() }
 
 // stagingPath is where the copy waits until the lock is taken: a directory
 // of the deploy's own, so that a deploy refused by the lock never removes
 // the copy of the one holding it.
 func (d *deployment) stagingPath() string {
-	return cluster.PackageCache + "/incoming/" + d.id + "/" + d.deb.cacheName()
+	return inventory.PackageCache + "/incoming/" + d.id + "/" + d.deb.cacheName()
 }
 
 // readDeb reads and checks a .deb like `debship inspect --check`.
@@ -212,7 +213,7 @@ func readDeb(path string) (*debFile, []string) {
 // deployment is one run of Run.
 type deployment struct {
 	o     Options
-	inv   *cluster.Inventory
+	inv   *inventory.Inventory
 	conns map[string]transport.Transport
 	deb   *debFile
 	id    string
@@ -322,8 +323,8 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 	end := d.step("", "connect", "%d nodes", len(d.inv.Nodes))
 	d.conns = o.Conns
 	if d.conns == nil {
-		conns, errs := cluster.Connect(ctx, d.inv, o.Connect)
-		defer cluster.CloseAll(conns)
+		conns, errs := inventory.Connect(ctx, d.inv, o.Connect)
+		defer inventory.CloseAll(conns)
 		if len(errs) > 0 {
 			var problems []string
 			for _, n := range d.inv.Nodes {
@@ -577,7 +578,7 @@ func (d *deployment) failureSummary(f *NodeResult) string {
 		v := "?"
 		if t := d.conns[n]; t != nil && !d.isGone(n) && (s == nil || s.online(n)) {
 			cctx, c2 := context.WithTimeout(ctx, 10*time.Second)
-			v, _ = installedVersion(cctx, t, d.inv.App.Package)
+			v, _ = host.InstalledVersion(cctx, t, d.inv.App.Package)
 			c2()
 		}
 		state := "unreachable"
@@ -605,8 +606,4 @@ func orNone(v string) string {
 		return "nothing"
 	}
 	return v
-}
-
-func installedVersion(ctx context.Context, t transport.Transport, pkg string) (string, error) {
-	return transport.Output(ctx, t, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+transport.Quote(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
 }

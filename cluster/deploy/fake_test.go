@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 )
@@ -59,14 +59,14 @@ func newFakeCluster(version string) *fakeCluster {
 	return f
 }
 
-func (f *fakeCluster) inventory(t *testing.T) *cluster.Inventory {
+func (f *fakeCluster) inventory(t *testing.T) *inventory.Inventory {
 	t.Helper()
-	inv := &cluster.Inventory{
-		Name: "fake", SSH: cluster.SSH{User: "admin", Port: 22},
-		Nodes:      []cluster.Node{{Name: "node1", Address: "10.0.0.11"}, {Name: "node2", Address: "10.0.0.12"}},
-		FloatingIP: cluster.FloatingIP{Address: "10.0.0.100/24", Provider: cluster.ProviderIPaddr2},
-		App:        cluster.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
-		Network:    cluster.Network{Type: cluster.NetworkNone},
+	inv := &inventory.Inventory{
+		Name: "fake", SSH: inventory.SSH{User: "admin", Port: 22},
+		Nodes:      []inventory.Node{{Name: "node1", Address: "10.0.0.11"}, {Name: "node2", Address: "10.0.0.12"}},
+		FloatingIP: inventory.FloatingIP{Address: "10.0.0.100/24", Provider: inventory.ProviderIPaddr2},
+		App:        inventory.App{Package: "hello-web", Port: 8080, HealthPath: "/healthz"},
+		Network:    inventory.Network{Type: inventory.NetworkNone},
 	}
 	if err := inv.Validate(); err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		fmt.Fprintf(&b, "installed=%s\ndpkg_status=ii\naudit=0\nfree_kb=10000000\nunit=%s\narch=amd64\niptables=yes\ncurl=yes\n", f.inst[n.name], map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
 		var paths []string
 		for p := range files {
-			if strings.HasPrefix(p, cluster.PackageCache+"/") && !strings.Contains(p, "/incoming/") {
+			if strings.HasPrefix(p, inventory.PackageCache+"/") && !strings.Contains(p, "/incoming/") {
 				paths = append(paths, p)
 			}
 		}
@@ -217,8 +217,10 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 			fmt.Fprintf(&b, "deb %s %s %s\n", hex.EncodeToString(sum[:]), debVersionOf(files[p]), p)
 		}
 		return ok(b.String())
-	case strings.Contains(cmd, "ufw status"): // cluster.GatherStatus' node facts
-		return ok(f.inst[n.name] + "\n--\nStatus: active\n--\nrunning\n--\n")
+	case strings.Contains(cmd, "ufw status"): // status' node facts
+		return ok("Status: active")
+	case strings.Contains(cmd, "fail2ban-client"):
+		return ok("running")
 	case strings.HasPrefix(cmd, "crm_mon"):
 		return ok(f.crmMon())
 	case strings.HasPrefix(cmd, "cibadmin --query --scope constraints"):
@@ -259,7 +261,7 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 			return fail(100, "The following packages have unmet dependencies:\n hello-web : Depends: libfoo but it is not installable\nE: Unable to correct problems, you have held broken packages.")
 		}
 		return ok("Inst hello-web")
-	case strings.HasPrefix(cmd, "rm -f "+cluster.PackageCache+"/incoming"), strings.HasPrefix(cmd, "rm -f '"+cluster.PackageCache+"/incoming"):
+	case strings.HasPrefix(cmd, "rm -f "+inventory.PackageCache+"/incoming"), strings.HasPrefix(cmd, "rm -f '"+inventory.PackageCache+"/incoming"):
 		for p := range files {
 			if strings.Contains(p, "/incoming/") {
 				delete(files, p)
@@ -384,6 +386,6 @@ func (f *fakeCluster) seed(t *testing.T, deb string) {
 		t.Fatal(err)
 	}
 	for _, n := range f.nodes {
-		f.files[n][cluster.PackageCache+"/"+filepath.Base(deb)] = b
+		f.files[n][inventory.PackageCache+"/"+filepath.Base(deb)] = b
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -188,7 +188,7 @@ func mergeHistory(perNode map[string][]Record, lock *Lock) []Entry {
 // History reads the deploy history from every member that answers, merged,
 // oldest first. Nodes that cannot be read are named in the error, which is
 // not fatal when entries are returned.
-func History(ctx context.Context, inv *cluster.Inventory, conns map[string]transport.Transport) ([]Entry, error) {
+func History(ctx context.Context, inv *inventory.Inventory, conns map[string]transport.Transport) ([]Entry, error) {
 	perNode := map[string][]Record{}
 	var errs []string
 	var lock *Lock

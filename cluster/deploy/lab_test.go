@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/deploy/loadgen"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -94,13 +96,13 @@ func (w watcher) Event(e Event) {
 type labEnv struct {
 	t   *testing.T
 	l   *lab.Lab
-	inv *cluster.Inventory
+	inv *inventory.Inventory
 }
 
 func (e *labEnv) options(t *testing.T, deb string) Options {
 	return Options{
 		Inventory: e.inv, Deb: deb, Holder: "lab-test", Host: "test-host",
-		Connect:  cluster.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1},
+		Connect:  inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1},
 		Health:   HealthCheck{Retries: 8, Interval: 500 * time.Millisecond, Timeout: 3 * time.Second},
 		Settle:   90 * time.Second,
 		Progress: LinesProgress(&testLog{t: t}),
@@ -110,7 +112,7 @@ func (e *labEnv) options(t *testing.T, deb string) Options {
 func (e *labEnv) sh(t *testing.T, node, cmd string) string {
 	t.Helper()
 	n, _ := e.inv.Node(node)
-	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 5 * time.Second}))
+	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 5 * time.Second}))
 	if err != nil {
 		t.Fatalf("%s: %v", node, err)
 	}
@@ -149,16 +151,16 @@ func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	}
 }
 
-func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *cluster.Status {
+func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *status.Status {
 	t.Helper()
 	start := time.Now()
 	for {
-		st := cluster.GetStatus(context.Background(), e.inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		st := status.Get(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 		ok, why := st.Healthy()
 		if ok {
 			allRun := true
 			for _, r := range st.Resources {
-				if r.ID == cluster.ResourceApp && len(r.Nodes) == 0 {
+				if r.ID == inventory.ResourceApp && len(r.Nodes) == 0 {
 					allRun = false
 				}
 			}
@@ -243,7 +245,7 @@ func (e *labEnv) nothingChanged(t *testing.T, version string, histLines string) 
 func (e *labEnv) conn(t *testing.T, node string) transport.Transport {
 	t.Helper()
 	n, _ := e.inv.Node(node)
-	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 5 * time.Second}))
+	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 5 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +279,7 @@ func TestDeployLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	if _, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{Package: v1, Out: &testLog{t: t}}, true); err != nil {
+	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Out: &testLog{t: t}}); err != nil {
 		t.Fatalf("cluster apply --package v1: %v", err)
 	}
 	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
@@ -460,7 +462,7 @@ func TestDeployLab(t *testing.T) {
 			// the next deploy resumes with it.
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
-				st := cluster.GetStatus(ctx, e.inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+				st := status.Get(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 				if ok, _ := st.Healthy(); ok {
 					break
 				}
@@ -484,8 +486,8 @@ func TestDeployLab(t *testing.T) {
 		}},
 		{"webhook: a green tag pipeline deploys v4 through the receiver", func(t *testing.T) { webhookDeploy(t, e, v4) }},
 		{"history lists the deploys and the rollback with outcomes", func(t *testing.T) {
-			conns, errs := cluster.Connect(ctx, e.inv, cluster.ConnectOptions{Timeout: 5 * time.Second})
-			defer cluster.CloseAll(conns)
+			conns, errs := inventory.Connect(ctx, e.inv, inventory.ConnectOptions{Timeout: 5 * time.Second})
+			defer inventory.CloseAll(conns)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}

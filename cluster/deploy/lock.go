@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -100,14 +101,12 @@ func parseLock(b []byte) (*Lock, error) {
 // ReadLock returns the deploy lock, nil when nobody holds it. t is any
 // node of the cluster.
 func ReadLock(ctx context.Context, t transport.Transport) (*Lock, error) {
-	out, _, err := t.Run(ctx, "cibadmin --query --xpath "+transport.Quote("//cluster_property_set[@id='"+lockID+"']"))
+	out, err := host.QueryCIB(ctx, t, "//cluster_property_set[@id='"+lockID+"']")
 	if err != nil {
-		// cibadmin exits 105 (no such object; 6 in older versions) when
-		// the xpath matches nothing.
-		if c := transport.ExitCode(err); c == 105 || c == 6 {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("read the deploy lock: %w", err)
+	}
+	if out == nil {
+		return nil, nil
 	}
 	return parseLock(out)
 }
@@ -115,7 +114,7 @@ func ReadLock(ctx context.Context, t transport.Transport) (*Lock, error) {
 // acquireLock creates the lock; if it exists, it returns a *LockHeldError
 // naming the holder.
 func acquireLock(ctx context.Context, t transport.Transport, l *Lock) error {
-	_, _, err := t.Run(ctx, "cibadmin --create --scope crm_config --xml-text "+transport.Quote(l.xml()))
+	err := host.CreateInCIB(ctx, t, "crm_config", l.xml())
 	if err == nil {
 		return nil
 	}
@@ -143,8 +142,7 @@ func releaseLock(ctx context.Context, t transport.Transport, id string) error {
 }
 
 func deleteLock(ctx context.Context, t transport.Transport) error {
-	_, _, err := t.Run(ctx, "cibadmin --delete --xml-text "+transport.Quote("<cluster_property_set id=\""+lockID+"\"/>"))
-	if err != nil && transport.ExitCode(err) != 105 && transport.ExitCode(err) != 6 {
+	if err := host.DeleteFromCIB(ctx, t, "<cluster_property_set id=\""+lockID+"\"/>"); err != nil {
 		return fmt.Errorf("release the deploy lock: %w", err)
 	}
 	return nil

@@ -9,35 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/templates"
 )
-
-const aptEnv = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a "
-
-// aptInstall installs a local .deb so that apt resolves new Depends (dpkg
-// -i would not); the lock timeout waits for an unattended upgrade instead
-// of failing, the conffile options keep local edits.
-const aptInstall = aptEnv + "apt-get install -y -q --allow-downgrades --no-install-recommends -o DPkg::Lock::Timeout=300 " +
-	"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
-
-func asCommandError(err error, ce **transport.CommandError) bool { return errors.As(err, ce) }
-
-// aptError shortens a failed apt-get to its exit code and the last lines
-// of its output (the long command line says nothing new).
-func aptError(err error) error {
-	var ce *transport.CommandError
-	if err == nil || !asCommandError(err, &ce) || ce.ExitCode < 0 {
-		return err
-	}
-	out := strings.TrimSpace(ce.Stdout + "\n" + ce.Stderr)
-	lines := strings.Split(out, "\n")
-	if len(lines) > 3 {
-		lines = lines[len(lines)-3:]
-	}
-	return fmt.Errorf("apt-get install failed (exit %d): %s", ce.ExitCode, strings.Join(lines, " | "))
-}
 
 // errNodeLeft is the cause of a node step's cancellation when pacemaker
 // says the node left the cluster (crashed, partitioned): its SSH session
@@ -82,7 +58,7 @@ func causeOf(ctx context.Context, err error) error {
 	return err
 }
 
-func nodeAddr(inv *cluster.Inventory, name string) string {
+func nodeAddr(inv *inventory.Inventory, name string) string {
 	n, _ := inv.Node(name)
 	return n.Address
 }
@@ -162,7 +138,7 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 		end(err, "")
 		return fail("out of service", err)
 	}
-	if st, _ := transport.Output(wctx, t, "systemctl is-active "+transport.Quote(d.inv.AppUnit())+" || true"); st == "active" || st == "deactivating" {
+	if st, _ := host.ActiveState(wctx, t, d.inv.AppUnit()); st == "active" || st == "deactivating" {
 		err := fmt.Errorf("pacemaker says the app stopped, but %s is %s", d.inv.AppUnit(), st)
 		end(err, "")
 		return fail("out of service", err)
@@ -172,20 +148,12 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	// 3. Install.
 	end = d.step(n, "install", "apt-get install %s", d.deb.cacheName())
 	ictx, cancel := context.WithTimeout(wctx, d.o.InstallTimeout)
-	reinstall, repair := "", ""
-	if a.From == d.deb.version {
-		reinstall = "--reinstall "
-	}
-	if a.Resume {
-		// An interrupted deploy may have cut dpkg off mid-install.
-		repair = aptEnv + "dpkg --configure -a --force-confdef --force-confold >/dev/null 2>&1; "
-	}
-	_, err := transport.Output(ictx, t, repair+aptInstall+reinstall+transport.Quote(d.deb.cachePath())+" 2>&1")
+	// An interrupted deploy may have cut dpkg off mid-install.
+	err := host.InstallDeb(ictx, t, d.deb.cachePath(), host.DebOptions{Reinstall: a.From == d.deb.version, Repair: a.Resume})
 	cancel()
-	err = aptError(err)
 	if err == nil {
 		var v string
-		v, err = installedVersion(wctx, t, d.inv.App.Package)
+		v, err = host.InstalledVersion(wctx, t, d.inv.App.Package)
 		if err == nil && v != d.deb.version {
 			err = fmt.Errorf("apt-get finished but dpkg reports %s %q installed", d.inv.App.Package, v)
 		}
@@ -255,9 +223,8 @@ func (d *deployment) rollbackNode(ctx context.Context, p *pcmk, a Action) error 
 		return fail(causeOf(wctx, err))
 	}
 	ictx, cancel := context.WithTimeout(wctx, d.o.InstallTimeout)
-	_, err := transport.Output(ictx, d.conns[n], aptInstall+transport.Quote(c.Path)+" 2>&1")
+	err := host.InstallDeb(ictx, d.conns[n], c.Path, host.DebOptions{})
 	cancel()
-	err = aptError(err)
 	if err != nil {
 		return fail(causeOf(wctx, err))
 	}
@@ -305,11 +272,11 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	// Only an address that moves by ARP benefits: a reserved IP of a cloud
 	// API keeps reaching the old node until the API has moved it, so
 	// holding back connections there would only add to the wait.
-	drain := d.inv.FloatingIP.Provider == cluster.ProviderIPaddr2 && d.o.Drain > 0
+	drain := d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0
 	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
 		"From": from, "To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
 		"Drain": drain, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
-		"Resource": cluster.ResourceFloatingIP,
+		"Resource": inventory.ResourceFloatingIP,
 	})
 	if err != nil {
 		return fail(err)

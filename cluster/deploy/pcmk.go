@@ -2,27 +2,23 @@ package deploy
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"strings"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// crmState is the cluster state a deploy decides from: crm_mon's XML as the
-// cluster package reads it, with the questions only a deploy asks.
-type crmState struct{ cluster.CrmMon }
+// crmState is the cluster state a deploy decides from: crm_mon's XML as
+// cluster/host reads it, with the questions only a deploy asks.
+type crmState struct{ host.CrmMon }
 
 func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
-	out, _, err := t.Run(ctx, "crm_mon --output-as=xml")
+	m, err := host.ReadCrmMon(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("read the cluster state: %w", err)
-	}
-	m, err := cluster.ParseCrmMon(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Node(), err)
+		return nil, err
 	}
 	return &crmState{*m}, nil
 }
@@ -30,7 +26,7 @@ func readCrm(ctx context.Context, t transport.Transport) (*crmState, error) {
 // ipHolder is the node the floating IP runs on ("" if none).
 func (s *crmState) ipHolder() string {
 	for _, r := range s.Resources {
-		if r.ID == cluster.ResourceFloatingIP && r.Active && len(r.Nodes) > 0 {
+		if r.ID == inventory.ResourceFloatingIP && r.Active && len(r.Nodes) > 0 {
 			return r.Nodes[0].Name
 		}
 	}
@@ -41,7 +37,7 @@ func (s *crmState) ipHolder() string {
 func (s *crmState) appOn(node string) bool {
 	for _, c := range s.Clones {
 		for _, r := range c.Resources {
-			if r.ID != cluster.ResourceApp || !r.Active || r.Role != "Started" {
+			if r.ID != inventory.ResourceApp || !r.Active || r.Role != "Started" {
 				continue
 			}
 			for _, n := range r.Nodes {
@@ -58,7 +54,7 @@ func (s *crmState) appOn(node string) bool {
 // failed leaves a fail count that keeps pacemaker from starting it there).
 func (s *crmState) appFailedOn(node string) bool {
 	for _, f := range s.Failures {
-		if f.Node == node && strings.HasPrefix(f.OpKey, cluster.ResourceApp+"_") {
+		if f.Node == node && strings.HasPrefix(f.OpKey, inventory.ResourceApp+"_") {
 			return true
 		}
 	}
@@ -78,12 +74,12 @@ func (s *crmState) online(node string) bool {
 func (s *crmState) unmanaged() []string {
 	var out []string
 	for _, r := range s.Resources {
-		if r.ID == cluster.ResourceFloatingIP && r.Managed == "false" {
+		if r.ID == inventory.ResourceFloatingIP && r.Managed == "false" {
 			out = append(out, r.ID)
 		}
 	}
 	for _, c := range s.Clones {
-		if c.ID == cluster.ResourceAppClone && c.Managed == "false" {
+		if c.ID == inventory.ResourceAppClone && c.Managed == "false" {
 			out = append(out, c.ID)
 		}
 	}
@@ -91,35 +87,21 @@ func (s *crmState) unmanaged() []string {
 }
 
 // Constraint ids crm_resource gives the bans and moves a deploy makes.
-func banID(node string) string { return "cli-ban-" + cluster.ResourceAppClone + "-on-" + node }
+func banID(node string) string { return "cli-ban-" + inventory.ResourceAppClone + "-on-" + node }
 
-const preferIPID = "cli-prefer-" + cluster.ResourceFloatingIP
-
-// location is a location constraint of the CIB.
-type location struct {
-	ID    string `xml:"id,attr"`
-	Rsc   string `xml:"rsc,attr"`
-	Node  string `xml:"node,attr"`
-	Score string `xml:"score,attr"`
-}
+const preferIPID = "cli-prefer-" + inventory.ResourceFloatingIP
 
 // leftovers lists the location constraints of crm_resource --ban/--move
 // on the app and the floating IP: a deploy removes its own, so any found
 // before a deploy were left by an interrupted one (or made by hand).
-func leftovers(ctx context.Context, t transport.Transport) ([]location, error) {
-	out, _, err := t.Run(ctx, "cibadmin --query --scope constraints")
+func leftovers(ctx context.Context, t transport.Transport) ([]host.Location, error) {
+	c, err := host.ReadConstraints(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("read the constraints: %w", err)
+		return nil, err
 	}
-	var c struct {
-		Locations []location `xml:"rsc_location"`
-	}
-	if err := xml.Unmarshal(out, &c); err != nil {
-		return nil, fmt.Errorf("%s: constraints: %w", t.Node(), err)
-	}
-	var found []location
+	var found []host.Location
 	for _, l := range c.Locations {
-		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == cluster.ResourceAppClone || l.Rsc == cluster.ResourceApp || l.Rsc == cluster.ResourceFloatingIP) {
+		if strings.HasPrefix(l.ID, "cli-") && (l.Rsc == inventory.ResourceAppClone || l.Rsc == inventory.ResourceApp || l.Rsc == inventory.ResourceFloatingIP) {
 			found = append(found, l)
 		}
 	}
@@ -134,14 +116,9 @@ type pcmk struct {
 	settle time.Duration
 }
 
-func (p *pcmk) sh(ctx context.Context, cmd string) (string, error) {
-	return transport.Output(ctx, p.t, cmd)
-}
-
 // banApp stops the app's instance on node and keeps it stopped.
 func (p *pcmk) banApp(ctx context.Context, node string) error {
-	_, err := p.sh(ctx, "crm_resource --ban --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
-	return err
+	return host.Ban(ctx, p.t, inventory.ResourceAppClone, node)
 }
 
 // clearApp lifts the ban, after clearing the fail count a failed start of
@@ -149,19 +126,17 @@ func (p *pcmk) banApp(ctx context.Context, node string) error {
 // failure-timeout passes).
 func (p *pcmk) clearApp(ctx context.Context, node string, failed bool) error {
 	if failed {
-		if _, err := p.sh(ctx, "crm_resource --cleanup --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null"); err != nil {
+		if err := host.Cleanup(ctx, p.t, inventory.ResourceAppClone, node); err != nil {
 			return err
 		}
 	}
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceAppClone+" --node "+transport.Quote(node)+" >/dev/null")
-	return err
+	return host.Clear(ctx, p.t, inventory.ResourceAppClone, node)
 }
 
 // clearIP removes the constraint of the floating IP's move: stickiness
 // keeps it where it is.
 func (p *pcmk) clearIP(ctx context.Context) error {
-	_, err := p.sh(ctx, "crm_resource --clear --resource "+cluster.ResourceFloatingIP+" >/dev/null")
-	return err
+	return host.Clear(ctx, p.t, inventory.ResourceFloatingIP, "")
 }
 
 // waitFor polls the cluster state until cond holds, then waits for
@@ -191,7 +166,7 @@ func (p *pcmk) waitFor(ctx context.Context, what string, cond func(*crmState) bo
 	if left < 5*time.Second {
 		left = 5 * time.Second
 	}
-	if _, err := p.sh(ctx, fmt.Sprintf("crm_resource --wait --timeout=%ds", int(left.Seconds()))); err != nil {
+	if err := host.WaitIdle(ctx, p.t, left); err != nil {
 		return last, fmt.Errorf("pacemaker did not settle after %s: %w", what, err)
 	}
 	return readCrm(ctx, p.t)

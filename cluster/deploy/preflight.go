@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/templates"
@@ -81,8 +84,8 @@ func parseFacts(out string) *nodeFacts {
 	return f
 }
 
-func readFacts(ctx context.Context, inv *cluster.Inventory, t transport.Transport) (*nodeFacts, error) {
-	script, err := templates.Render("deploy/facts.sh", map[string]any{"Package": inv.App.Package, "Cache": cluster.PackageCache, "Unit": inv.AppUnit()})
+func readFacts(ctx context.Context, inv *inventory.Inventory, t transport.Transport) (*nodeFacts, error) {
+	script, err := templates.Render("deploy/facts.sh", map[string]any{"Package": inv.App.Package, "Cache": inventory.PackageCache, "Unit": inv.AppUnit()})
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +108,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 		return &PreflightError{Problems: problems, Lock: lockErr}
 	}
 
-	st := cluster.GatherStatus(ctx, d.inv, d.conns, nil)
+	st := status.Gather(ctx, d.inv, d.conns, nil)
 	if ok, why := st.Healthy(); !ok {
 		for _, w := range why {
 			add("the cluster is not healthy: %s", w)
@@ -131,10 +134,10 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 	}
 	exists := false
 	for _, c := range s.Clones {
-		exists = exists || c.ID == cluster.ResourceAppClone
+		exists = exists || c.ID == inventory.ResourceAppClone
 	}
 	if !exists {
-		add("the app resource %s does not exist; set the cluster up with: debship cluster apply --package <first .deb>", cluster.ResourceAppClone)
+		add("the app resource %s does not exist; set the cluster up with: debship cluster apply --package <first .deb>", inventory.ResourceAppClone)
 	}
 	holder := s.ipHolder()
 	if holder == "" {
@@ -150,7 +153,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 	}
 	out := map[string]bool{}
 	for _, l := range left {
-		if l.Rsc == cluster.ResourceAppClone && l.ID == banID(l.Node) {
+		if l.Rsc == inventory.ResourceAppClone && l.ID == banID(l.Node) {
 			out[l.Node] = true
 		}
 	}
@@ -180,7 +183,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 			continue
 		}
 		if !s.appOn(n) && !out[n] && exists {
-			add("the app does not run on %s; see pcs status there (a failed start is cleared with: pcs resource cleanup %s)", n, cluster.ResourceAppClone)
+			add("the app does not run on %s; see pcs status there (a failed start is cleared with: pcs resource cleanup %s)", n, inventory.ResourceAppClone)
 		}
 		// A node an interrupted deploy left out of service may have been
 		// cut off in the middle of dpkg: the deploy repairs it (it serves
@@ -189,7 +192,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 			add("dpkg on %s has %d half-installed or half-configured packages; repair them first (dpkg --audit, dpkg --configure -a)", n, f.Audit)
 		}
 		if need := int64(len(d.deb.data))*2/1024 + 20*1024; f.FreeKB > 0 && f.FreeKB < need {
-			add("%s has %d MiB free for %s, the deploy needs %d MiB", n, f.FreeKB/1024, cluster.PackageCache, need/1024)
+			add("%s has %d MiB free for %s, the deploy needs %d MiB", n, f.FreeKB/1024, inventory.PackageCache, need/1024)
 		}
 		if d.deb.arch != "all" && f.Arch != "" && f.Arch != d.deb.arch {
 			add("%s is built for %s, but %s is %s", d.deb.cacheName(), d.deb.arch, n, f.Arch)
@@ -201,7 +204,7 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 		// failed install goes back to.
 		if f.Installed != "" && f.Installed != d.deb.version && f.deb(f.Installed) == nil {
 			add("%s runs %s %s but has no copy of its .deb in %s, so a failed install could not be rolled back; copy that .deb there first",
-				n, d.inv.App.Package, f.Installed, cluster.PackageCache)
+				n, d.inv.App.Package, f.Installed, inventory.PackageCache)
 		}
 	}
 
@@ -298,11 +301,11 @@ func (d *deployment) stageOn(ctx context.Context, n string) error {
 	// apt resolves the package's Depends against the node's apt lists
 	// without installing anything; Debug::NoLocking lets it run while
 	// another apt holds the lock.
-	out, err := transport.Output(ctx, t, aptEnv+"apt-get install -s -q --allow-downgrades -o Debug::NoLocking=1 "+transport.Quote(path)+" 2>&1")
+	out, err := host.SimulateInstall(ctx, t, path)
 	if err != nil {
 		var ce *transport.CommandError
 		msg := err.Error()
-		if asCommandError(err, &ce) {
+		if errors.As(err, &ce) {
 			msg = aptProblem(ce.Stdout + ce.Stderr)
 		}
 		return fmt.Errorf("%s cannot install %s %s: %s", n, d.deb.pkg, d.deb.version, msg)
@@ -339,7 +342,7 @@ func aptProblem(out string) string {
 func (d *deployment) unstage(ctx context.Context) {
 	for _, n := range d.members() {
 		if t := d.conns[n]; t != nil {
-			_, _, _ = t.Run(ctx, "rm -f "+transport.Quote(d.stagingPath())+"; rmdir "+cluster.PackageCache+"/incoming/"+d.id+" "+cluster.PackageCache+"/incoming 2>/dev/null || true")
+			_, _, _ = t.Run(ctx, "rm -f "+transport.Quote(d.stagingPath())+"; rmdir "+inventory.PackageCache+"/incoming/"+d.id+" "+inventory.PackageCache+"/incoming 2>/dev/null || true")
 		}
 	}
 }
@@ -349,12 +352,12 @@ func (d *deployment) unstage(ctx context.Context) {
 func (d *deployment) commitStaged(ctx context.Context) error {
 	for _, n := range d.members() {
 		cmd := fmt.Sprintf("if [ -f %[1]s ]; then mv -f %[1]s %[2]s; fi; rmdir %[3]s/incoming/%[4]s %[3]s/incoming 2>/dev/null || true; test -f %[2]s",
-			transport.Quote(d.stagingPath()), transport.Quote(d.deb.cachePath()), cluster.PackageCache, d.id)
+			transport.Quote(d.stagingPath()), transport.Quote(d.deb.cachePath()), inventory.PackageCache, d.id)
 		if c := d.facts[n].deb(d.deb.version); c != nil && c.SHA256 == d.deb.sha256 && c.Path != d.deb.cachePath() {
 			cmd = "cp -f " + transport.Quote(c.Path) + " " + transport.Quote(d.deb.cachePath())
 		}
 		if _, _, err := d.conns[n].Run(ctx, cmd); err != nil {
-			return fmt.Errorf("%s: put the .deb into %s: %w", n, cluster.PackageCache, err)
+			return fmt.Errorf("%s: put the .deb into %s: %w", n, inventory.PackageCache, err)
 		}
 	}
 	return nil
@@ -483,7 +486,7 @@ func (d *deployment) previousVersion(ctx context.Context) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("no previous version to roll back to: the history has no successful deploy and the nodes' %s has no older .deb; name one with --to VERSION", cluster.PackageCache)
+		return "", fmt.Errorf("no previous version to roll back to: the history has no successful deploy and the nodes' %s has no older .deb; name one with --to VERSION", inventory.PackageCache)
 	}
 	return best, nil
 }
@@ -527,7 +530,7 @@ func (d *deployment) fetchPrevious(ctx context.Context) (string, func(), error) 
 		end(nil, "%s %s from %s:%s", d.inv.App.Package, v, n, c.Path)
 		return path, func() { os.RemoveAll(dir) }, nil
 	}
-	err = fmt.Errorf("no node has the .deb of %s %s in %s to roll back to", d.inv.App.Package, v, cluster.PackageCache)
+	err = fmt.Errorf("no node has the .deb of %s %s in %s to roll back to", d.inv.App.Package, v, inventory.PackageCache)
 	end(err, "")
 	return "", nil, err
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/internal/rootfs"
 )
 
@@ -71,7 +71,7 @@ func newLab(o Options, base string) *Lab {
 	for i := 1; i <= o.Nodes; i++ {
 		n := Node{Name: fmt.Sprintf("node%d", i), Address: hostAddr(o.Subnet, byte(10+i))}
 		if i == 3 {
-			n.Role = cluster.RoleTiebreaker
+			n.Role = inventory.RoleTiebreaker
 		}
 		l.Nodes = append(l.Nodes, n)
 	}

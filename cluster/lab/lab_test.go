@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 )
@@ -105,7 +105,7 @@ func TestLab(t *testing.T) {
 			}
 		}},
 		{"inventory", func(t *testing.T) {
-			inv, err := cluster.LoadInventory(l.InventoryPath())
+			inv, err := inventory.Load(l.InventoryPath())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,13 +269,13 @@ func TestLab(t *testing.T) {
 		{"three nodes", func(t *testing.T) {
 			l = labtest.Get(t, 3)
 			n3, err := l.Node("node3")
-			if err != nil || n3.Role != cluster.RoleTiebreaker || n3.Address.String() != "10.231.0.13" {
+			if err != nil || n3.Role != inventory.RoleTiebreaker || n3.Address.String() != "10.231.0.13" {
 				t.Fatalf("node3: %+v %v", n3, err)
 			}
 			if got := mustSSH(t, l, "node3", "hostname"); got != "node3" {
 				t.Errorf("node3: %q", got)
 			}
-			inv, err := cluster.LoadInventory(l.InventoryPath())
+			inv, err := inventory.Load(l.InventoryPath())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 func TestBaseKeyFollowsPackageList(t *testing.T) {
@@ -68,7 +68,7 @@ func TestLabLayout(t *testing.T) {
 	want := []Node{
 		{Name: "node1", Address: netip.MustParseAddr("10.231.0.11")},
 		{Name: "node2", Address: netip.MustParseAddr("10.231.0.12")},
-		{Name: "node3", Address: netip.MustParseAddr("10.231.0.13"), Role: cluster.RoleTiebreaker},
+		{Name: "node3", Address: netip.MustParseAddr("10.231.0.13"), Role: inventory.RoleTiebreaker},
 	}
 	if !reflect.DeepEqual(l.Nodes, want) {
 		t.Errorf("nodes: %+v", l.Nodes)
@@ -105,7 +105,7 @@ func TestLabInventory(t *testing.T) {
 	if err := l.writeInventory(); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := cluster.LoadInventory(l.InventoryPath())
+	inv, err := inventory.Load(l.InventoryPath())
 	if err != nil {
 		t.Fatal(err)
 	}

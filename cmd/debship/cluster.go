@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/cluster/status"
 )
 
 func init() { commands = append(commands, clusterCommand()) }
@@ -61,15 +62,15 @@ func clusterContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 }
 
-func loadInventory(c *cli.Context) (*cluster.Inventory, cluster.ConnectOptions, error) {
+func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptions, error) {
 	if c.NArg() > 0 {
-		return nil, cluster.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
+		return nil, inventory.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
 	}
-	inv, err := cluster.LoadInventory(c.String("inventory"))
+	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
-		return nil, cluster.ConnectOptions{}, err
+		return nil, inventory.ConnectOptions{}, err
 	}
-	return inv, cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
+	return inv, inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
 }
 
 func onlyPhases(c *cli.Context) ([]string, error) {
@@ -80,11 +81,11 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 				continue
 			}
 			ok := false
-			for _, n := range cluster.PhaseNames {
+			for _, n := range setup.PhaseNames {
 				ok = ok || n == p
 			}
 			if !ok {
-				return nil, usagef("--only %s: unknown phase; the phases are %s", p, strings.Join(cluster.PhaseNames, ", "))
+				return nil, usagef("--only %s: unknown phase; the phases are %s", p, strings.Join(setup.PhaseNames, ", "))
 			}
 			out = append(out, p)
 		}
@@ -92,14 +93,14 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 	return out, nil
 }
 
-func printWarnings(w io.Writer, inv *cluster.Inventory) {
+func printWarnings(w io.Writer, inv *inventory.Inventory) {
 	for _, s := range inv.Warnings() {
 		fmt.Fprintf(w, "WARNING: %s\n", s)
 	}
 }
 
 func onlyFlag() cli.Flag {
-	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(cluster.PhaseNames, ", ") + "; repeatable or comma-separated)"}
+	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(setup.PhaseNames, ", ") + "; repeatable or comma-separated)"}
 }
 
 func clusterPlanCommand() *cli.Command {
@@ -127,14 +128,14 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			printWarnings(os.Stderr, inv)
-			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only}, false)
+			rep, err := setup.Plan(ctx, inv, co, setup.Options{Only: only})
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return writeJSON(rep)
 			}
-			cluster.WritePlan(os.Stdout, rep)
+			setup.WritePlan(os.Stdout, rep)
 			return nil
 		},
 	}
@@ -178,7 +179,7 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			printWarnings(os.Stderr, inv)
-			rep, err := cluster.Setup(ctx, inv, co, cluster.Options{Only: only, Package: c.String("package"), Out: os.Stderr}, true)
+			rep, err := setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Out: os.Stderr})
 			if rep != nil {
 				fmt.Printf("%d changes, %d steps already done, %d waiting (%s)\n", len(rep.Changes), rep.Done, len(rep.Skipped), rep.Took.Round(100*time.Millisecond))
 			}
@@ -210,13 +211,13 @@ Examples:
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			co.Attempts = 1 // a node that does not answer is part of the status
-			st := cluster.GetStatus(ctx, inv, co)
+			st := status.Get(ctx, inv, co)
 			if c.Bool("json") {
 				if err := writeJSON(st); err != nil {
 					return err
 				}
 			} else {
-				cluster.WriteStatus(os.Stdout, st)
+				status.Write(os.Stdout, st)
 			}
 			if ok, why := st.Healthy(); !ok {
 				return cli.Exit("cluster not healthy: "+strings.Join(why, "; "), 1)

@@ -13,8 +13,8 @@ import (
 
 	"gitlab.com/debship/debship/ci/gitlab"
 	"gitlab.com/debship/debship/ci/webhook"
-	"gitlab.com/debship/debship/cluster"
 	"gitlab.com/debship/debship/cluster/deploy"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/debbuild"
 )
 
@@ -30,13 +30,13 @@ func webhookDeployer(cfg *webhook.Config) (webhook.Deployer, error) {
 	if cfg.Inventory == "" {
 		return nil, fmt.Errorf("%s has no inventory to deploy to", cfg.File)
 	}
-	if _, err := cluster.LoadInventory(cfg.Inventory); err != nil {
+	if _, err := inventory.Load(cfg.Inventory); err != nil {
 		return nil, err
 	}
 	return webhook.DeployerFunc(func(ctx context.Context, job webhook.Job, deb string) error {
 		// Read again for each deploy: an edited inventory (a new node, a
 		// moved key) takes effect without restarting the receiver.
-		inv, err := cluster.LoadInventory(cfg.Inventory)
+		inv, err := inventory.Load(cfg.Inventory)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func deployHolder(c *cli.Context) string {
 	return os.Getenv("USER")
 }
 
-func deployOptions(c *cli.Context, inv *cluster.Inventory, co cluster.ConnectOptions, deb, kind string) deploy.Options {
+func deployOptions(c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions, deb, kind string) deploy.Options {
 	return deploy.Options{
 		Inventory: inv, Connect: co, Deb: deb, Kind: kind, RollbackTo: c.String("to"),
 		DryRun: c.Bool("dry-run"), ForceUnlock: c.Bool("force-unlock"), Holder: deployHolder(c),
@@ -192,7 +192,7 @@ func drain(c *cli.Context) time.Duration {
 
 // progressFor picks the output: JSON events, live lines on a terminal, or
 // plain log lines.
-func progressFor(c *cli.Context, inv *cluster.Inventory) deploy.Progress {
+func progressFor(c *cli.Context, inv *inventory.Inventory) deploy.Progress {
 	if c.Bool("json") {
 		return deploy.JSONProgress(os.Stdout)
 	}
@@ -207,11 +207,11 @@ func progressFor(c *cli.Context, inv *cluster.Inventory) deploy.Progress {
 }
 
 func runDeploy(c *cli.Context, deb, kind string) error {
-	inv, err := cluster.LoadInventory(c.String("inventory"))
+	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
 		return err
 	}
-	co := cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+	co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
 	if c.Int("health-retries") < 1 {
 		return usagef("--health-retries must be at least 1")
 	}
@@ -280,7 +280,7 @@ Examples:
 			if dir == "" {
 				dir = "."
 			}
-			inv, err := cluster.LoadInventory(c.String("inventory"))
+			inv, err := inventory.Load(c.String("inventory"))
 			if err != nil {
 				return err
 			}
@@ -319,7 +319,7 @@ Examples:
 				}
 				fmt.Fprintf(os.Stderr, "ship: released %s\n", res.ReleaseURL)
 			}
-			co := cluster.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+			co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
 			return deployWith(ctx, c, deployOptions(c, inv, co, deb, deploy.KindDeploy))
 		},
 	}
@@ -384,8 +384,8 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
-			conns, errs := cluster.Connect(ctx, inv, co)
-			defer cluster.CloseAll(conns)
+			conns, errs := inventory.Connect(ctx, inv, co)
+			defer inventory.CloseAll(conns)
 			if len(conns) == 0 {
 				var l []string
 				for _, e := range errs {

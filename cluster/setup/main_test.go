@@ -1,4 +1,4 @@
-package cluster_test
+package setup_test
 
 import (
 	"testing"

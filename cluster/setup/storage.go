@@ -1,24 +1,26 @@
-package cluster
+package setup
 
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
-func storagePhase(inv *Inventory) Phase {
+func storagePhase(inv *inventory.Inventory) Phase {
 	s := inv.Storage
 	if s == nil {
 		return Phase{Name: PhaseStorage}
 	}
-	primary := []Node{inv.Primary()}
+	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseStorage, Stages: []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{
 			packagesStep("packages", func(t *Target) []string {
-				if t.Node.Role == RoleTiebreaker {
+				if t.Node.Role == inventory.RoleTiebreaker {
 					return []string{"glusterfs-server"}
 				}
 				return []string{"glusterfs-server", "glusterfs-client"}
@@ -40,28 +42,9 @@ func storagePhase(inv *Inventory) Phase {
 	}}
 }
 
-// peerStates parses "gluster pool list": UUID, hostname, state.
-func peerStates(ctx context.Context, t *Target) (map[string]string, error) {
-	out, _, err := t.T.Run(ctx, "gluster pool list 2>/dev/null")
-	if err != nil {
-		return nil, nil // glusterd not answering yet
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(string(out), "\n")[1:] {
-		f := strings.Fields(l)
-		if len(f) == 3 {
-			m[f[1]] = f[2]
-		}
-	}
-	return m, nil
-}
-
 func peersStep() Step {
 	missing := func(ctx context.Context, t *Target) ([]string, bool, error) {
-		m, err := peerStates(ctx, t)
-		if err != nil {
-			return nil, false, err
-		}
+		m := host.GlusterPeers(ctx, t.T)
 		var miss []string
 		connected := true
 		for _, n := range others(t.Inv().Nodes, t.Node) {
@@ -93,7 +76,7 @@ func peersStep() Step {
 				return err
 			}
 			for _, a := range miss {
-				if _, err := t.Sh(ctx, "gluster --mode=script peer probe "+q(a)); err != nil {
+				if err := host.GlusterProbe(ctx, t.T, a); err != nil {
 					return err
 				}
 			}
@@ -129,7 +112,7 @@ func waitFor(ctx context.Context, limit time.Duration, f func() (bool, string, e
 
 // bricks lists the volume's bricks: the members', then the tie-breaker's
 // as the arbiter.
-func bricks(inv *Inventory) []string {
+func bricks(inv *inventory.Inventory) []string {
 	var b []string
 	for _, n := range inv.Members() {
 		b = append(b, inv.ClusterAddr(n)+":"+inv.Storage.Brick)
@@ -140,27 +123,11 @@ func bricks(inv *Inventory) []string {
 	return b
 }
 
-func volumeCreateCommand(inv *Inventory) string {
-	s := inv.Storage
-	layout := fmt.Sprintf("replica %d", len(inv.Members()))
-	if _, ok := inv.Tiebreaker(); ok {
-		layout = fmt.Sprintf("replica %d arbiter 1", len(inv.Members())+1)
-	}
-	cmd := fmt.Sprintf("gluster --mode=script volume create %s %s %s", s.Volume, layout, strings.Join(bricks(inv), " "))
-	if s.Force {
-		cmd += " force"
-	}
-	return cmd
-}
-
-var volTypeRE = regexp.MustCompile(`(?m)^Type:\s*(\S+)`)
-
-func volumeInfo(ctx context.Context, t *Target) (string, error) {
-	out, _, err := t.T.Run(ctx, "gluster volume info "+q(t.Inv().Storage.Volume)+" 2>/dev/null")
-	if err != nil {
-		return "", nil // no such volume, or glusterd not up
-	}
-	return string(out), nil
+// volume is the volume: replica on the members, with the tie-breaker's
+// brick as the arbiter.
+func volume(inv *inventory.Inventory) host.Volume {
+	_, arbiter := inv.Tiebreaker()
+	return host.Volume{Name: inv.Storage.Volume, Replica: len(bricks(inv)), Arbiter: arbiter, Bricks: bricks(inv), Force: inv.Storage.Force}
 }
 
 func volumeStep() Step {
@@ -168,15 +135,12 @@ func volumeStep() Step {
 		Name: "gluster volume",
 		Hint: "gluster refuses bricks on the root file system unless force = true in [storage]; see the message above",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			info, err := volumeInfo(ctx, t)
-			if err != nil {
-				return State{}, err
-			}
+			info := host.ReadVolumeInfo(ctx, t.T, t.Inv().Storage.Volume)
 			if info == "" {
-				return Todo("%s", strings.TrimPrefix(volumeCreateCommand(t.Inv()), "gluster --mode=script ")), nil
+				return Todo("%s", volume(t.Inv()).CreateArgs()), nil
 			}
 			for _, b := range bricks(t.Inv()) {
-				if !strings.Contains(info, ": "+b+"\n") && !strings.Contains(info, ": "+b+" (arbiter)\n") {
+				if !info.HasBrick(b) {
 					return State{}, fmt.Errorf("volume %s exists with other bricks than %s; change it by hand (gluster volume replace-brick) or pick another volume name",
 						t.Inv().Storage.Volume, strings.Join(bricks(t.Inv()), " "))
 				}
@@ -184,13 +148,12 @@ func volumeStep() Step {
 			return Done(), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			_, err := t.Sh(ctx, volumeCreateCommand(t.Inv()))
-			return err
+			return host.CreateVolume(ctx, t.T, volume(t.Inv()))
 		},
 	}
 }
 
-func volumeOptions(inv *Inventory) [][2]string {
+func volumeOptions(inv *inventory.Inventory) [][2]string {
 	o := [][2]string{{"network.ping-timeout", strconv.Itoa(inv.Storage.PingTimeoutSeconds())}}
 	if _, ok := inv.Tiebreaker(); ok {
 		o = append(o, [2]string{"cluster.quorum-type", "auto"})
@@ -202,16 +165,7 @@ func volumeOptionsStep() Step {
 	diff := func(ctx context.Context, t *Target) ([][2]string, error) {
 		var d [][2]string
 		for _, o := range volumeOptions(t.Inv()) {
-			out, _, err := t.T.Run(ctx, fmt.Sprintf("gluster volume get %s %s 2>/dev/null", q(t.Inv().Storage.Volume), o[0]))
-			have := ""
-			if err == nil {
-				for _, l := range strings.Split(string(out), "\n") {
-					if f := strings.Fields(l); len(f) >= 2 && f[0] == o[0] {
-						have = f[1]
-					}
-				}
-			}
-			if have != o[1] {
+			if host.VolumeOption(ctx, t.T, t.Inv().Storage.Volume, o[0]) != o[1] {
 				d = append(d, o)
 			}
 		}
@@ -233,7 +187,7 @@ func volumeOptionsStep() Step {
 				return err
 			}
 			for _, o := range d {
-				if _, err := t.Sh(ctx, fmt.Sprintf("gluster --mode=script volume set %s %s %s", q(t.Inv().Storage.Volume), o[0], o[1])); err != nil {
+				if err := host.SetVolumeOption(ctx, t.T, t.Inv().Storage.Volume, o[0], o[1]); err != nil {
 					return err
 				}
 			}
@@ -246,12 +200,11 @@ func volumeStartStep() Step {
 	return Step{
 		Name: "gluster volume started",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			info, err := volumeInfo(ctx, t)
-			return doneIf(strings.Contains(info, "\nStatus: Started"), "start volume %s", t.Inv().Storage.Volume), err
+			info := host.ReadVolumeInfo(ctx, t.T, t.Inv().Storage.Volume)
+			return doneIf(info.Started(), "start volume %s", t.Inv().Storage.Volume), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			_, err := t.Sh(ctx, "gluster --mode=script volume start "+q(t.Inv().Storage.Volume))
-			return err
+			return host.StartVolume(ctx, t.T, t.Inv().Storage.Volume)
 		},
 	}
 }
@@ -278,8 +231,12 @@ func mountStep() Step {
 				return State{}, err
 			}
 			mnt := t.Inv().Storage.Mount
-			return shState(ctx, t, fmt.Sprintf("if ! grep -qxF %s /etc/fstab; then echo 'add %s to /etc/fstab'; "+
-				"elif ! findmnt -n -t fuse.glusterfs %s >/dev/null; then echo 'mount %s'; else echo ok; fi", q(line), mnt, q(mnt), mnt))
+			st, err := shState(ctx, t, fmt.Sprintf("grep -qxF %s /etc/fstab && echo ok || echo 'add %s to /etc/fstab'", q(line), mnt))
+			if err != nil || !st.Done {
+				return st, err
+			}
+			mounted, err := host.GlusterMounted(ctx, t.T, mnt)
+			return doneIf(mounted, "mount %s", mnt), err
 		},
 		Apply: func(ctx context.Context, t *Target) error {
 			line, err := fstabLine(t)
@@ -305,7 +262,16 @@ func mountStep() Step {
 			if err := t.T.Upload(ctx, "/etc/fstab", []byte(strings.Join(keep, "\n")+"\n"), 0o644); err != nil {
 				return err
 			}
-			_, err = t.Sh(ctx, fmt.Sprintf("mkdir -p %[1]s && systemctl daemon-reload && { findmnt -n -t fuse.glusterfs %[1]s >/dev/null || mount %[1]s; }", q(mnt)))
+			if _, err := t.Sh(ctx, "mkdir -p "+q(mnt)); err != nil {
+				return err
+			}
+			if err := host.DaemonReload(ctx, t.T); err != nil {
+				return err
+			}
+			if mounted, err := host.GlusterMounted(ctx, t.T, mnt); err != nil || mounted {
+				return err
+			}
+			_, err = t.Sh(ctx, "mount "+q(mnt))
 			return err
 		},
 	}

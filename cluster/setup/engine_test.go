@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -26,14 +28,14 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("%v (run go test ./cluster -run %s -update)", err, t.Name())
+		t.Fatalf("%v (run go test ./cluster/setup -run %s -update)", err, t.Name())
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./cluster -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./cluster/setup -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 
-func labInventory(t *testing.T, nodes int) *Inventory {
+func labInventory(t *testing.T, nodes int) *inventory.Inventory {
 	t.Helper()
 	doc := `name = "lab"
 lab = true
@@ -70,7 +72,11 @@ agent = "fence_dummy"
 [hardening]
 trusted-sources = ["10.231.0.1"]
 `
-	inv, err := LoadInventory(writeInventory(t, doc))
+	p := filepath.Join(t.TempDir(), "cluster.toml")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}

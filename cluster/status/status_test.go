@@ -1,8 +1,11 @@
-package cluster
+package status
 
 import (
 	"strings"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // crm_mon --output-as=xml of pacemaker 2.1.5 (Debian 12), shortened: node2
@@ -39,12 +42,11 @@ const CrmMonXML = `<pacemaker-result api-version="2.30" request="crm_mon --outpu
 </pacemaker-result>`
 
 func TestStatusFromCrmMon(t *testing.T) {
-	inv := labInventory(t, 3)
-	m, err := ParseCrmMon([]byte(CrmMonXML))
+	m, err := host.ParseCrmMon([]byte(CrmMonXML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Status{Nodes: []NodeStatus{{Name: "node1"}, {Name: "node2"}, {Name: "node3", Role: RoleTiebreaker, Reachable: true}}}
+	s := &Status{Nodes: []NodeStatus{{Name: "node1"}, {Name: "node2"}, {Name: "node3", Role: inventory.RoleTiebreaker, Reachable: true}}}
 	s.applyCrmMon(m)
 	if !s.Quorum || s.DC != "node1" || s.IPHolder != "node1" || s.Nodes[1].Pacemaker != "standby" || s.Nodes[0].Pacemaker != "online" {
 		t.Fatalf("status: %+v", s)
@@ -60,8 +62,8 @@ func TestStatusFromCrmMon(t *testing.T) {
 		t.Errorf("healthy %v: %v", ok, why)
 	}
 	var b strings.Builder
-	s.Cluster, s.FloatingIP = inv.Name, inv.FloatingIP.Address
-	WriteStatus(&b, s)
+	s.Cluster, s.FloatingIP = "lab", "10.231.0.100/24"
+	Write(&b, s)
 	for _, want := range []string{"cluster lab: quorum, DC node1; floating IP 10.231.0.100/24 on node1", "FAILED ACTION app_monitor_5000 on node1"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status text lacks %q:\n%s", want, b.String())

@@ -1,15 +1,17 @@
-package cluster
+package setup
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
 // the token itself only goes into that file (mode 0600) on the nodes.
 func TestDOTokenNeverInTheCIB(t *testing.T) {
-	inv, err := LoadInventory("../examples/cluster.toml")
+	inv, err := inventory.Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +20,7 @@ func TestDOTokenNeverInTheCIB(t *testing.T) {
 	if spec.Agent != "ocf:debship:do-reserved-ip" || spec.Params["ip"] != "198.51.100.20" || spec.Params["token_file"] != doTokenPath {
 		t.Fatalf("spec: %+v", spec)
 	}
-	if strings.Contains(spec.paramArgs()+spec.Create, "verysecret") {
+	if strings.Contains(spec.ParamArgs()+spec.Create, "verysecret") {
 		t.Fatal("the token is in the resource's parameters")
 	}
 	conns := fakeConns(inv, [2]string{"sha256sum <", "missing"})

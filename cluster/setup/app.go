@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -7,25 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
-// PackageCache is where .debs go on the nodes; deploy keeps the previous
-// version there for rollback.
-const PackageCache = "/var/cache/debship"
-
-func appPhase(inv *Inventory, o Options) Phase {
-	primary := []Node{inv.Primary()}
+func appPhase(inv *inventory.Inventory, o Options) Phase {
+	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseApp, Stages: []Stage{
 		{Nodes: inv.Members(), Steps: []Step{installStep()}},
 		{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
 	}}
-}
-
-// InstalledVersion is the installed version of pkg on the node, "" when it
-// is not installed.
-func InstalledVersion(ctx context.Context, t transport.Transport, pkg string) (string, error) {
-	return transport.Output(ctx, t, "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' "+q(pkg)+" 2>/dev/null | awk '$1==\"ii\"{print $2}' || true")
 }
 
 // installStep installs the first version of the app from --package. Later
@@ -36,7 +28,7 @@ func installStep() Step {
 		Hint: "apt-get could not install the package: are its dependencies installable on the node?",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			pkg := t.Inv().App.Package
-			v, err := InstalledVersion(ctx, t.T, pkg)
+			v, err := host.InstalledVersion(ctx, t.T, pkg)
 			if err != nil || v != "" {
 				return Done(), err
 			}
@@ -50,19 +42,18 @@ func installStep() Step {
 			if err != nil {
 				return err
 			}
-			dst := PackageCache + "/" + filepath.Base(t.Run.Opts.Package)
+			dst := inventory.PackageCache + "/" + filepath.Base(t.Run.Opts.Package)
 			if err := t.T.Upload(ctx, dst, b, 0o644); err != nil {
 				return err
 			}
-			name, err := t.Sh(ctx, "dpkg-deb -f "+q(dst)+" Package")
+			name, err := host.DebField(ctx, t.T, dst, "Package")
 			if err != nil {
 				return err
 			}
 			if want := t.Inv().App.Package; name != want {
 				return fmt.Errorf("%s is the package %q, but the inventory's app is %q", filepath.Base(dst), name, want)
 			}
-			_, err = t.Sh(ctx, aptInstall+q(dst))
-			return err
+			return host.InstallDeb(ctx, t.T, dst, host.DebOptions{})
 		},
 	}
 }
@@ -71,7 +62,7 @@ func installStep() Step {
 func appInstalledEverywhere(ctx context.Context, t *Target) (bool, []string, error) {
 	var missing []string
 	for _, n := range t.Inv().Members() {
-		v, err := InstalledVersion(ctx, t.Peer(n.Name).T, t.Inv().App.Package)
+		v, err := host.InstalledVersion(ctx, t.Peer(n.Name).T, t.Inv().App.Package)
 		if err != nil {
 			return false, nil, err
 		}
@@ -82,9 +73,9 @@ func appInstalledEverywhere(ctx context.Context, t *Target) (bool, []string, err
 	return len(missing) == 0, missing, nil
 }
 
-func appSpec(inv *Inventory) resourceSpec {
+func appSpec(inv *inventory.Inventory) host.Resource {
 	unit := strings.TrimSuffix(inv.AppUnit(), ".service")
-	return resourceSpec{ID: ResourceApp, Agent: "systemd:" + unit,
+	return host.Resource{ID: inventory.ResourceApp, Agent: "systemd:" + unit,
 		// migration-threshold=1: an app that fails on the node holding the
 		// floating IP gives it up at once instead of being restarted there;
 		// after failure-timeout the node may run it again.
@@ -93,7 +84,7 @@ func appSpec(inv *Inventory) resourceSpec {
 }
 
 func appResourceStep() Step {
-	inner := resourceStep("app resource", func(t *Target) (resourceSpec, bool) { return appSpec(t.Inv()), true })
+	inner := resourceStep("app resource", func(t *Target) (host.Resource, bool) { return appSpec(t.Inv()), true })
 	return Step{
 		Name: "app resource",
 		Hint: inner.Hint,
@@ -115,52 +106,50 @@ func appResourceStep() Step {
 	}
 }
 
-// constraintIDs lists the ids of the CIB's constraints.
-func constraintIDs(ctx context.Context, t *Target) (map[string]bool, error) {
-	out, _, err := t.T.Run(ctx, "cibadmin --query --scope constraints 2>/dev/null")
+// constraints reads the CIB's constraints; none when pacemaker does not
+// answer (yet), which the step then creates.
+func constraints(ctx context.Context, t *Target) *host.Constraints {
+	c, err := host.ReadConstraints(ctx, t.T)
 	if err != nil {
-		return map[string]bool{}, nil
+		return &host.Constraints{}
 	}
-	ids := map[string]bool{}
-	for _, f := range strings.Split(string(out), " id=\"")[1:] {
-		ids[f[:strings.IndexByte(f, '"')]] = true
-	}
-	return ids, nil
+	return c
 }
 
 // constraintsStep keeps the floating IP on a node with a running app
 // instance, started after it.
 func constraintsStep() Step {
-	want := []struct{ id, cmd string }{
-		{constraintColoc, "pcs constraint colocation add " + ResourceFloatingIP + " with " + ResourceAppClone + " INFINITY id=" + constraintColoc},
-		{constraintOrder, "pcs constraint order start " + ResourceAppClone + " then start " + ResourceFloatingIP + " require-all=false id=" + constraintOrder},
+	want := []struct {
+		id  string
+		add func(ctx context.Context, t transport.Transport) error
+	}{
+		{constraintColoc, func(ctx context.Context, t transport.Transport) error {
+			return host.AddColocation(ctx, t, constraintColoc, inventory.ResourceFloatingIP, inventory.ResourceAppClone)
+		}},
+		{constraintOrder, func(ctx context.Context, t transport.Transport) error {
+			return host.AddOrder(ctx, t, constraintOrder, inventory.ResourceAppClone, inventory.ResourceFloatingIP)
+		}},
 	}
 	return Step{
 		Name: "floating IP follows the app",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			if p, err := primitive(ctx, t, ResourceApp); err != nil || p == nil {
+			if p, err := host.ReadPrimitive(ctx, t.T, inventory.ResourceApp); err != nil || p == nil {
 				return Skipped("after the app resource"), nil
 			}
-			ids, err := constraintIDs(ctx, t)
-			if err != nil {
-				return State{}, err
-			}
+			c := constraints(ctx, t)
 			var miss []string
 			for _, w := range want {
-				if !ids[w.id] {
+				if !c.Has(w.id) {
 					miss = append(miss, w.id)
 				}
 			}
 			return doneIf(len(miss) == 0, "add %s", strings.Join(miss, ", ")), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			ids, err := constraintIDs(ctx, t)
-			if err != nil {
-				return err
-			}
+			c := constraints(ctx, t)
 			for _, w := range want {
-				if !ids[w.id] {
-					if _, err := t.Sh(ctx, w.cmd); err != nil {
+				if !c.Has(w.id) {
+					if err := w.add(ctx, t.T); err != nil {
 						return err
 					}
 				}

@@ -1,4 +1,4 @@
-package cluster
+package inventory
 
 import (
 	"path/filepath"
@@ -36,7 +36,7 @@ accept-split-brain-risk = true
 `
 
 func TestInventoryOptions(t *testing.T) {
-	inv, err := LoadInventory(writeInventory(t, twoNodes))
+	inv, err := Load(writeInventory(t, twoNodes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestInventoryOptions(t *testing.T) {
 	if err := inv.Write(out); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadInventory(out)
+	back, err := Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestDOToken(t *testing.T) {
 	doc := strings.Replace(twoNodes, "address = \"10.10.0.100/24\"\n",
 		"address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken-env = \"MY_DO_TOKEN\"\n", 1)
 	t.Setenv("MY_DO_TOKEN", " secret \n")
-	inv, err := LoadInventory(writeInventory(t, doc))
+	inv, err := Load(writeInventory(t, doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestInventoryOptionErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeInventory(t, tt.doc())
-			_, err := LoadInventory(p)
+			_, err := Load(p)
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -1,4 +1,4 @@
-package cluster
+package inventory
 
 import (
 	"fmt"
@@ -386,4 +386,24 @@ func (inv *Inventory) checkFloatingSubnet(p netip.Prefix, add func(key, format s
 			"between nodes on one network; use an address of the nodes' subnet (with its prefix length), or provider = \"digitalocean\" for a reserved IP",
 			p, subnet, strings.Join(outside, ", "))
 	}
+}
+
+// Warnings are what an operator must know about an inventory before
+// applying it: no fencing, the lab's fake fencing, replica 2.
+func (inv *Inventory) Warnings() []string {
+	var w []string
+	if inv.FenceAgent() == FenceNone {
+		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
+			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+
+			"hosting in [fencing] before production use.")
+	}
+	if inv.FenceAgent() == FenceDummy {
+		w = append(w, "fencing is fence_dummy: it pretends to fence and is for the lab only")
+	}
+	if s := inv.Storage; s != nil && s.AcceptSplitBrainRisk {
+		if _, ok := inv.Tiebreaker(); !ok {
+			w = append(w, "storage is GlusterFS replica 2 (accept-split-brain-risk = true): a network split can leave files that differ on the two nodes")
+		}
+	}
+	return w
 }

@@ -1,10 +1,10 @@
-package cluster
+package inventory
 
 import "testing"
 
 // TestExampleInventory keeps examples/cluster.toml valid.
 func TestExampleInventory(t *testing.T) {
-	inv, err := LoadInventory("../examples/cluster.toml")
+	inv, err := Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

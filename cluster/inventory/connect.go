@@ -1,4 +1,4 @@
-package cluster
+package inventory
 
 import (
 	"context"
@@ -84,32 +84,4 @@ func Relogin(inv *Inventory, o ConnectOptions) func(ctx context.Context, n Node)
 		o.Attempts = 1
 		return transport.Dial(ctx, inv.SSHConfig(n, o))
 	}
-}
-
-// Setup connects to every node (all must answer, or nothing is done), then
-// plans (apply false) or applies. Warnings go to o.Out first.
-func Setup(ctx context.Context, inv *Inventory, co ConnectOptions, o Options, apply bool) (*Report, error) {
-	conns, err := ConnectAll(ctx, inv, co)
-	if err != nil {
-		return nil, err
-	}
-	defer CloseAll(conns)
-	if o.Relogin == nil {
-		o.Relogin = Relogin(inv, co)
-	}
-	r, err := NewRun(inv, conns, o)
-	if err != nil {
-		return nil, err
-	}
-	if apply {
-		return r.Apply(ctx)
-	}
-	return r.Plan(ctx)
-}
-
-// GetStatus connects to the nodes that answer and gathers the status.
-func GetStatus(ctx context.Context, inv *Inventory, co ConnectOptions) *Status {
-	conns, errs := Connect(ctx, inv, co)
-	defer CloseAll(conns)
-	return GatherStatus(ctx, inv, conns, errs)
 }

@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -7,40 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
-
-// BasePackages are the seed's common tools in today's Debian names.
-// apt-transport-https (folded into apt 1.5) and python-software-properties
-// (gone) are no more.
-var BasePackages = []string{
-	"sudo", "git", "htop", "iftop", "iotop", "atop", "debian-goodies",
-	"unattended-upgrades", "ca-certificates", "curl",
-}
-
-func allPhases(inv *Inventory, o Options) []Phase {
-	return []Phase{
-		basePhase(inv),
-		hardenPhase(inv),
-		networkPhase(inv),
-		haPhase(inv, o),
-		storagePhase(inv),
-		appPhase(inv, o),
-	}
-}
-
-func basePhase(inv *Inventory) Phase {
-	steps := []Step{packagesStep("packages", func(*Target) []string { return BasePackages })}
-	if Enabled(inv.HardeningOptions().UnattendedUpgrades) {
-		steps = append(steps,
-			fileStep("unattended-upgrades on", "/etc/apt/apt.conf.d/20auto-upgrades", 0o644,
-				templateFile("20auto-upgrades", func(*Target) any { return nil }), ""),
-			fileStep("unattended-upgrades: security only", "/etc/apt/apt.conf.d/52debship-unattended-upgrades", 0o644,
-				templateFile("52debship-unattended-upgrades", func(t *Target) any { return map[string]string{"App": t.Inv().App.Package} }), ""),
-		)
-	}
-	return Phase{Name: PhaseBase, Stages: []Stage{{Nodes: inv.Nodes, Steps: steps}}}
-}
 
 // Ports the cluster uses between its nodes.
 const (
@@ -59,12 +29,12 @@ type ufwPublic struct {
 }
 
 // ufwData is the firewall of one node.
-func ufwData(inv *Inventory, n Node) map[string]any {
+func ufwData(inv *inventory.Inventory, n inventory.Node) map[string]any {
 	h := inv.HardeningOptions()
 	ssh := inv.SSHFor(n).Port
 	var public []ufwPublic
 	var rules []ufwRule
-	member := n.Role != RoleTiebreaker
+	member := n.Role != inventory.RoleTiebreaker
 	if member {
 		public = append(public, ufwPublic{inv.App.Port, "app " + inv.App.Package})
 	}
@@ -74,11 +44,11 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 	_, hasTB := inv.Tiebreaker()
 	for _, p := range others(inv.Nodes, n) {
 		from := inv.ClusterAddr(p)
-		pMember := p.Role != RoleTiebreaker
+		pMember := p.Role != inventory.RoleTiebreaker
 		switch inv.Network.Type {
-		case NetworkWireGuard:
+		case inventory.NetworkWireGuard:
 			rules = append(rules, ufwRule{"udp", p.UnderlayAddr(), "wireguard from " + p.Name, strconv.Itoa(inv.TunnelPort())})
-		case NetworkTinc:
+		case inventory.NetworkTinc:
 			rules = append(rules, ufwRule{"tcp", p.UnderlayAddr(), "tinc from " + p.Name, strconv.Itoa(inv.TunnelPort())},
 				ufwRule{"udp", p.UnderlayAddr(), "tinc from " + p.Name, strconv.Itoa(inv.TunnelPort())})
 		}
@@ -99,26 +69,26 @@ func ufwData(inv *Inventory, n Node) map[string]any {
 	return map[string]any{"Node": n.Name, "SSHPort": ssh, "Trusted": h.TrustedSources, "Public": public, "Peers": rules}
 }
 
-func hardenPhase(inv *Inventory) Phase {
+func hardenPhase(inv *inventory.Inventory) Phase {
 	h := inv.HardeningOptions()
 	var pkgs []string
-	if Enabled(h.Firewall) {
+	if inventory.Enabled(h.Firewall) {
 		pkgs = append(pkgs, "ufw")
 	}
-	if Enabled(h.Fail2ban) {
+	if inventory.Enabled(h.Fail2ban) {
 		pkgs = append(pkgs, "fail2ban", "python3-systemd")
 	}
-	if Enabled(h.Rkhunter) {
+	if inventory.Enabled(h.Rkhunter) {
 		pkgs = append(pkgs, "rkhunter")
 	}
 	var steps []Step
 	if len(pkgs) > 0 {
 		steps = append(steps, packagesStep("packages", func(*Target) []string { return pkgs }))
 	}
-	if Enabled(h.Firewall) {
+	if inventory.Enabled(h.Firewall) {
 		steps = append(steps, ufwStep())
 	}
-	if Enabled(h.Fail2ban) {
+	if inventory.Enabled(h.Fail2ban) {
 		steps = append(steps,
 			fileStep("fail2ban sshd jail", "/etc/fail2ban/jail.local", 0o644, templateFile("jail.local", func(t *Target) any {
 				ignore := append([]string(nil), h.TrustedSources...)
@@ -129,17 +99,17 @@ func hardenPhase(inv *Inventory) Phase {
 					}
 				}
 				return map[string]any{"Trusted": h.TrustedSources, "Ignore": ignore, "SSHPort": t.Inv().SSHFor(t.Node).Port}
-			}), "if systemctl -q is-active fail2ban; then systemctl restart fail2ban; fi"),
+			}), func(ctx context.Context, t *Target) error { return host.RestartIfActive(ctx, t.T, "fail2ban") }),
 			serviceStep("fail2ban.service"),
 			fail2banReadyStep())
 	}
-	if Enabled(h.SSHD) {
+	if inventory.Enabled(h.SSHD) {
 		steps = append(steps, sshdStep())
 	}
-	if Enabled(h.Rkhunter) {
+	if inventory.Enabled(h.Rkhunter) {
 		steps = append(steps,
-			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), ""),
-			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), ""),
+			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), nil),
+			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), nil),
 			Step{
 				Name: "rkhunter file properties database",
 				Hint: "run rkhunter --propupd on the node to see the error",
@@ -175,7 +145,8 @@ func ufwStep() Step {
 				}
 				return st, err
 			}
-			return shState(ctx, t, "ufw status | grep -q '^Status: active' && echo ok || echo 'ufw inactive'")
+			fw, err := host.Firewall(ctx, t.T)
+			return doneIf(fw == "active", "ufw inactive"), err
 		},
 		Apply: func(ctx context.Context, t *Target) error {
 			b, err := content(t)
@@ -255,20 +226,25 @@ func sshdStep() Step {
 			if _, err := t.Sh(ctx, fmt.Sprintf("rm -f %[2]s; if [ -f %[1]s ]; then cp -p %[1]s %[2]s; fi", sshdDropIn, backup)); err != nil {
 				return err
 			}
-			restore := fmt.Sprintf("if [ -f %[2]s ]; then mv -f %[2]s %[1]s; else rm -f %[1]s; fi; sshd -t && systemctl reload ssh", sshdDropIn, backup)
+			restore := func(ctx context.Context) error {
+				if _, err := t.Sh(ctx, fmt.Sprintf("if [ -f %[2]s ]; then mv -f %[2]s %[1]s; else rm -f %[1]s; fi; sshd -t", sshdDropIn, backup)); err != nil {
+					return err
+				}
+				return host.Reload(ctx, t.T, "ssh")
+			}
 			if err := t.T.Upload(ctx, sshdDropIn, b, 0o644); err != nil {
 				return err
 			}
 			if _, err := t.Sh(ctx, "mkdir -p /run/sshd && sshd -t"); err != nil {
-				_, _ = t.Sh(context.WithoutCancel(ctx), restore)
+				_ = restore(context.WithoutCancel(ctx))
 				return fmt.Errorf("sshd -t rejects the new configuration: %w", err)
 			}
-			if _, err := t.Sh(ctx, "systemctl reload ssh"); err != nil {
-				_, _ = t.Sh(context.WithoutCancel(ctx), restore)
+			if err := host.Reload(ctx, t.T, "ssh"); err != nil {
+				_ = restore(context.WithoutCancel(ctx))
 				return err
 			}
 			if err := proveLogin(ctx, t); err != nil {
-				if _, rerr := t.Sh(context.WithoutCancel(ctx), restore); rerr != nil {
+				if rerr := restore(context.WithoutCancel(ctx)); rerr != nil {
 					return fmt.Errorf("a new SSH login fails after the change (%v), and restoring the previous configuration failed too: %v", err, rerr)
 				}
 				return fmt.Errorf("a new SSH login fails with the hardened sshd, so the previous configuration was restored: %w", err)

@@ -1,4 +1,13 @@
-package cluster
+// Package setup makes a cluster what its inventory says, over SSH: a plan
+// (Plan: what would change) or an apply (Apply). The setup is a list of
+// phases (base, harden, network, ha, storage, app), each a list of Steps
+// with a read-only Check and an Apply, run on the nodes in parallel where
+// order does not matter; a second apply changes nothing. Each phase has its
+// own file; the qdevice certificates (ha) and the DigitalOcean agent (ha,
+// provider digitalocean) have theirs. Options.Only = []string{PhaseApp}
+// with Options.Package creates the app resource once the first version is
+// installed.
+package setup
 
 import (
 	"context"
@@ -10,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -61,7 +71,7 @@ func doneIf(ok bool, format string, a ...any) State {
 // A Stage is steps run on a set of nodes: each node works through the steps
 // in order, the nodes in parallel. A Phase's stages run one after another.
 type Stage struct {
-	Nodes []Node
+	Nodes []inventory.Node
 	Steps []Step
 }
 
@@ -86,13 +96,13 @@ var PhaseNames = []string{PhaseBase, PhaseHarden, PhaseNetwork, PhaseHA, PhaseSt
 
 // Target is one node as a step sees it.
 type Target struct {
-	Node Node
+	Node inventory.Node
 	T    transport.Transport
 	Run  *Run
 }
 
 // Inv is the inventory.
-func (t *Target) Inv() *Inventory { return t.Run.Inv }
+func (t *Target) Inv() *inventory.Inventory { return t.Run.Inv }
 
 // Sh runs a command on the node and returns its trimmed stdout.
 func (t *Target) Sh(ctx context.Context, cmd string) (string, error) {
@@ -116,14 +126,14 @@ type Options struct {
 	Out io.Writer
 	// Relogin opens a fresh connection to a node, to prove that logging in
 	// still works after sshd was changed. Nil: the sshd step refuses to run.
-	Relogin func(ctx context.Context, n Node) (transport.Transport, error)
+	Relogin func(ctx context.Context, n inventory.Node) (transport.Transport, error)
 	// DOToken returns the DigitalOcean API token (provider digitalocean).
 	DOToken func() (string, error)
 }
 
 // Run is one plan or apply over a connected cluster.
 type Run struct {
-	Inv   *Inventory
+	Inv   *inventory.Inventory
 	Conns map[string]transport.Transport
 	Opts  Options
 
@@ -132,7 +142,7 @@ type Run struct {
 }
 
 // NewRun prepares a plan or apply; conns has a transport for every node.
-func NewRun(inv *Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
+func NewRun(inv *inventory.Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
 	for _, n := range inv.Nodes {
 		if conns[n.Name] == nil {
 			return nil, fmt.Errorf("no connection to node %s", n.Name)
@@ -149,7 +159,7 @@ func NewRun(inv *Inventory, conns map[string]transport.Transport, o Options) (*R
 	return &Run{Inv: inv, Conns: conns, Opts: o, cache: map[string]any{}}, nil
 }
 
-func (r *Run) target(n Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
+func (r *Run) target(n inventory.Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
 
 // Phases returns the phases selected by Options.Only, in order.
 func (r *Run) Phases() []Phase {
@@ -164,26 +174,6 @@ func (r *Run) Phases() []Phase {
 
 // Warnings are things an operator must know before applying.
 func (r *Run) Warnings() []string { return r.Inv.Warnings() }
-
-// Warnings are what an operator must know about an inventory before
-// applying it: no fencing, the lab's fake fencing, replica 2.
-func (inv *Inventory) Warnings() []string {
-	var w []string
-	if inv.FenceAgent() == FenceNone {
-		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
-			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+
-			"hosting in [fencing] before production use.")
-	}
-	if inv.FenceAgent() == FenceDummy {
-		w = append(w, "fencing is fence_dummy: it pretends to fence and is for the lab only")
-	}
-	if s := inv.Storage; s != nil && s.AcceptSplitBrainRisk {
-		if _, ok := inv.Tiebreaker(); !ok {
-			w = append(w, "storage is GlusterFS replica 2 (accept-split-brain-risk = true): a network split can leave files that differ on the two nodes")
-		}
-	}
-	return w
-}
 
 // Change is one step that would change (plan) or changed (apply).
 type Change struct {
@@ -354,7 +344,7 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 }
 
 // sort orders changes by phase, then node order in the inventory.
-func (rep *Report) sort(inv *Inventory) {
+func (rep *Report) sort(inv *inventory.Inventory) {
 	phase := map[string]int{}
 	for i, p := range PhaseNames {
 		phase[p] = i
@@ -438,4 +428,32 @@ func (r *Run) forget(key string) {
 	r.mu.Lock()
 	delete(r.cache, key)
 	r.mu.Unlock()
+}
+
+// Plan connects to every node (all must answer, or nothing is done) and
+// reports what Apply would change. It changes nothing.
+func Plan(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
+	return connected(ctx, inv, co, o, (*Run).Plan)
+}
+
+// Apply connects to every node (all must answer, or nothing is done) and
+// applies the phases.
+func Apply(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
+	return connected(ctx, inv, co, o, (*Run).Apply)
+}
+
+func connected(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, do func(*Run, context.Context) (*Report, error)) (*Report, error) {
+	conns, err := inventory.ConnectAll(ctx, inv, co)
+	if err != nil {
+		return nil, err
+	}
+	defer inventory.CloseAll(conns)
+	if o.Relogin == nil {
+		o.Relogin = inventory.Relogin(inv, co)
+	}
+	r, err := NewRun(inv, conns, o)
+	if err != nil {
+		return nil, err
+	}
+	return do(r, ctx)
 }

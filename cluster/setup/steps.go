@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/templates"
 )
@@ -42,9 +44,9 @@ func fileState(ctx context.Context, t *Target, path string, want []byte, mode os
 	return Done(), nil
 }
 
-// fileStep keeps a file's content; after (a shell command, may be empty)
-// runs when it changed, e.g. a reload.
-func fileStep(name, path string, mode os.FileMode, content func(t *Target) ([]byte, error), after string) Step {
+// fileStep keeps a file's content; after (may be nil) runs when it
+// changed, e.g. a reload.
+func fileStep(name, path string, mode os.FileMode, content func(t *Target) ([]byte, error), after func(ctx context.Context, t *Target) error) Step {
 	return Step{
 		Name: name,
 		File: &FileSpec{Path: path, Content: func(_ context.Context, t *Target) ([]byte, error) { return content(t) }},
@@ -63,8 +65,8 @@ func fileStep(name, path string, mode os.FileMode, content func(t *Target) ([]by
 			if err := t.T.Upload(ctx, path, b, mode); err != nil {
 				return err
 			}
-			if after != "" {
-				_, err = t.Sh(ctx, after)
+			if after != nil {
+				err = after(ctx, t)
 			}
 			return err
 		},
@@ -76,31 +78,6 @@ func templateFile(tmpl string, data func(t *Target) any) func(t *Target) ([]byte
 	return func(t *Target) ([]byte, error) { return render(tmpl, data(t)) }
 }
 
-// missingPackages lists the packages that are not installed.
-func missingPackages(ctx context.Context, t *Target, pkgs []string) ([]string, error) {
-	out, err := t.Sh(ctx, "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' "+strings.Join(pkgs, " ")+" 2>/dev/null || true")
-	if err != nil {
-		return nil, err
-	}
-	installed := map[string]bool{}
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) == 2 && f[0] == "ii" {
-			installed[strings.SplitN(f[1], ":", 2)[0]] = true
-		}
-	}
-	var missing []string
-	for _, p := range pkgs {
-		if !installed[p] {
-			missing = append(missing, p)
-		}
-	}
-	return missing, nil
-}
-
-const aptEnv = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a "
-const aptInstall = aptEnv + "apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --no-install-recommends "
-
 // packagesStep installs Debian packages that are missing. apt's lists are
 // refreshed only when the install does not find a package.
 func packagesStep(name string, pkgs func(t *Target) []string) Step {
@@ -108,24 +85,18 @@ func packagesStep(name string, pkgs func(t *Target) []string) Step {
 		Name: name,
 		Hint: "apt-get could not install the packages: is the node's apt mirror reachable (apt-get update on the node)?",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			m, err := missingPackages(ctx, t, pkgs(t))
+			m, err := host.MissingPackages(ctx, t.T, pkgs(t))
 			if err != nil {
 				return State{}, err
 			}
 			return doneIf(len(m) == 0, "install %s", strings.Join(m, " ")), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			m, err := missingPackages(ctx, t, pkgs(t))
+			m, err := host.MissingPackages(ctx, t.T, pkgs(t))
 			if err != nil {
 				return err
 			}
-			cmd := aptInstall + strings.Join(m, " ")
-			if _, err := t.Sh(ctx, cmd); err != nil {
-				if _, err2 := t.Sh(ctx, aptEnv+"apt-get -q update && "+cmd); err2 != nil {
-					return err2
-				}
-			}
-			return nil
+			return host.InstallPackages(ctx, t.T, m)
 		},
 	}
 }
@@ -139,19 +110,16 @@ func serviceStep(unit string) Step {
 			return unitState(ctx, t, unit)
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			_, err := t.Sh(ctx, fmt.Sprintf("systemctl enable %[1]s >/dev/null 2>&1 && systemctl start %[1]s", q(unit)))
-			return err
+			return host.EnableStart(ctx, t.T, unit)
 		},
 	}
 }
 
 func unitState(ctx context.Context, t *Target, unit string) (State, error) {
-	out, err := t.Sh(ctx, fmt.Sprintf("echo $(systemctl is-enabled %[1]s 2>/dev/null) $(systemctl is-active %[1]s 2>/dev/null)", q(unit)))
+	enabled, active, err := host.UnitState(ctx, t.T, unit)
 	if err != nil {
 		return State{}, err
 	}
-	f := strings.Fields(out)
-	enabled, active := len(f) > 0 && f[0] == "enabled", len(f) > 1 && f[1] == "active"
 	switch {
 	case !enabled && !active:
 		return Todo("enable and start %s", unit), nil
@@ -176,7 +144,7 @@ func shState(ctx context.Context, t *Target, script string) (State, error) {
 	return Todo("%s", out), nil
 }
 
-func nodeNames(ns []Node) []string {
+func nodeNames(ns []inventory.Node) []string {
 	var out []string
 	for _, n := range ns {
 		out = append(out, n.Name)
@@ -184,8 +152,8 @@ func nodeNames(ns []Node) []string {
 	return out
 }
 
-func others(all []Node, n Node) []Node {
-	var out []Node
+func others(all []inventory.Node, n inventory.Node) []inventory.Node {
+	var out []inventory.Node
 	for _, m := range all {
 		if m.Name != n.Name {
 			out = append(out, m)

@@ -1,4 +1,4 @@
-package cluster_test
+package setup_test
 
 import (
 	"context"
@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -28,7 +30,7 @@ import (
 func buildClusterDeb(t *testing.T) string {
 	t.Helper()
 	testenv.NeedFile(t, "/usr/bin/python3")
-	src, err := filepath.Abs("../examples/hello-web")
+	src, err := filepath.Abs("../../examples/hello-web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,28 +65,28 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func apply(t *testing.T, inv *cluster.Inventory, o cluster.Options) *cluster.Report {
+func apply(t *testing.T, inv *inventory.Inventory, o setup.Options) *setup.Report {
 	t.Helper()
 	if o.Out == nil {
 		o.Out = logWriter{t}
 	}
-	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, o, true)
+	rep, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, o)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	return rep
 }
 
-func plan(t *testing.T, inv *cluster.Inventory) *cluster.Report {
+func plan(t *testing.T, inv *inventory.Inventory) *setup.Report {
 	t.Helper()
-	rep, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{}, false)
+	rep, err := setup.Plan(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
 	return rep
 }
 
-func sh(t *testing.T, inv *cluster.Inventory, node, cmd string) string {
+func sh(t *testing.T, inv *inventory.Inventory, node, cmd string) string {
 	t.Helper()
 	out, err := shErr(inv, node, cmd)
 	if err != nil {
@@ -93,9 +95,9 @@ func sh(t *testing.T, inv *cluster.Inventory, node, cmd string) string {
 	return out
 }
 
-func shErr(inv *cluster.Inventory, node, cmd string) (string, error) {
+func shErr(inv *inventory.Inventory, node, cmd string) (string, error) {
 	n, _ := inv.Node(node)
-	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, cluster.ConnectOptions{Timeout: 3 * time.Second}))
+	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 3 * time.Second}))
 	if err != nil {
 		return "", err
 	}
@@ -106,7 +108,7 @@ func shErr(inv *cluster.Inventory, node, cmd string) (string, error) {
 }
 
 // holder asks the app on the floating IP which node answers.
-func holder(inv *cluster.Inventory, timeout time.Duration) (string, error) {
+func holder(inv *inventory.Inventory, timeout time.Duration) (string, error) {
 	c := http.Client{Timeout: timeout}
 	resp, err := c.Get(fmt.Sprintf("http://%s:%d/", inv.FloatingPrefix().Addr(), inv.App.Port))
 	if err != nil {
@@ -123,7 +125,7 @@ func holder(inv *cluster.Inventory, timeout time.Duration) (string, error) {
 
 // waitHolder waits until the floating IP answers from a node other than
 // not (any node when not is ""), and returns it and how long it took.
-func waitHolder(t *testing.T, inv *cluster.Inventory, not string, limit time.Duration) (string, time.Duration) {
+func waitHolder(t *testing.T, inv *inventory.Inventory, not string, limit time.Duration) (string, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	var last error
@@ -140,11 +142,11 @@ func waitHolder(t *testing.T, inv *cluster.Inventory, not string, limit time.Dur
 }
 
 // waitHealthy waits until status says the cluster is healthy.
-func waitHealthy(t *testing.T, inv *cluster.Inventory, limit time.Duration) *cluster.Status {
+func waitHealthy(t *testing.T, inv *inventory.Inventory, limit time.Duration) *status.Status {
 	t.Helper()
 	start := time.Now()
 	for {
-		st := cluster.GetStatus(context.Background(), inv, cluster.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		st := status.Get(context.Background(), inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
 		ok, why := st.Healthy()
 		if ok {
 			return st
@@ -156,7 +158,7 @@ func waitHealthy(t *testing.T, inv *cluster.Inventory, limit time.Duration) *clu
 	}
 }
 
-func other(inv *cluster.Inventory, node string) string {
+func other(inv *inventory.Inventory, node string) string {
 	for _, n := range inv.Members() {
 		if n.Name != node {
 			return n.Name
@@ -189,7 +191,7 @@ func TestClusterThreeNodes(t *testing.T) {
 		}},
 		{"apply", func(t *testing.T) {
 			start := time.Now()
-			rep := apply(t, inv, cluster.Options{Package: deb})
+			rep := apply(t, inv, setup.Options{Package: deb})
 			t.Logf("first apply: %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
 			if len(rep.Skipped) != 0 {
 				t.Errorf("with --package nothing should wait: %+v", rep.Skipped)
@@ -197,13 +199,13 @@ func TestClusterThreeNodes(t *testing.T) {
 		}},
 		{"second apply changes nothing", func(t *testing.T) {
 			start := time.Now()
-			rep := apply(t, inv, cluster.Options{})
+			rep := apply(t, inv, setup.Options{})
 			t.Logf("second apply: %d changes, %d steps done, in %s", len(rep.Changes), rep.Done, time.Since(start).Round(100*time.Millisecond))
 			if len(rep.Changes) != 0 {
 				t.Errorf("second apply changed: %+v", rep.Changes)
 			}
 			var b strings.Builder
-			cluster.WritePlan(&b, plan(t, inv))
+			setup.WritePlan(&b, plan(t, inv))
 			if !strings.HasPrefix(b.String(), "nothing to do") {
 				t.Errorf("plan on a converged cluster:\n%s", b.String())
 			}
@@ -267,7 +269,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			sh(t, inv, h, "systemctl kill "+inv.AppUnit())
 			got, took := waitHolder(t, inv, h, 60*time.Second)
 			t.Logf("APP KILLED on %s: %s answers after %s", h, got, took.Round(10*time.Millisecond))
-			sh(t, inv, got, "pcs resource cleanup "+cluster.ResourceApp+" >/dev/null")
+			sh(t, inv, got, "pcs resource cleanup "+inventory.ResourceApp+" >/dev/null")
 			waitHealthy(t, inv, time.Minute)
 		}},
 		{"partition of the holder", func(t *testing.T) {
@@ -314,7 +316,7 @@ func TestClusterThreeNodes(t *testing.T) {
 }
 
 // wrongInventories: every one fails before anything changes on any node.
-func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath string) {
+func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPath string) {
 	good, err := os.ReadFile(invPath)
 	if err != nil {
 		t.Fatal(err)
@@ -331,15 +333,15 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 		}
 		p := filepath.Join(dir, "wrong.toml")
 		os.WriteFile(p, []byte(doc), 0o644)
-		if _, err := cluster.LoadInventory(p); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := inventory.Load(p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
 	// Unreachable host: no node is touched.
 	bad := *inv
-	bad.Nodes = append([]cluster.Node(nil), inv.Nodes...)
+	bad.Nodes = append([]inventory.Node(nil), inv.Nodes...)
 	bad.Nodes[1].Address = "10.231.0.99"
-	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{Timeout: time.Second, Attempts: 1}, cluster.Options{}, true)
+	_, err = setup.Apply(context.Background(), &bad, inventory.ConnectOptions{Timeout: time.Second, Attempts: 1}, setup.Options{})
 	if err == nil || !strings.Contains(err.Error(), "node2: cannot connect to 10.231.0.99:22") {
 		t.Errorf("unreachable: %v", err)
 	}
@@ -348,7 +350,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 	os.WriteFile(empty, nil, 0o600)
 	bad = *inv
 	bad.SSH.KnownHosts = empty
-	_, err = cluster.Setup(context.Background(), &bad, cluster.ConnectOptions{}, cluster.Options{}, true)
+	_, err = setup.Apply(context.Background(), &bad, inventory.ConnectOptions{}, setup.Options{})
 	var hk *transport.HostKeyError
 	if !errors.As(err, &hk) || !strings.Contains(err.Error(), "--accept-new-host-keys") {
 		t.Errorf("unknown host key: %v", err)
@@ -360,7 +362,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *cluster.Inventory, invPath 
 	}
 }
 
-func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
+func hardening(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 	for _, n := range inv.Nodes {
 		ufw := sh(t, inv, n.Name, "ufw status verbose")
 		if !strings.Contains(ufw, "Status: active") || !strings.Contains(ufw, "deny (incoming)") || !strings.Contains(ufw, "22/tcp                     LIMIT IN") {
@@ -381,7 +383,7 @@ func hardening(t *testing.T, l *lab.Lab, inv *cluster.Inventory) {
 			t.Errorf("%s: a fail2ban ban is not in ufw: %q", n.Name, banned)
 		}
 		// Root with the right key: refused.
-		root := inv.SSHConfig(n, cluster.ConnectOptions{Attempts: 1})
+		root := inv.SSHConfig(n, inventory.ConnectOptions{Attempts: 1})
 		root.User = "root"
 		if c, err := transport.Dial(context.Background(), root); err == nil {
 			c.Close()
@@ -422,12 +424,12 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}
 	// The sshd step keeps no change after which a new login fails.
-	_, err := cluster.Setup(context.Background(), inv, cluster.ConnectOptions{}, cluster.Options{
-		Only: []string{cluster.PhaseHarden}, Out: logWriter{t},
-		Relogin: func(context.Context, cluster.Node) (transport.Transport, error) {
+	_, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{
+		Only: []string{setup.PhaseHarden}, Out: logWriter{t},
+		Relogin: func(context.Context, inventory.Node) (transport.Transport, error) {
 			return nil, errors.New("simulated: the new login is refused")
 		},
-	}, true)
+	})
 	if err == nil || !strings.Contains(err.Error(), "so the previous configuration was restored: simulated") {
 		t.Fatalf("sshd hardening with a failing second login: %v", err)
 	}
@@ -438,9 +440,9 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 
 	start := time.Now()
-	rep := apply(t, inv, cluster.Options{Package: deb})
+	rep := apply(t, inv, setup.Options{Package: deb})
 	t.Logf("first apply (2 nodes): %d changes in %s", len(rep.Changes), time.Since(start).Round(100*time.Millisecond))
-	rep = apply(t, inv, cluster.Options{})
+	rep = apply(t, inv, setup.Options{})
 	if len(rep.Changes) != 0 {
 		t.Errorf("second apply changed: %+v", rep.Changes)
 	}

@@ -1,85 +1,21 @@
-package cluster
+// Package status reads the state of a cluster without changing it:
+// membership, quorum, the floating IP's holder, resources, failed actions,
+// gluster peers and heals, and per node the app's version, firewall and
+// fail2ban. Status.Healthy says whether a deploy may start.
+package status
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
-
-// CrmMon is the part of `crm_mon --output-as=xml` debship reads: status and
-// setup here, the deploy's decisions in cluster/deploy.
-type CrmMon struct {
-	Summary struct {
-		DC struct {
-			Present bool   `xml:"present,attr"`
-			Name    string `xml:"name,attr"`
-			Quorum  bool   `xml:"with_quorum,attr"`
-		} `xml:"current_dc"`
-		Options struct {
-			Maintenance bool `xml:"maintenance-mode,attr"`
-		} `xml:"cluster_options"`
-	} `xml:"summary"`
-	Nodes []struct {
-		Name        string `xml:"name,attr"`
-		Online      bool   `xml:"online,attr"`
-		Standby     bool   `xml:"standby,attr"`
-		Maintenance bool   `xml:"maintenance,attr"`
-		Unclean     bool   `xml:"unclean,attr"`
-	} `xml:"nodes>node"`
-	Resources []CrmResource `xml:"resources>resource"`
-	Clones    []struct {
-		ID        string        `xml:"id,attr"`
-		Managed   string        `xml:"managed,attr"`
-		Resources []CrmResource `xml:"resource"`
-	} `xml:"resources>clone"`
-	Failures []struct {
-		OpKey      string `xml:"op_key,attr"`
-		Node       string `xml:"node,attr"`
-		ExitStatus string `xml:"exitstatus,attr"`
-		ExitReason string `xml:"exitreason,attr"`
-		Task       string `xml:"task,attr"`
-		Status     string `xml:"status,attr"`
-	} `xml:"failures>failure"`
-}
-
-// CrmResource is one resource (or clone instance) in crm_mon's XML.
-type CrmResource struct {
-	ID      string `xml:"id,attr"`
-	Agent   string `xml:"resource_agent,attr"`
-	Role    string `xml:"role,attr"`
-	Active  bool   `xml:"active,attr"`
-	Managed string `xml:"managed,attr"`
-	Failed  bool   `xml:"failed,attr"`
-	Nodes   []struct {
-		Name string `xml:"name,attr"`
-	} `xml:"node"`
-}
-
-// ParseCrmMon reads the output of `crm_mon --output-as=xml`.
-func ParseCrmMon(b []byte) (*CrmMon, error) {
-	var m CrmMon
-	if err := xml.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("crm_mon: %w", err)
-	}
-	return &m, nil
-}
-
-func (m *CrmMon) online(node string) bool {
-	for _, n := range m.Nodes {
-		if n.Name == node {
-			return n.Online
-		}
-	}
-	return false
-}
 
 // Status is the state of a cluster as `debship cluster status` shows it;
 // deploy's preflight reads it too.
@@ -151,7 +87,7 @@ func (s *Status) Healthy() (bool, []string) {
 		why = append(why, "the cluster has no quorum")
 	}
 	for _, n := range s.Nodes {
-		if n.Role == RoleTiebreaker {
+		if n.Role == inventory.RoleTiebreaker {
 			if !n.Reachable {
 				why = append(why, fmt.Sprintf("tie-breaker %s is unreachable", n.Name))
 			}
@@ -177,14 +113,9 @@ func (s *Status) Healthy() (bool, []string) {
 	return len(why) == 0, why
 }
 
-var (
-	healRE   = regexp.MustCompile(`(?m)^Number of entries:\s*(\d+)`)
-	bannedRE = regexp.MustCompile(`Currently banned:\s*(\d+)`)
-)
-
-// GatherStatus reads the cluster's state through the connections it has
+// Gather reads the cluster's state through the connections it has
 // (missing ones are unreachable nodes). It changes nothing.
-func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
+func Gather(ctx context.Context, inv *inventory.Inventory, conns map[string]transport.Transport, connErrs map[string]error) *Status {
 	s := &Status{Cluster: inv.Name, FloatingIP: inv.FloatingIP.Address, Failed: []FailedAction{}, Resources: []Resource{}}
 	s.Nodes = make([]NodeStatus, len(inv.Nodes))
 	var wg sync.WaitGroup
@@ -202,8 +133,7 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := &Target{Node: n, T: c, Run: &Run{Inv: inv, Conns: conns}}
-			nodeFacts(ctx, t, &ns)
+			nodeFacts(ctx, inv, c, &ns)
 			s.Nodes[i] = ns
 		}()
 	}
@@ -215,11 +145,11 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 		if c == nil {
 			continue
 		}
-		out, _, err := c.Run(ctx, "crm_mon --output-as=xml 2>/dev/null")
+		out, err := host.CrmMonXML(ctx, c)
 		if err != nil {
 			continue
 		}
-		m, err := ParseCrmMon(out)
+		m, err := host.ParseCrmMon(out)
 		if err != nil {
 			s.Errors = append(s.Errors, err.Error())
 			continue
@@ -227,7 +157,7 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 		s.Source = n.Name
 		s.applyCrmMon(m)
 		if inv.Storage != nil {
-			s.Gluster = glusterStatus(ctx, &Target{Node: n, T: c, Run: &Run{Inv: inv, Conns: conns}})
+			s.Gluster = glusterStatus(ctx, inv, c)
 		}
 		break
 	}
@@ -237,7 +167,7 @@ func GatherStatus(ctx context.Context, inv *Inventory, conns map[string]transpor
 	return s
 }
 
-func (s *Status) applyCrmMon(m *CrmMon) {
+func (s *Status) applyCrmMon(m *host.CrmMon) {
 	s.Quorum = m.Summary.DC.Present && m.Summary.DC.Quorum
 	s.DC = m.Summary.DC.Name
 	state := map[string]string{}
@@ -259,13 +189,13 @@ func (s *Status) applyCrmMon(m *CrmMon) {
 	for i := range s.Nodes {
 		s.Nodes[i].Pacemaker = state[s.Nodes[i].Name]
 	}
-	add := func(r CrmResource) {
+	add := func(r host.CrmResource) {
 		res := Resource{ID: r.ID, Agent: r.Agent, Role: r.Role, Failed: r.Failed, Nodes: []string{}}
 		for _, n := range r.Nodes {
 			res.Nodes = append(res.Nodes, n.Name)
 		}
 		s.Resources = append(s.Resources, res)
-		if r.ID == ResourceFloatingIP && r.Active && len(res.Nodes) > 0 {
+		if r.ID == inventory.ResourceFloatingIP && r.Active && len(res.Nodes) > 0 {
 			s.IPHolder = strings.Join(res.Nodes, ",")
 		}
 	}
@@ -282,56 +212,45 @@ func (s *Status) applyCrmMon(m *CrmMon) {
 	}
 }
 
-func nodeFacts(ctx context.Context, t *Target, ns *NodeStatus) {
-	inv := t.Inv()
-	script := "dpkg-query -W -f='${db:Status-Abbrev} ${Version}\\n' " + q(inv.App.Package) + " 2>/dev/null | awk '$1==\"ii\"{print $2}'; echo '--'; " +
-		"if command -v ufw >/dev/null; then ufw status | head -1; else echo 'not installed'; fi; echo '--'; " +
-		"if ! command -v fail2ban-client >/dev/null; then echo 'not installed'; elif systemctl -q is-active fail2ban; then echo running; fail2ban-client status sshd 2>/dev/null | grep 'Currently banned' || true; else echo stopped; fi; echo '--'; "
-	if inv.Storage != nil {
-		script += "findmnt -n -t fuse.glusterfs " + q(inv.Storage.Mount) + " >/dev/null && echo mounted || true"
-	}
-	out, err := t.Sh(ctx, script)
-	if err != nil {
-		ns.Error = err.Error()
+// nodeFacts reads what status shows of one node. The first error is the
+// node's; the facts after it are not read.
+func nodeFacts(ctx context.Context, inv *inventory.Inventory, t transport.Transport, ns *NodeStatus) {
+	var err error
+	defer func() {
+		if err != nil {
+			ns.Error = err.Error()
+		}
+	}()
+	if ns.Package, err = host.InstalledVersion(ctx, t, inv.App.Package); err != nil {
 		return
 	}
-	parts := strings.Split(out+"\n", "--\n")
-	for len(parts) < 4 {
-		parts = append(parts, "")
+	if ns.Firewall, err = host.Firewall(ctx, t); err != nil {
+		return
 	}
-	ns.Package = strings.TrimSpace(parts[0])
-	fw := strings.TrimSpace(parts[1])
-	ns.Firewall = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(fw, "Status:")))
-	f2b := strings.TrimSpace(parts[2])
-	ns.Fail2ban = strings.SplitN(f2b, "\n", 2)[0]
-	if m := bannedRE.FindStringSubmatch(f2b); m != nil {
-		ns.Banned, _ = strconv.Atoi(m[1])
+	if ns.Fail2ban, ns.Banned, err = host.Fail2ban(ctx, t); err != nil {
+		return
 	}
-	ns.Mounted = strings.TrimSpace(parts[3]) == "mounted"
+	if inv.Storage != nil {
+		ns.Mounted, err = host.GlusterMounted(ctx, t, inv.Storage.Mount)
+	}
 }
 
-func glusterStatus(ctx context.Context, t *Target) *GlusterStatus {
-	g := &GlusterStatus{Volume: t.Inv().Storage.Volume, Peers: map[string]string{}}
-	peers, _ := peerStates(ctx, t)
-	for a, st := range peers {
+func glusterStatus(ctx context.Context, inv *inventory.Inventory, t transport.Transport) *GlusterStatus {
+	g := &GlusterStatus{Volume: inv.Storage.Volume, Peers: map[string]string{}}
+	for a, st := range host.GlusterPeers(ctx, t) {
 		if a != "localhost" {
 			g.Peers[a] = st
 		}
 	}
-	info, _ := volumeInfo(ctx, t)
-	g.Started = strings.Contains(info, "\nStatus: Started")
+	g.Started = host.ReadVolumeInfo(ctx, t, g.Volume).Started()
 	if g.Started {
-		out, _, _ := t.T.Run(ctx, "gluster volume heal "+q(g.Volume)+" info 2>/dev/null")
-		for _, m := range healRE.FindAllStringSubmatch(string(out), -1) {
-			n, _ := strconv.Atoi(m[1])
-			g.PendingHeals += n
-		}
+		g.PendingHeals = host.PendingHeals(ctx, t, g.Volume)
 	}
 	return g
 }
 
-// WriteStatus prints a status for people.
-func WriteStatus(w io.Writer, s *Status) {
+// Write prints a status for people.
+func Write(w io.Writer, s *Status) {
 	q := "no quorum"
 	if s.Quorum {
 		q = "quorum"
@@ -349,7 +268,7 @@ func WriteStatus(w io.Writer, s *Status) {
 			continue
 		}
 		mounted := "-"
-		if s.Gluster != nil && n.Role != RoleTiebreaker {
+		if s.Gluster != nil && n.Role != inventory.RoleTiebreaker {
 			mounted = "not mounted"
 			if n.Mounted {
 				mounted = "mounted"
@@ -395,4 +314,18 @@ func WriteStatus(w io.Writer, s *Status) {
 	for _, e := range s.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Get connects to the nodes that answer and gathers the status.
+func Get(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) *Status {
+	conns, errs := inventory.Connect(ctx, inv, co)
+	defer inventory.CloseAll(conns)
+	return Gather(ctx, inv, conns, errs)
 }

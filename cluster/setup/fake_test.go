@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -46,7 +47,7 @@ func (f *fakeT) Upload(ctx context.Context, path string, data []byte, mode os.Fi
 	return nil
 }
 
-func fakeConns(inv *Inventory, answers ...[2]string) map[string]transport.Transport {
+func fakeConns(inv *inventory.Inventory, answers ...[2]string) map[string]transport.Transport {
 	m := map[string]transport.Transport{}
 	for _, n := range inv.Nodes {
 		m[n.Name] = newFake(n.Name, answers...)

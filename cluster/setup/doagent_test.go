@@ -1,8 +1,7 @@
-package cluster
+package setup
 
 import (
 	"encoding/xml"
-
 	"net/http"
 	"os"
 	"os/exec"

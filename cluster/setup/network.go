@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"context"
@@ -7,31 +7,34 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
-func networkPhase(inv *Inventory) Phase {
+func networkPhase(inv *inventory.Inventory) Phase {
 	switch inv.Network.Type {
-	case NetworkWireGuard:
+	case inventory.NetworkWireGuard:
 		return wireguardPhase(inv)
-	case NetworkTinc:
+	case inventory.NetworkTinc:
 		return tincPhase(inv)
 	}
 	return Phase{Name: PhaseNetwork}
 }
 
 // tunnelUnit is the unit that brings the private network up.
-func tunnelUnit(inv *Inventory) string {
+func tunnelUnit(inv *inventory.Inventory) string {
 	switch inv.Network.Type {
-	case NetworkWireGuard:
+	case inventory.NetworkWireGuard:
 		return "wg-quick@wg0.service"
-	case NetworkTinc:
+	case inventory.NetworkTinc:
 		return "tinc@debship.service"
 	}
 	return ""
 }
 
 // afterNetworkSteps order corosync and glusterd after the tunnel.
-func afterNetworkSteps(inv *Inventory, units ...string) []Step {
+func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 	net := tunnelUnit(inv)
 	if net == "" {
 		return nil
@@ -41,14 +44,14 @@ func afterNetworkSteps(inv *Inventory, units ...string) []Step {
 		path := "/etc/systemd/system/" + u + ".d/debship-network.conf"
 		steps = append(steps, fileStep(strings.TrimSuffix(u, ".service")+" after the private network", path, 0o644,
 			templateFile("after-network.conf", func(*Target) any { return map[string]string{"Unit": u, "Network": net} }),
-			"systemctl daemon-reload"))
+			func(ctx context.Context, t *Target) error { return host.DaemonReload(ctx, t.T) }))
 	}
 	return steps
 }
 
 const wgKey = "/etc/wireguard/private.key"
 
-func wireguardPhase(inv *Inventory) Phase {
+func wireguardPhase(inv *inventory.Inventory) Phase {
 	keyStep := Step{
 		Name: "wireguard key",
 		Check: func(ctx context.Context, t *Target) (State, error) {
@@ -106,8 +109,7 @@ func wireguardPhase(inv *Inventory) Phase {
 			if err := t.T.Upload(ctx, "/etc/wireguard/wg0.conf", b, 0o600); err != nil {
 				return err
 			}
-			_, err = t.Sh(ctx, "systemctl enable wg-quick@wg0 >/dev/null 2>&1 && systemctl restart wg-quick@wg0")
-			return err
+			return host.EnableRestart(ctx, t.T, "wg-quick@wg0")
 		},
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
@@ -120,9 +122,9 @@ func wireguardPhase(inv *Inventory) Phase {
 const tincDir = "/etc/tinc/debship"
 
 // tincName is a node's tinc name: letters, digits and '_' only.
-func tincName(n Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
+func tincName(n inventory.Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
 
-func tincPhase(inv *Inventory) Phase {
+func tincPhase(inv *inventory.Inventory) Phase {
 	keyStep := Step{
 		Name: "tinc key",
 		Check: func(ctx context.Context, t *Target) (State, error) {
@@ -211,8 +213,7 @@ func tincPhase(inv *Inventory) Phase {
 					return err
 				}
 			}
-			_, err = t.Sh(ctx, "systemctl enable tinc@debship >/dev/null 2>&1 && systemctl restart tinc@debship")
-			return err
+			return host.EnableRestart(ctx, t.T, "tinc@debship")
 		},
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)

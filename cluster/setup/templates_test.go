@@ -1,4 +1,4 @@
-package cluster
+package setup
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/internal/testenv"
 	"gitlab.com/debship/debship/templates"
 )
@@ -16,12 +17,12 @@ import (
 // example inventory (WireGuard, DigitalOcean, tie-breaker) and a 3-node lab
 // inventory, and compares them with testdata/golden.
 func TestGeneratedFiles(t *testing.T) {
-	example, err := LoadInventory("../examples/cluster.toml")
+	example, err := inventory.Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("DIGITALOCEAN_TOKEN", "not-a-real-token")
-	for name, inv := range map[string]*Inventory{"example": example, "lab3": labInventory(t, 3), "lab2": labInventory(t, 2)} {
+	for name, inv := range map[string]*inventory.Inventory{"example": example, "lab3": labInventory(t, 3), "lab2": labInventory(t, 2)} {
 		t.Run(name, func(t *testing.T) {
 			conns := fakeConns(inv, [2]string{"wg pubkey", "PUBKEY-OF-THE-PEER="})
 			r, err := NewRun(inv, conns, Options{})

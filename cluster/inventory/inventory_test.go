@@ -1,4 +1,4 @@
-package cluster
+package inventory
 
 import (
 	"os"
@@ -62,7 +62,7 @@ func writeInventory(t *testing.T, body string) string {
 
 func TestLoadInventory(t *testing.T) {
 	p := writeInventory(t, validInventory)
-	inv, err := LoadInventory(p)
+	inv, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ port = 8080
 [hardening]
 permit-root-login = "prohibit-password" # debship logs in as root here
 `)
-	inv, err := LoadInventory(p)
+	inv, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ permit-root-login = "prohibit-password" # debship logs in as root here
 }
 
 func TestInventoryWriteRoundTrip(t *testing.T) {
-	inv, err := LoadInventory(writeInventory(t, validInventory))
+	inv, err := Load(writeInventory(t, validInventory))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestInventoryWriteRoundTrip(t *testing.T) {
 	if !strings.Contains(string(b), "key = 'id_ed25519'") && !strings.Contains(string(b), `key = "id_ed25519"`) {
 		t.Errorf("key not written relative:\n%s", b)
 	}
-	back, err := LoadInventory(out)
+	back, err := Load(out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
@@ -264,7 +264,7 @@ func TestInventoryErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeInventory(t, tt.doc(t))
-			_, err := LoadInventory(p)
+			_, err := Load(p)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -289,7 +289,7 @@ func TestValidateWithoutFile(t *testing.T) {
 }
 
 func TestLoadInventoryMissingFile(t *testing.T) {
-	_, err := LoadInventory(filepath.Join(t.TempDir(), "nope.toml"))
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("got %v", err)
 	}

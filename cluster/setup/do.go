@@ -1,8 +1,10 @@
-package cluster
+package setup
 
 import (
 	"context"
 	"fmt"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // The DigitalOcean reserved-IP agent and its token on the nodes.
@@ -11,11 +13,11 @@ const (
 	doTokenPath = "/etc/debship/digitalocean-token"
 )
 
-func doAPI(inv *Inventory) string {
+func doAPI(inv *inventory.Inventory) string {
 	if d := inv.FloatingIP.DigitalOcean; d != nil && d.APIURL != "" {
 		return d.APIURL
 	}
-	return DefaultDOAPI
+	return inventory.DefaultDOAPI
 }
 
 func doAgentSteps() []Step {
@@ -32,7 +34,7 @@ func doAgentSteps() []Step {
 	}
 	return []Step{
 		fileStep("DigitalOcean reserved-IP agent", doAgentPath, 0o755,
-			func(*Target) ([]byte, error) { return render("do-reserved-ip", nil) }, ""),
+			func(*Target) ([]byte, error) { return render("do-reserved-ip", nil) }, nil),
 		{
 			Name: "DigitalOcean API token",
 			Hint: "the token comes from token-file or token-env in [floating-ip.digitalocean]",

@@ -1,24 +1,8 @@
-// Package cluster sets up and inspects a small Debian HA cluster described by
-// one inventory file (cluster.toml).
-//
-// Setup is a list of phases (base, harden, network, ha, storage, app), each
-// a list of Steps with a read-only Check and an Apply, run over SSH
-// (cluster/transport) on all nodes in parallel where order does not matter:
-// Setup(ctx, inv, ConnectOptions, Options, apply) plans or applies.
-//
-// For deploy and other callers:
-//   - Connect / ConnectAll log in to the nodes (strict known_hosts), CloseAll
-//     ends the connections; Inventory.SSHConfig gives one node's settings.
-//   - GatherStatus (over connections) and GetStatus (connects itself) read
-//     membership, quorum, the floating IP's holder, resources, failed
-//     actions, gluster peers and heals, and per node the app's version,
-//     ufw and fail2ban; Status.Healthy says whether a deploy may start.
-//   - ResourceApp, ResourceAppClone, ResourceFloatingIP name the CIB
-//     resources; PackageCache is where .debs are kept on the nodes;
-//     InstalledVersion reads a package's version on a node.
-//   - Options.Only = []string{PhaseApp} with Options.Package creates the app
-//     resource once the first version is installed.
-package cluster
+// Package inventory is the description of one cluster (cluster.toml) and
+// the way into it: loading and validating the file (Load), its options with
+// defaults, and SSH connections to its nodes (Connect, ConnectAll). Setup,
+// status, deploy, the lab and the webhook all start from an Inventory.
+package inventory
 
 import (
 	"bytes"
@@ -38,7 +22,7 @@ import (
 // Inventory is a cluster.toml: the one description of a cluster that setup,
 // deploy, status, the webhook and the lab all read.
 //
-// LoadInventory resolves relative paths (keys, known_hosts) against the
+// Load resolves relative paths (keys, known_hosts) against the
 // file's directory and fills in defaults; Write turns paths below the target
 // file's directory back into relative ones, so a lab directory can be moved.
 type Inventory struct {
@@ -199,9 +183,9 @@ func inventoryHint(key []string) string {
 	return ""
 }
 
-// LoadInventory reads, resolves and validates an inventory. Unknown keys are
+// Load reads, resolves and validates an inventory. Unknown keys are
 // errors: a misspelt key silently ignored would configure the wrong cluster.
-func LoadInventory(path string) (*Inventory, error) {
+func Load(path string) (*Inventory, error) {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)

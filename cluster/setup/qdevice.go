@@ -1,9 +1,11 @@
-package cluster
+package setup
 
 import (
 	"context"
 	"encoding/base64"
 	"fmt"
+
+	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // The tie-breaker's corosync-qnetd and the members' corosync-qdevice talk
@@ -40,7 +42,7 @@ func sha(ctx context.Context, t *Target, path string) (string, error) {
 	return t.Sh(ctx, "sha256sum "+q(path)+" 2>/dev/null | cut -d' ' -f1")
 }
 
-func qdeviceCertSteps(inv *Inventory) []Stage {
+func qdeviceCertSteps(inv *inventory.Inventory) []Stage {
 	tb, _ := inv.Tiebreaker()
 	tbT := func(t *Target) *Target { return t.Peer(tb.Name) }
 	caStep := Step{
@@ -113,7 +115,7 @@ func qdeviceCertSteps(inv *Inventory) []Stage {
 	}
 	return []Stage{
 		{Nodes: inv.Members(), Steps: []Step{caStep}},
-		{Nodes: []Node{inv.Primary()}, Steps: []Step{signStep}},
+		{Nodes: []inventory.Node{inv.Primary()}, Steps: []Step{signStep}},
 		{Nodes: others(inv.Members(), inv.Primary()), Steps: []Step{importStep}},
 	}
 }

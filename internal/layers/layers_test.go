@@ -1,0 +1,134 @@
+package layers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "gitlab.com/debship/debship"
+
+// layer of every debship package, lowest first. A package may import from
+// lower layers only, and from its own layer only what sameLayer allows.
+var layer = map[string]int{
+	// (a) leaves: stdlib-ish, no debship imports but each other's.
+	"cluster":                1, // only the doc of the cluster/* packages
+	"templates":              1,
+	"venv":                   1,
+	"internal/testenv":       1,
+	"internal/tomlfile":      1,
+	"internal/debroot":       1,
+	"internal/rootfs":        1,
+	"internal/layers":        1,
+	"cluster/transport":      1,
+	"cluster/deploy/loadgen": 1,
+	"cluster/dotest":         1,
+	"ci/webhook/webhooktest": 1,
+	// (b) building the .deb.
+	"debbuild": 2,
+	// (c) CI and the cluster's description.
+	"ci":                   3,
+	"ci/gitlab":            3,
+	"ci/gitlab/gitlabtest": 3,
+	"cluster/inventory":    3,
+	// (d) commands on a node.
+	"cluster/host": 4,
+	// (e) what is done to a cluster.
+	"cluster/setup":       5,
+	"cluster/status":      5,
+	"cluster/deploy":      5,
+	"cluster/lab":         5,
+	"cluster/lab/labtest": 5,
+	// (f) shipping: a built .deb onto a cluster.
+	"cluster/ship": 6,
+	"ci/webhook":   6,
+	// (g) programs.
+	"cmd/debship":           7,
+	"bench/loadgen":         7,
+	"bench/webhookload":     7,
+	"packaging/debship-deb": 7,
+}
+
+// sameLayer are the imports allowed within a layer, with the reason.
+var sameLayer = map[[2]string]string{
+	{"cluster/deploy", "cluster/status"}:     "preflight: a deploy starts only on a healthy cluster (status.Healthy)",
+	{"cluster/lab/labtest", "cluster/lab"}:   "the tests' shared lab",
+	{"internal/debroot", "internal/testenv"}: "the clean root is built for tests",
+	{"internal/debroot", "internal/rootfs"}:  "the clean root is a cached debootstrap base with an overlay",
+}
+
+// pending are imports against the layers that another change removes;
+// each names it. Delete the entry when it lands.
+var pending = map[[2]string]string{}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Module     *struct{ Path string }
+}
+
+// TestLayers checks the non-test imports of every debship package. Tests
+// are not checked: a lab test may drive everything above its package (the
+// deploy's lab tests set the cluster up and run the webhook).
+func TestLayers(t *testing.T) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	cmd := exec.Command("go", "list", "-deps", "-json", "./...")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var problems []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		name, ok := strings.CutPrefix(p.ImportPath, module+"/")
+		if !ok {
+			continue
+		}
+		from, ok := layer[name]
+		if !ok {
+			problems = append(problems, name+": not in the layer table; place it in internal/layers/layers_test.go")
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ok := strings.CutPrefix(imp, module+"/")
+			if !ok {
+				continue
+			}
+			to, ok := layer[dep]
+			edge := [2]string{name, dep}
+			switch {
+			case !ok:
+				// Reported as the package itself.
+			case pending[edge] != "":
+			case to > from:
+				problems = append(problems, name+" (layer "+letter(from)+") imports "+dep+" (layer "+letter(to)+"), a higher layer")
+			case to == from && sameLayer[edge] == "":
+				problems = append(problems, name+" imports "+dep+", a package of its own layer ("+letter(from)+"); allow it in sameLayer with a reason, or move one of them")
+			}
+		}
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+func letter(l int) string { return string(rune('a' + l - 1)) }
