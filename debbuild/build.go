@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -135,8 +134,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	name := fmt.Sprintf("%s_%s_%s.deb", spec.Package, stripEpoch(debVersion), arch)
-	final := filepath.Join(out, name)
+	final := filepath.Join(out, FileName(spec.Package, debVersion, arch))
 	logf("writing %s", final)
 	if err := writeDeb(root, final, debInfo{
 		spec:      spec,
@@ -353,27 +351,6 @@ func SourceDateEpoch(dir string, explicit int64) (int64, error) {
 		}
 	}
 	return time.Now().Unix(), nil
-}
-
-// HostArch is the build host's Debian architecture.
-func HostArch() string {
-	if out, err := exec.Command("dpkg", "--print-architecture").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	switch runtime.GOARCH {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
-	}
-	return runtime.GOARCH
-}
-
-func stripEpoch(v string) string {
-	if i := strings.IndexByte(v, ':'); i >= 0 {
-		return v[i+1:]
-	}
-	return v
 }
 
 func uniq(l []string) []string {

@@ -142,6 +142,12 @@ func TestInspectForeignDeb(t *testing.T) {
 	if _, err := ReadPackage(filepath.Join(dir, "DEBIAN/control")); err == nil || !strings.Contains(err.Error(), "not a .deb") {
 		t.Errorf("reading a non-deb: %v", err)
 	}
+	if id, err := OpenDeb(deb); err != nil || id.Package != "foo" || id.Version != "2.0-3" || id.Arch != "all" || len(id.SHA256) != 64 {
+		t.Errorf("OpenDeb = %+v, %v", id, err)
+	}
+	if _, err := OpenDeb(filepath.Join(dir, "DEBIAN/control")); err == nil || !strings.Contains(err.Error(), "not a .deb") {
+		t.Errorf("OpenDeb of a non-deb: %v", err)
+	}
 }
 
 // A failing build leaves neither a .deb, nor a temp file, nor the staging
