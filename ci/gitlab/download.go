@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
+
+	"gitlab.com/debship/debship/debbuild"
 )
 
 // The download side of Release: the webhook receiver (ci/webhook) fetches
@@ -320,23 +322,23 @@ func (r *fetcher) extract(zf *zip.File) (*Fetched, error) {
 // check reads the downloaded .deb back: it must be the configured package
 // at the tag's version, then it gets its final name.
 func (r *fetcher) check(out *Fetched) (*Fetched, error) {
-	d, err := readDeb(out.Path)
+	id, err := debbuild.OpenDeb(out.Path)
 	if err != nil {
 		os.Remove(out.Path)
-		return nil, fmt.Errorf("%s from %s: %w", out.FileName, out.Source, err)
+		return nil, fmt.Errorf("%s from %s: %s is not a readable .deb: %w", out.FileName, out.Source, out.Path, err)
 	}
-	if d.pkg != r.o.Package {
+	d := &localDeb{Identity: id, path: out.Path, name: out.FileName}
+	if d.Package != r.o.Package {
 		os.Remove(out.Path)
-		return nil, fmt.Errorf("%s from %s is package %s, not %s; refusing to deploy it", out.FileName, out.Source, d.pkg, r.o.Package)
+		return nil, fmt.Errorf("%s from %s is package %s, not %s; refusing to deploy it", out.FileName, out.Source, d.Package, r.o.Package)
 	}
-	d.name = out.FileName
 	if err := checkTag(r.cfg.Tag, d); err != nil {
 		os.Remove(out.Path)
 		return nil, err
 	}
-	out.PackageName, out.Version = d.pkg, d.version
+	out.PackageName, out.Version = d.Package, d.Version
 	// The local name is the Debian one, whatever the registry made of it.
-	final := filepath.Join(r.o.Dir, fmt.Sprintf("%s_%s_%s.deb", d.pkg, stripEpoch(d.version), debArch(out.FileName)))
+	final := filepath.Join(r.o.Dir, d.FileName())
 	if err := os.Rename(out.Path, final); err != nil {
 		os.Remove(out.Path)
 		return nil, fmt.Errorf("keep %s: %w", out.FileName, err)
@@ -344,24 +346,6 @@ func (r *fetcher) check(out *Fetched) (*Fetched, error) {
 	out.Path = final
 	r.logf("%s: downloaded from the %s, SHA-256 %s", out.FileName, out.Source, out.SHA256)
 	return out, nil
-}
-
-// stripEpoch drops "N:" from a Debian version: dpkg does not put the epoch
-// into file names either.
-func stripEpoch(v string) string {
-	if i := strings.IndexByte(v, ':'); i >= 0 {
-		return v[i+1:]
-	}
-	return v
-}
-
-// debArch is the architecture part of a .deb file name.
-func debArch(name string) string {
-	name = strings.TrimSuffix(name, ".deb")
-	if i := strings.LastIndexByte(name, '_'); i >= 0 {
-		return name[i+1:]
-	}
-	return "all"
 }
 
 // limitWriter fails once more than left bytes were written, so a server

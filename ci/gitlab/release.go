@@ -8,8 +8,6 @@ package gitlab
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -103,34 +101,24 @@ func RegistryVersion(tag string) string {
 }
 
 type localDeb struct {
-	path, name, pkg, version, upstream string
-	data                               []byte
-	sha256                             string
+	debbuild.Identity
+	path, name string
+	data       []byte
 }
 
 // readDeb reads the package name and version from the .deb itself: the
 // file is the truth about what is released, whatever pyproject.toml says
 // now.
 func readDeb(path string) (*localDeb, error) {
+	id, err := debbuild.OpenDeb(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a readable .deb: %w", path, err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	p, err := debbuild.ReadPackage(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a readable .deb: %w", path, err)
-	}
-	d := &localDeb{path: path, name: filepath.Base(path), pkg: p.Field("Package"), version: p.Field("Version"), data: data}
-	if d.pkg == "" || d.version == "" {
-		return nil, fmt.Errorf("%s has no Package or Version control field; is it a Debian package?", path)
-	}
-	d.upstream = d.version
-	if i := strings.LastIndexByte(d.upstream, '-'); i > 0 {
-		d.upstream = d.upstream[:i]
-	}
-	sum := sha256.Sum256(data)
-	d.sha256 = hex.EncodeToString(sum[:])
-	return d, nil
+	return &localDeb{Identity: id, path: path, name: filepath.Base(path), data: data}, nil
 }
 
 // checkTag refuses to release a .deb under a tag of another version: a
@@ -138,15 +126,16 @@ func readDeb(path string) (*localDeb, error) {
 // until a deploy.
 func checkTag(tag string, d *localDeb) error {
 	want, err := debbuild.DebianVersion(tag)
-	same := err == nil && want == d.upstream
+	upstream := d.Upstream()
+	same := err == nil && want == upstream
 	if !same && err == nil {
 		// debship writes 1.4.0 as 1.4 (equal under PEP 440); a .deb made
 		// elsewhere may keep the zero, so compare under PEP 440 too.
-		up, uerr := debbuild.DebianVersion(d.upstream)
+		up, uerr := debbuild.DebianVersion(upstream)
 		same = uerr == nil && up == want
 	}
 	if !same {
-		return fmt.Errorf("tag %s does not match version %s of %s; build the .deb from the tagged commit (or bump [project] version and tag again)", tag, d.upstream, d.name)
+		return fmt.Errorf("tag %s does not match version %s of %s; build the .deb from the tagged commit (or bump [project] version and tag again)", tag, upstream, d.name)
 	}
 	return nil
 }
@@ -278,8 +267,8 @@ func (r *releaser) upload(d *localDeb) (*Asset, error) {
 	a := &Asset{
 		Path:           d.path,
 		Name:           d.name,
-		SHA256:         d.sha256,
-		PackageName:    d.pkg,
+		SHA256:         d.SHA256,
+		PackageName:    d.Package,
 		PackageVersion: RegistryVersion(r.cfg.Tag),
 		FileName:       RegistryFileName(d.name),
 	}
@@ -301,11 +290,11 @@ func (r *releaser) upload(d *localDeb) (*Asset, error) {
 		if f.FileName != a.FileName {
 			continue
 		}
-		if strings.EqualFold(f.FileSHA256, d.sha256) {
+		if strings.EqualFold(f.FileSHA256, d.SHA256) {
 			r.logf("%s: already in package %s %s with the same SHA-256, not uploaded again", d.name, a.PackageName, a.PackageVersion)
 			return a, nil
 		}
-		return nil, fmt.Errorf("%s differs from the %s already published in package %s %s (SHA-256 %s there, %s here); published files are immutable: release a new version, or delete the package file in GitLab first", d.name, a.FileName, a.PackageName, a.PackageVersion, short(f.FileSHA256), short(d.sha256))
+		return nil, fmt.Errorf("%s differs from the %s already published in package %s %s (SHA-256 %s there, %s here); published files are immutable: release a new version, or delete the package file in GitLab first", d.name, a.FileName, a.PackageName, a.PackageVersion, short(f.FileSHA256), short(d.SHA256))
 	}
 	what := fmt.Sprintf("uploading %s to package %s %s", d.name, a.PackageName, a.PackageVersion)
 	sel := gl.SelectPackageFile
@@ -314,8 +303,8 @@ func (r *releaser) upload(d *localDeb) (*Asset, error) {
 	if err != nil {
 		return nil, r.apiError(what, resp, err)
 	}
-	if f.FileSHA256 != "" && !strings.EqualFold(f.FileSHA256, d.sha256) {
-		return nil, fmt.Errorf("GitLab stored %s with SHA-256 %s, but the file has %s; the upload was corrupted, run the release again", a.FileName, short(f.FileSHA256), short(d.sha256))
+	if f.FileSHA256 != "" && !strings.EqualFold(f.FileSHA256, d.SHA256) {
+		return nil, fmt.Errorf("GitLab stored %s with SHA-256 %s, but the file has %s; the upload was corrupted, run the release again", a.FileName, short(f.FileSHA256), short(d.SHA256))
 	}
 	a.Uploaded = true
 	r.logf("%s: uploaded to package %s %s", d.name, a.PackageName, a.PackageVersion)
@@ -494,7 +483,7 @@ func (r *releaser) releaseName(debs []*localDeb) string {
 		return r.cfg.Name
 	}
 	if len(debs) == 1 {
-		return debs[0].pkg + " " + strings.TrimPrefix(r.cfg.Tag, "v")
+		return debs[0].Package + " " + strings.TrimPrefix(r.cfg.Tag, "v")
 	}
 	return r.cfg.Tag
 }

@@ -23,7 +23,7 @@ func MakeDeb(t testing.TB, dir, name, version, revision, payload string) string 
 	if err := os.WriteFile(filepath.Join(doc, "payload"), []byte(payload), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, name+"_"+version+"-"+revision+"_all.deb")
+	p := filepath.Join(dir, debbuild.FileName(name, version+"-"+revision, "all"))
 	err := debbuild.WriteTree(root, p, debbuild.TreePackage{
 		Name: name, Version: version + "-" + revision, Arch: "all", Section: "web", Priority: "optional",
 		Maintainer: "Test <test@example.org>", Description: "test package\ntest package",
