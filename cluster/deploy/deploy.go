@@ -8,7 +8,6 @@ package deploy
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -169,13 +168,7 @@ type debFile struct {
 }
 
 // cacheName is the file name of the .deb in the nodes' cache.
-func (d *debFile) cacheName() string {
-	v := d.version
-	if i := strings.IndexByte(v, ':'); i >= 0 {
-		v = v[i+1:]
-	}
-	return fmt.Sprintf("%s_%s_%s.deb", d.pkg, v, d.arch)
-}
+func (d *debFile) cacheName() string { return debbuild.FileName(d.pkg, d.version, d.arch) }
 
 func (d *debFile) cachePath() string { return inventory.PackageCache + "/" + d.cacheName() }
 
@@ -188,9 +181,12 @@ func (d *deployment) stagingPath() string {
 
 // readDeb reads and checks a .deb like `debship inspect --check`.
 func readDeb(path string) (*debFile, []string) {
-	data, err := os.ReadFile(path)
+	id, err := debbuild.OpenDeb(path)
 	if err != nil {
-		return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
+		if os.IsNotExist(err) || os.IsPermission(err) {
+			return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
+		}
+		return nil, []string{fmt.Sprintf("%s is not a valid .deb: %v", filepath.Base(path), err)}
 	}
 	p, err := debbuild.ReadPackage(path)
 	if err != nil {
@@ -202,12 +198,11 @@ func readDeb(path string) (*debFile, []string) {
 			problems = append(problems, fmt.Sprintf("%s fails the check %q: %s", filepath.Base(path), c.Name, strings.Join(c.Problems, "; ")))
 		}
 	}
-	sum := sha256.Sum256(data)
-	d := &debFile{path: path, pkg: p.Field("Package"), version: p.Field("Version"), arch: p.Field("Architecture"), sha256: hex.EncodeToString(sum[:]), data: data}
-	if d.pkg == "" || d.version == "" || d.arch == "" {
-		problems = append(problems, fmt.Sprintf("%s has no Package, Version or Architecture field", filepath.Base(path)))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
 	}
-	return d, problems
+	return &debFile{path: path, pkg: id.Package, version: id.Version, arch: id.Arch, sha256: id.SHA256, data: data}, problems
 }
 
 // deployment is one run of Run.
