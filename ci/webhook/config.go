@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"gitlab.com/debship/debship/internal/tomlfile"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +16,8 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/tomlfile"
 )
 
 // Events that can trigger a deploy ([trigger] event).
@@ -338,7 +338,10 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	default:
 		add(c.errAt("gitlab.source", "source = %q is not %q or %q", c.Source, SourceRegistry, SourceArtifacts))
 	}
-	c.Arch = or(gl.Arch, hostArch())
+	if c.Arch = gl.Arch; c.Arch == "" {
+		// The usual case: nodes like the host that deploys to them.
+		c.Arch = debbuild.HostArch()
+	}
 	if !archRE.MatchString(c.Arch) {
 		add(c.errAt("gitlab.arch", "arch = %q is not a Debian architecture such as amd64 or arm64", c.Arch))
 	}
@@ -442,22 +445,4 @@ func redactURL(u *url.URL) string {
 	c := *u
 	c.User, c.RawQuery = nil, ""
 	return c.String()
-}
-
-// hostArch is the Debian name of the receiver's own architecture, the
-// usual case of nodes like the host that deploys to them.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
-	case "ppc64le":
-		return "ppc64el"
-	case "mips64le":
-		return "mips64el"
-	case "mipsle":
-		return "mipsel"
-	}
-	return runtime.GOARCH
 }

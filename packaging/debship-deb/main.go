@@ -10,6 +10,7 @@
 package main
 
 import (
+	"debug/buildinfo"
 	"debug/elf"
 	"flag"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
 
@@ -130,7 +130,10 @@ func build(o options) (string, error) {
 		return "", err
 	}
 	mtime := time.Unix(epoch, 0).UTC()
-	arch := debArch(runtime.GOARCH)
+	arch, err := binaryArch(bin)
+	if err != nil {
+		return "", err
+	}
 
 	stage, err := os.MkdirTemp("", "debship-deb")
 	if err != nil {
@@ -211,7 +214,7 @@ func build(o options) (string, error) {
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return "", err
 	}
-	final := filepath.Join(o.Output, fmt.Sprintf("debship_%s_%s.deb", debVersion, arch))
+	final := filepath.Join(o.Output, debbuild.FileName("debship", debVersion, arch))
 	err = debbuild.WriteTree(stage, final, debbuild.TreePackage{
 		Name:       "debship",
 		Version:    debVersion,
@@ -335,17 +338,28 @@ func dynamic(bin string) bool {
 	return false
 }
 
-func debArch(goarch string) string {
-	switch goarch {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
+// binaryArch is the Debian architecture of a Go binary: the GOARCH (and
+// GOARM) it was built for, from its build information, not the packager's.
+func binaryArch(bin string) (string, error) {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot tell its architecture: %w", bin, err)
 	}
-	return goarch
+	var goarch, goarm string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOARCH":
+			goarch = s.Value
+		case "GOARM":
+			goarm = s.Value
+		}
+	}
+	arch, ok := debbuild.DebArch(goarch, goarm)
+	if !ok {
+		return "", fmt.Errorf("%s is built for GOARCH=%q, which has no Debian architecture", bin, goarch)
+	}
+	return arch, nil
 }
-
-func goarch() string { return runtime.GOARCH }
 
 func mustGzip(b []byte) []byte {
 	out, err := debbuild.GzipN(b)

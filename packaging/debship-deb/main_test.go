@@ -65,7 +65,7 @@ func TestPackage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if filepath.Base(p) != "debship_0.3-1_"+debArch(goarch())+".deb" {
+		if filepath.Base(p) != "debship_0.3-1_"+debbuild.GoDebArch()+".deb" {
 			t.Errorf("file name %s", p)
 		}
 		b, err := os.ReadFile(p)
@@ -110,5 +110,31 @@ func TestPackage(t *testing.T) {
 	}
 	if !bytes.Equal(debs[0], debs[1]) {
 		t.Error("two builds of the same binary differ")
+	}
+}
+
+// The package's architecture is the binary's, whatever the packager runs on.
+func TestBinaryArch(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ goarch, goarm, want string }{
+		{"arm64", "", "arm64"},
+		{"arm", "5", "armel"},
+	} {
+		bin := filepath.Join(dir, c.goarch+c.goarm)
+		cmd := exec.Command("go", "build", "-o", bin, src)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+c.goarch, "GOARM="+c.goarm, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build GOARCH=%s: %v\n%s", c.goarch, err, out)
+		}
+		if got, err := binaryArch(bin); err != nil || got != c.want {
+			t.Errorf("GOARCH=%s GOARM=%s: %q, %v; want %q", c.goarch, c.goarm, got, err, c.want)
+		}
+	}
+	if _, err := binaryArch(src); err == nil {
+		t.Error("a Go source file has an architecture")
 	}
 }
