@@ -36,12 +36,15 @@ type BuildOptions struct {
 
 // BuildResult describes the written package.
 type BuildResult struct {
-	Path     string
-	Arch     string
-	Version  string // full Debian version
-	Depends  []string
-	Warnings []string
-	Staging  string // set when KeepStaging
+	Path    string
+	Arch    string
+	Version string // full Debian version
+	// ProjectVersion is the project's PEP 440 version, a dynamic one
+	// resolved by the build backend.
+	ProjectVersion string
+	Depends        []string
+	Warnings       []string
+	Staging        string // set when KeepStaging
 }
 
 // Build turns the project described by spec into a .deb in o.Output.
@@ -150,7 +153,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	for _, w := range vr.Warnings {
 		logf("warning: %s", w)
 	}
-	return &BuildResult{Path: final, Arch: arch, Version: debVersion, Depends: depends, Warnings: vr.Warnings}, nil
+	return &BuildResult{Path: final, Arch: arch, Version: debVersion, ProjectVersion: spec.Version, Depends: depends, Warnings: vr.Warnings}, nil
 }
 
 // checkScripts makes sure every name we link into /usr/bin or start from a

@@ -23,6 +23,18 @@ func pipFlags() []cli.Flag {
 	}
 }
 
+// pipOptions are the build options pipFlags set.
+func pipOptions(c *cli.Context) debbuild.BuildOptions {
+	return debbuild.BuildOptions{
+		IndexURL:         c.String("index-url"),
+		ExtraIndexURLs:   c.StringSlice("extra-index-url"),
+		FindLinks:        c.StringSlice("find-links"),
+		NoIndex:          c.Bool("no-index"),
+		NoBuildIsolation: c.Bool("no-build-isolation"),
+		BuildIsolation:   c.Bool("build-isolation"),
+	}
+}
+
 func buildCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "build",
@@ -72,19 +84,10 @@ Examples:
 			if err != nil {
 				return err
 			}
-			res, err := debbuild.Build(c.Context, spec, debbuild.BuildOptions{
-				Output:           c.String("output"),
-				KeepStaging:      c.Bool("keep-staging"),
-				IndexURL:         c.String("index-url"),
-				ExtraIndexURLs:   c.StringSlice("extra-index-url"),
-				FindLinks:        c.StringSlice("find-links"),
-				NoIndex:          c.Bool("no-index"),
-				NoBuildIsolation: c.Bool("no-build-isolation"),
-				BuildIsolation:   c.Bool("build-isolation"),
-				SourceDateEpoch:  c.Int64("source-date-epoch"),
-				Log:              os.Stderr,
-				Verbose:          c.Bool("verbose"),
-			})
+			o := pipOptions(c)
+			o.Output, o.KeepStaging = c.String("output"), c.Bool("keep-staging")
+			o.SourceDateEpoch, o.Verbose, o.Log = c.Int64("source-date-epoch"), c.Bool("verbose"), os.Stderr
+			res, err := debbuild.Build(c.Context, spec, o)
 			if err != nil {
 				return err
 			}

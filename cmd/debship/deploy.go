@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 	"gitlab.com/debship/debship/ci/webhook"
 	"gitlab.com/debship/debship/cluster/deploy"
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/cluster/ship"
 )
 
 func init() {
@@ -217,17 +216,20 @@ func runDeploy(c *cli.Context, deb, kind string) error {
 	}
 	ctx, cancel := clusterContext(c)
 	defer cancel()
-	return deployWith(ctx, c, deployOptions(c, inv, co, deb, kind))
+	_, err = deployWith(ctx, c, deployOptions(c, inv, co, deb, kind))
+	return err
 }
 
-func deployWith(ctx context.Context, c *cli.Context, o deploy.Options) error {
+// deployWith runs the deploy with the progress output the flags ask for,
+// and prints the plan of a dry run or the outcome.
+func deployWith(ctx context.Context, c *cli.Context, o deploy.Options) (*deploy.Result, error) {
 	prog := progressFor(c, o.Inventory)
 	o.Progress = prog
 	res, err := deploy.Run(ctx, o)
 	prog.Close()
 	if c.Bool("json") {
 		// The result event carried everything; errors still go to stderr.
-		return err
+		return res, err
 	}
 	if res != nil && res.Plan != nil && o.DryRun {
 		res.Plan.Write(os.Stdout)
@@ -237,7 +239,7 @@ func deployWith(ctx context.Context, c *cli.Context, o deploy.Options) error {
 	}
 	// A preflight failure lists its problems, a failed deploy its summary
 	// (what happened, what each node runs now): main prints either, exit 1.
-	return err
+	return res, err
 }
 
 func shipCommand() *cli.Command {
@@ -276,86 +278,32 @@ Examples:
 			if c.NArg() > 1 {
 				return usagef("ship takes at most one PROJECT-DIR, got %d arguments", c.NArg())
 			}
-			dir := c.Args().First()
-			if dir == "" {
-				dir = "."
-			}
 			inv, err := inventory.Load(c.String("inventory"))
 			if err != nil {
 				return err
 			}
-			spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
-			if err != nil {
-				return err
-			}
-			if spec.Package != inv.App.Package {
-				return fmt.Errorf("%s builds the package %q, but the cluster in %s runs %q", spec.PyProject, spec.Package, inv.Path, inv.App.Package)
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
-			deb, err := shipDeb(ctx, c, spec)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "ship: %s\n", deb)
-			if !c.Bool("no-release") && !c.Bool("dry-run") {
-				cfg := gitlab.ConfigFromEnv(os.Getenv)
-				for _, f := range []struct {
-					flag string
-					dst  *string
-				}{{"gitlab-url", &cfg.APIURL}, {"project", &cfg.Project}, {"tag", &cfg.Tag}, {"ref", &cfg.Ref}} {
-					if c.IsSet(f.flag) {
-						*f.dst = c.String(f.flag)
-					}
-				}
-				if cfg.Tag == "" {
-					cfg.Tag = "v" + spec.Version
-				}
-				cfg.Files = []string{deb}
-				cfg.Log = os.Stderr
-				res, err := gitlab.Release(ctx, cfg)
-				if err != nil {
-					return fmt.Errorf("release (nothing was deployed): %w", err)
-				}
-				fmt.Fprintf(os.Stderr, "ship: released %s\n", res.ReleaseURL)
+			var release *gitlab.Config
+			if !c.Bool("no-release") {
+				cfg := gitlabConfig(c)
+				release = &cfg
 			}
 			co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
-			return deployWith(ctx, c, deployOptions(c, inv, co, deb, deploy.KindDeploy))
+			ctx, cancel := clusterContext(c)
+			defer cancel()
+			_, err = ship.Run(ctx, ship.Options{
+				Dir:     c.Args().First(),
+				Output:  c.String("output"),
+				Build:   pipOptions(c),
+				Release: release,
+				Deploy:  deployOptions(c, inv, co, "", deploy.KindDeploy),
+				RunDeploy: func(ctx context.Context, o deploy.Options) (*deploy.Result, error) {
+					return deployWith(ctx, c, o)
+				},
+				Log: os.Stderr,
+			})
+			return err
 		},
 	}
-}
-
-// shipDeb finds the .deb of the spec's version in the output directory, or
-// builds it.
-func shipDeb(ctx context.Context, c *cli.Context, spec *debbuild.Spec) (string, error) {
-	out := c.String("output")
-	if out == "" {
-		out = filepath.Join(spec.Dir, "dist")
-	}
-	ver, err := spec.DebianVersion()
-	if err != nil {
-		return "", err
-	}
-	if i := strings.IndexByte(ver, ':'); i >= 0 {
-		ver = ver[i+1:]
-	}
-	matches, _ := filepath.Glob(filepath.Join(out, spec.Package+"_"+ver+"_*.deb"))
-	if len(matches) == 1 {
-		return matches[0], nil
-	}
-	if len(matches) > 1 {
-		return "", fmt.Errorf("%s has several .debs of %s %s (%s); pass the directory of one with --output", out, spec.Package, ver, strings.Join(matches, ", "))
-	}
-	fmt.Fprintf(os.Stderr, "ship: no .deb of %s %s in %s: building it\n", spec.Package, ver, out)
-	res, err := debbuild.Build(ctx, spec, debbuild.BuildOptions{
-		Output: out, IndexURL: c.String("index-url"), ExtraIndexURLs: c.StringSlice("extra-index-url"),
-		FindLinks: c.StringSlice("find-links"), NoIndex: c.Bool("no-index"),
-		NoBuildIsolation: c.Bool("no-build-isolation"), BuildIsolation: c.Bool("build-isolation"), Log: os.Stderr,
-	})
-	if err != nil {
-		return "", fmt.Errorf("build (nothing was released or deployed): %w", err)
-	}
-	return res.Path, nil
 }
 
 // clusterHistoryCommand is "debship cluster history" (listed in

@@ -13,6 +13,21 @@ import (
 
 func init() { commands = append(commands, releaseCommand()) }
 
+// gitlabConfig is GitLab CI's configuration (gitlab.ConfigFromEnv) with
+// what the flags --gitlab-url, --project, --tag and --ref set instead.
+func gitlabConfig(c *cli.Context) gitlab.Config {
+	cfg := gitlab.ConfigFromEnv(os.Getenv)
+	for _, f := range []struct {
+		flag string
+		dst  *string
+	}{{"gitlab-url", &cfg.APIURL}, {"project", &cfg.Project}, {"tag", &cfg.Tag}, {"ref", &cfg.Ref}} {
+		if c.IsSet(f.flag) {
+			*f.dst = c.String(f.flag)
+		}
+	}
+	return cfg
+}
+
 func releaseCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "release",
@@ -46,19 +61,7 @@ Examples:
 			&cli.StringFlag{Name: "notes", Usage: "release notes `TEXT` (default: the files and their SHA-256)"},
 		},
 		Action: func(c *cli.Context) error {
-			cfg := gitlab.ConfigFromEnv(os.Getenv)
-			if c.IsSet("gitlab-url") {
-				cfg.APIURL = c.String("gitlab-url")
-			}
-			if c.IsSet("project") {
-				cfg.Project = c.String("project")
-			}
-			if c.IsSet("tag") {
-				cfg.Tag = c.String("tag")
-			}
-			if c.IsSet("ref") {
-				cfg.Ref = c.String("ref")
-			}
+			cfg := gitlabConfig(c)
 			cfg.Name = c.String("name")
 			cfg.Description = c.String("notes")
 			cfg.Files = c.Args().Slice()
