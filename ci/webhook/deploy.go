@@ -223,21 +223,15 @@ func (w *tailWriter) tail() string {
 	return strings.Join(nonEmpty, " | ")
 }
 
-// ErrNoDeployEngine is returned by SelectDeployer when neither a deploy
-// command is configured nor the rolling deploy engine is linked in.
-var ErrNoDeployEngine = errors.New("no deploy engine")
-
 // SelectDeployer picks what deploys for a configuration: the [deploy]
-// command when one is set, else engine (the rolling deploy to the
-// inventory). engine is nil while this debship has no rolling deploy.
-func SelectDeployer(cfg *Config, engine func(*Config) (Deployer, error), log *slog.Logger) (Deployer, error) {
+// command when one is set, else rolling(cfg), the rolling deploy to the
+// inventory (cluster/ship's RollingDeployer: this package cannot import
+// cluster/deploy, whose lab test drives the receiver).
+func SelectDeployer(cfg *Config, rolling func(*Config) (Deployer, error), log *slog.Logger) (Deployer, error) {
 	if len(cfg.Command) > 0 {
 		return &CommandDeployer{Argv: cfg.Command, Inventory: cfg.Inventory, DropEnv: cfg.SecretEnvVars(), Log: log}, nil
 	}
-	if engine == nil {
-		return nil, fmt.Errorf("%w: this debship cannot deploy to the inventory %s yet (the rolling deploy of `debship deploy` is not part of it); set [deploy] command = [\"/path/to/your-deploy\"] in %s to deploy with a command of yours (it gets the .deb's path)", ErrNoDeployEngine, cfg.Inventory, cfg.File)
-	}
-	d, err := engine(cfg)
+	d, err := rolling(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("the rolling deploy to %s: %w", cfg.Inventory, err)
 	}

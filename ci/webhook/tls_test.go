@@ -93,17 +93,20 @@ func TestTLS(t *testing.T) {
 
 func TestSelectDeployer(t *testing.T) {
 	e := newEnv(t, nil)
-	d, err := SelectDeployer(e.cfg, nil, nil)
-	if cd, ok := d.(*CommandDeployer); err != nil || !ok || cd.Argv[0] != "/bin/true" || len(cd.DropEnv) != 1 {
-		t.Errorf("with a command: %#v %v", d, err)
+	rolling := DeployerFunc(func(context.Context, Job, string) error { return nil })
+	called := 0
+	engine := func(*Config) (Deployer, error) { called++; return rolling, nil }
+	d, err := SelectDeployer(e.cfg, engine, nil)
+	if cd, ok := d.(*CommandDeployer); err != nil || !ok || cd.Argv[0] != "/bin/true" || len(cd.DropEnv) != 1 || called != 0 {
+		t.Errorf("with a command: %#v %v (rolling deploy made %d times)", d, err, called)
 	}
 	e.cfg.Command = nil
-	if _, err := SelectDeployer(e.cfg, nil, nil); !errors.Is(err, ErrNoDeployEngine) || !strings.Contains(err.Error(), "[deploy] command") {
-		t.Errorf("without engine: %v", err)
+	d, err = SelectDeployer(e.cfg, engine, nil)
+	if err != nil || d == nil || called != 1 {
+		t.Errorf("without a command: %v %v", d, err)
 	}
-	engine := DeployerFunc(func(context.Context, Job, string) error { return nil })
-	d, err = SelectDeployer(e.cfg, func(*Config) (Deployer, error) { return engine, nil }, nil)
-	if err != nil || d == nil {
-		t.Errorf("with engine: %v", err)
+	_, err = SelectDeployer(e.cfg, func(*Config) (Deployer, error) { return nil, errors.New("no inventory") }, nil)
+	if err == nil || !strings.Contains(err.Error(), "the rolling deploy to") {
+		t.Errorf("rolling deploy refused: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ env = "TEST_DEPLOY_GITLAB_TOKEN"
 // gitlabtest) announces a green pipeline of tag v4.0.0 whose .deb is in its
 // package registry; the receiver fetches it and runs the rolling deploy on
 // the lab, under load, with the same glue as `debship webhook serve`
-// (cmd/debship's webhookDeployer).
+// (cluster/ship's RollingDeployer).
 func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 	const token, readToken = "wh-lab-token-8c2b7e4f19a0d3", "glpat-lab-read-5e1d9c7a2b40"
 	gl := gitlabtest.New()

@@ -3,7 +3,9 @@
 // Run takes the .deb of a project's current version from its output
 // directory, or builds it (debbuild), publishes it as a GitLab release
 // (ci/gitlab) and deploys exactly that file with the rolling deploy
-// (cluster/deploy).
+// (cluster/deploy). RollingDeployer is the same rolling deploy for the
+// webhook receiver (ci/webhook), which cannot import cluster/deploy itself:
+// the deploy's lab test drives a receiver.
 package ship
 
 import (

@@ -10,15 +10,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/debship/debship/ci/webhook"
+	"gitlab.com/debship/debship/cluster/ship"
 	"gitlab.com/debship/debship/templates"
 )
 
 func init() { commands = append(commands, webhookCommand()) }
-
-// webhookDeployEngine makes the rolling deploy (cluster/deploy) the
-// receiver runs for a configuration without a [deploy] command; deploy.go
-// sets it in its init function (webhookDeployer).
-var webhookDeployEngine func(cfg *webhook.Config) (webhook.Deployer, error)
 
 const defaultWebhookConfig = "/etc/debship/webhook.toml"
 
@@ -110,7 +106,7 @@ Examples:
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			dep, err := webhook.SelectDeployer(cfg, webhookDeployEngine, log)
+			dep, err := webhook.SelectDeployer(cfg, ship.RollingDeployer, log)
 			if err != nil {
 				return err
 			}
@@ -145,7 +141,7 @@ Examples:
 				return err
 			}
 			deployer := "the rolling deploy to " + cfg.Inventory
-			if _, err := webhook.SelectDeployer(cfg, webhookDeployEngine, nil); err != nil {
+			if _, err := webhook.SelectDeployer(cfg, ship.RollingDeployer, nil); err != nil {
 				return err
 			} else if len(cfg.Command) > 0 {
 				deployer = fmt.Sprintf("the command %q", cfg.Command)
