@@ -196,7 +196,7 @@ func newFetcher(ctx context.Context, cfg Config, o FetchOptions) (*fetcher, erro
 func pickFile(files []*gl.PackageFile, pkg, arch string) *gl.PackageFile {
 	var best *gl.PackageFile
 	rank := func(f *gl.PackageFile) int {
-		if strings.HasSuffix(f.FileName, "_"+arch+".deb") {
+		if isDeb(f.FileName, pkg, arch) {
 			return 2
 		}
 		return 1
@@ -212,8 +212,17 @@ func pickFile(files []*gl.PackageFile, pkg, arch string) *gl.PackageFile {
 	return best
 }
 
+// matchesDeb reports whether name is a .deb of pkg for arch or for all.
 func matchesDeb(name, pkg, arch string) bool {
-	return strings.HasPrefix(name, pkg+"_") && (strings.HasSuffix(name, "_"+arch+".deb") || strings.HasSuffix(name, "_all.deb"))
+	return isDeb(name, pkg, arch) || isDeb(name, pkg, "all")
+}
+
+// isDeb reports whether name is the Debian file name of a .deb of pkg for
+// arch, of any version (package names and architectures hold no pattern
+// characters).
+func isDeb(name, pkg, arch string) bool {
+	ok, _ := path.Match(debbuild.FileName(pkg, "*", arch), name)
+	return ok
 }
 
 // projectPathSegment is the :id of a REST path: a number as it is, a path
