@@ -177,6 +177,11 @@ func inventoryHint(key []string) string {
 		return "the DigitalOcean token must not be in the inventory (it would end up in version control); " +
 			"put it in a file and set token-file, or export it and set token-env"
 	}
+	switch strings.Join(key, ".") {
+	case "fencing.password", "fencing.passwd", "fencing.password-script":
+		return "the fence password must not be in the inventory (it would end up in version control and the CIB); " +
+			"put it in a file only you can read and set password-file, or export it and set password-env"
+	}
 	if key[0] == "node" && len(key) == 2 {
 		return fmt.Sprintf("unknown key %q in [[node]]; remove it or check the spelling", key[1])
 	}
@@ -262,6 +267,11 @@ func (inv *Inventory) resolvePaths(dir string) error {
 			return err
 		}
 	}
+	if f := inv.Fencing; f != nil {
+		if err := resolve(&f.PasswordFile); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -286,6 +296,11 @@ func (inv *Inventory) Write(path string) error {
 	out.SSH.Key, out.SSH.KnownHosts = rel(out.SSH.Key), rel(out.SSH.KnownHosts)
 	for i := range out.Nodes {
 		out.Nodes[i].Key = rel(out.Nodes[i].Key)
+	}
+	if f := inv.Fencing; f != nil {
+		c := *f
+		c.PasswordFile = rel(c.PasswordFile)
+		out.Fencing = &c
 	}
 	body, err := toml.Marshal(&out)
 	if err != nil {

@@ -3,7 +3,6 @@ package inventory
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 )
@@ -27,13 +26,25 @@ type HA struct {
 
 // Fencing is how pacemaker makes sure a lost node is really down.
 type Fencing struct {
-	// Agent is a fence agent (fence_ipmilan, fence_aws, …), "fence_dummy"
-	// (lab only: fences nothing), or "none"/"" (stonith disabled, with a
-	// warning on every plan and apply).
+	// Agent is a fence agent (fence_ipmilan, fence_virsh, …), "fence_dummy"
+	// (lab only: fences nothing), or "none"/"" (no fencing: plan and apply
+	// refuse unless AcceptNoFencing).
 	Agent string `toml:"agent,omitempty"`
 	// Options are the agent's stonith options (pcs stonith create … k=v).
-	// pcmk_host_list defaults to the nodes that run the app.
+	// pcmk_host_list defaults to the nodes that run the app. Secrets are
+	// refused here: they would end up in version control, in the CIB and
+	// in the nodes' process list.
 	Options map[string]string `toml:"options,omitempty"`
+	// PasswordFile (relative to the inventory, not readable by group or
+	// others) or PasswordEnv names where the agent's login password is
+	// read on the machine that runs debship. It reaches the nodes as a
+	// root-only file, and the CIB holds only the command that prints it
+	// (the agent's password_script).
+	PasswordFile string `toml:"password-file,omitempty"`
+	PasswordEnv  string `toml:"password-env,omitempty"`
+	// AcceptNoFencing lets plan and apply set up a cluster without a fence
+	// agent, knowingly (as accept-split-brain-risk does for replica 2).
+	AcceptNoFencing bool `toml:"accept-no-fencing,omitempty"`
 }
 
 // Fencing agents with a meaning of their own.
@@ -206,33 +217,6 @@ func (inv *Inventory) Node(name string) (Node, bool) {
 	return Node{}, false
 }
 
-// DOToken reads the DigitalOcean token from the file or the environment
-// variable the inventory names.
-func (inv *Inventory) DOToken() (string, error) {
-	d := inv.FloatingIP.DigitalOcean
-	if d == nil {
-		return "", fmt.Errorf("%s: [floating-ip.digitalocean] is missing", inv.Path)
-	}
-	if d.TokenFile != "" {
-		b, err := os.ReadFile(d.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("DigitalOcean token: %w", err)
-		}
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-		return "", fmt.Errorf("DigitalOcean token file %s is empty", d.TokenFile)
-	}
-	env := d.TokenEnv
-	if env == "" {
-		env = "DIGITALOCEAN_TOKEN"
-	}
-	if t := strings.TrimSpace(os.Getenv(env)); t != "" {
-		return t, nil
-	}
-	return "", fmt.Errorf("DigitalOcean token: $%s is not set; export it or set token-file in [floating-ip.digitalocean]", env)
-}
-
 var (
 	durationRE  = regexp.MustCompile(`^[0-9]+(ms|s|min)?$`)
 	agentNameRE = regexp.MustCompile(`^fence_[a-z0-9_]+$`)
@@ -254,16 +238,7 @@ func (inv *Inventory) validateOptions(add func(key, format string, args ...any))
 		add("ha.quorum-algorithm", "ha quorum-algorithm %q: use \"ffsplit\" or \"lms\"", h.QuorumAlgorithm)
 	}
 
-	switch agent := inv.FenceAgent(); {
-	case agent == FenceNone:
-	case agent == FenceDummy:
-		if !inv.Lab {
-			add("fencing.agent", "fencing agent fence_dummy fences nothing and is for the lab only (lab = true); "+
-				"use the fence agent of your hosting (fence_ipmilan, fence_aws, …) or \"none\"")
-		}
-	case !agentNameRE.MatchString(agent):
-		add("fencing.agent", "fencing agent %q is not a fence agent name such as \"fence_ipmilan\" (or \"none\")", agent)
-	}
+	inv.validateFencing(add)
 
 	hd := inv.HardeningOptions()
 	switch hd.PermitRootLogin {
@@ -388,12 +363,26 @@ func (inv *Inventory) checkFloatingSubnet(p netip.Prefix, add func(key, format s
 	}
 }
 
+// RequireFencing is plan's and apply's refusal of a cluster without
+// fencing, unless [fencing] accepts the risk: Pacemaker does not support
+// such a cluster, and a hung node there keeps its resources.
+func (inv *Inventory) RequireFencing() error {
+	if inv.FenceAgent() != FenceNone || (inv.Fencing != nil && inv.Fencing.AcceptNoFencing) {
+		return nil
+	}
+	return inv.errorAt("fencing.agent", "the cluster has no fence agent, so a node that hangs instead of dying keeps "+
+		"the app, and on two nodes a network partition leaves both holding the floating IP (Pacemaker calls a "+
+		"cluster without fencing unsupported); set agent in [fencing] to your hosting's fence agent "+
+		"(fence_ipmilan, fence_virsh, fence_aws, … see \"pcs stonith list\") with its options and password-file, "+
+		"or set accept-no-fencing = true in [fencing] to accept the risk")
+}
+
 // Warnings are what an operator must know about an inventory before
-// applying it: no fencing, the lab's fake fencing, replica 2.
+// applying it: no fencing (accepted), the lab's fake fencing, replica 2.
 func (inv *Inventory) Warnings() []string {
 	var w []string
-	if inv.FenceAgent() == FenceNone {
-		w = append(w, "NO FENCING: [fencing] has no agent, so stonith is disabled. If a node hangs instead of "+
+	if inv.FenceAgent() == FenceNone && inv.Fencing != nil && inv.Fencing.AcceptNoFencing {
+		w = append(w, "NO FENCING (accept-no-fencing = true): stonith is disabled. If a node hangs instead of "+
 			"dying, both nodes may run the app and hold the floating IP at once. Configure the fence agent of your "+
 			"hosting in [fencing] before production use.")
 	}
