@@ -290,11 +290,16 @@ func WaitIdle(ctx context.Context, t transport.Transport, timeout time.Duration)
 
 // Resource is a resource as pcs creates it.
 type Resource struct {
-	ID      string
-	Agent   string            // class[:provider]:type, without "stonith:"
-	Params  map[string]string // instance attributes
-	Create  string            // the rest of the pcs create command: ops, meta, clone (pcs syntax, not one value)
+	ID    string
+	Agent string // class[:provider]:type, without "stonith:"
+	// Params are the instance attributes; an empty value means "not set"
+	// (create leaves it out, update removes it).
+	Params  map[string]string
+	Create  string // the rest of the pcs create command: ops, meta, clone (pcs syntax, not one value)
 	Stonith bool
+	// Force skips pcs's check of the parameters against the agent's
+	// metadata (for fence_dummy, which ignores what it does not know).
+	Force bool
 }
 
 func (r Resource) kind() string {
@@ -304,11 +309,16 @@ func (r Resource) kind() string {
 	return "resource"
 }
 
-// ParamArgs are the instance attributes as pcs arguments, sorted.
-func (r Resource) ParamArgs() string {
+// ParamArgs are the instance attributes as pcs arguments, sorted; an
+// empty value ("name=") is how pcs update removes one.
+func (r Resource) ParamArgs() string { return r.paramArgs(true) }
+
+func (r Resource) paramArgs(withEmpty bool) string {
 	var keys []string
-	for k := range r.Params {
-		keys = append(keys, k)
+	for k, v := range r.Params {
+		if v != "" || withEmpty {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	var s []string
@@ -318,15 +328,22 @@ func (r Resource) ParamArgs() string {
 	return strings.Join(s, " ")
 }
 
+func (r Resource) force() string {
+	if r.Force {
+		return " --force"
+	}
+	return ""
+}
+
 // CreateResource creates r.
 func CreateResource(ctx context.Context, t transport.Transport, r Resource) error {
-	_, err := transport.Output(ctx, t, fmt.Sprintf("pcs %s create %s %s %s %s", r.kind(), q(r.ID), q(r.Agent), r.ParamArgs(), r.Create))
+	_, err := transport.Output(ctx, t, fmt.Sprintf("pcs %s create %s %s %s %s%s", r.kind(), q(r.ID), q(r.Agent), r.paramArgs(false), r.Create, r.force()))
 	return err
 }
 
 // UpdateResource sets r's instance attributes.
 func UpdateResource(ctx context.Context, t transport.Transport, r Resource) error {
-	_, err := transport.Output(ctx, t, fmt.Sprintf("pcs %s update %s %s", r.kind(), q(r.ID), r.ParamArgs()))
+	_, err := transport.Output(ctx, t, fmt.Sprintf("pcs %s update %s %s%s", r.kind(), q(r.ID), r.ParamArgs(), r.force()))
 	return err
 }
 

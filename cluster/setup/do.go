@@ -21,17 +21,7 @@ func doAPI(inv *inventory.Inventory) string {
 }
 
 func doAgentSteps() []Step {
-	token := func(t *Target) ([]byte, error) {
-		get := t.Run.Opts.DOToken
-		if get == nil {
-			get = t.Inv().DOToken
-		}
-		tok, err := get()
-		if err != nil {
-			return nil, err
-		}
-		return []byte(tok + "\n"), nil
-	}
+	token := func(t *Target) ([]byte, error) { return []byte(t.Run.secrets.doToken + "\n"), nil }
 	return []Step{
 		fileStep("DigitalOcean reserved-IP agent", doAgentPath, 0o755,
 			func(*Target) ([]byte, error) { return render("do-reserved-ip", nil) }, nil),

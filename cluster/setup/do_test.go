@@ -4,18 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"gitlab.com/debship/debship/cluster/inventory"
 )
 
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
 // the token itself only goes into that file (mode 0600) on the nodes.
 func TestDOTokenNeverInTheCIB(t *testing.T) {
-	inv, err := inventory.Load("../../examples/cluster.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DIGITALOCEAN_TOKEN", "dop_v1_verysecret")
+	inv := exampleInventory(t, "fence-pw", "dop_v1_verysecret")
 	spec := floatingIPSpec(inv)
 	if spec.Agent != "ocf:debship:do-reserved-ip" || spec.Params["ip"] != "198.51.100.20" || spec.Params["token_file"] != doTokenPath {
 		t.Fatalf("spec: %+v", spec)

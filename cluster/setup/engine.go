@@ -137,16 +137,40 @@ type Run struct {
 	Conns map[string]transport.Transport
 	Opts  Options
 
+	// secrets are read once, before any node is contacted: a missing or
+	// readable-by-others file fails the run before anything changes.
+	secrets secrets
+
 	mu    sync.Mutex
 	cache map[string]any
 }
 
+type secrets struct {
+	fencePassword string // "" without password-file/password-env
+	doToken       string // provider digitalocean only
+}
+
 // NewRun prepares a plan or apply; conns has a transport for every node.
 func NewRun(inv *inventory.Inventory, conns map[string]transport.Transport, o Options) (*Run, error) {
+	r, err := prepare(inv, o)
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range inv.Nodes {
 		if conns[n.Name] == nil {
 			return nil, fmt.Errorf("no connection to node %s", n.Name)
 		}
+	}
+	r.Conns = conns
+	return r, nil
+}
+
+// prepare checks what plan and apply need besides a valid inventory
+// (fencing, or its risk accepted; the phases asked for) and reads the
+// secrets, without a connection.
+func prepare(inv *inventory.Inventory, o Options) (*Run, error) {
+	if err := inv.RequireFencing(); err != nil {
+		return nil, err
 	}
 	for _, p := range o.Only {
 		if !contains(PhaseNames, p) {
@@ -156,7 +180,21 @@ func NewRun(inv *inventory.Inventory, conns map[string]transport.Transport, o Op
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	return &Run{Inv: inv, Conns: conns, Opts: o, cache: map[string]any{}}, nil
+	r := &Run{Inv: inv, Opts: o, cache: map[string]any{}}
+	var err error
+	if r.secrets.fencePassword, err = inv.FencePassword(); err != nil {
+		return nil, err
+	}
+	if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
+		get := o.DOToken
+		if get == nil {
+			get = inv.DOToken
+		}
+		if r.secrets.doToken, err = get(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 func (r *Run) target(n inventory.Node) *Target { return &Target{Node: n, T: r.Conns[n.Name], Run: r} }
@@ -443,17 +481,18 @@ func Apply(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOp
 }
 
 func connected(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, do func(*Run, context.Context) (*Report, error)) (*Report, error) {
+	if o.Relogin == nil {
+		o.Relogin = inventory.Relogin(inv, co)
+	}
+	r, err := prepare(inv, o)
+	if err != nil {
+		return nil, err
+	}
 	conns, err := inventory.ConnectAll(ctx, inv, co)
 	if err != nil {
 		return nil, err
 	}
 	defer inventory.CloseAll(conns)
-	if o.Relogin == nil {
-		o.Relogin = inventory.Relogin(inv, co)
-	}
-	r, err := NewRun(inv, conns, o)
-	if err != nil {
-		return nil, err
-	}
+	r.Conns = conns
 	return do(r, ctx)
 }

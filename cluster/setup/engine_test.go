@@ -181,7 +181,16 @@ func TestWarnings(t *testing.T) {
 	if !strings.Contains(w, "fence_dummy") || !strings.Contains(w, "replica 2") {
 		t.Errorf("lab warnings: %s", w)
 	}
+	// Without fencing plan and apply refuse before they connect, unless
+	// the risk is accepted: then every plan and apply warns.
 	inv.Fencing = nil
+	if _, err := NewRun(inv, fakeConns(inv), Options{}); err == nil || !strings.Contains(err.Error(), "the cluster has no fence agent") {
+		t.Errorf("no fencing: %v", err)
+	}
+	inv.Fencing = &inventory.Fencing{AcceptNoFencing: true}
+	if _, err := NewRun(inv, fakeConns(inv), Options{}); err != nil {
+		t.Errorf("no fencing, accepted: %v", err)
+	}
 	if w := strings.Join(inv.Warnings(), "\n"); !strings.Contains(w, "NO FENCING") {
 		t.Errorf("no fencing: %s", w)
 	}

@@ -3,8 +3,10 @@ package setup
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
@@ -53,4 +55,22 @@ func fakeConns(inv *inventory.Inventory, answers ...[2]string) map[string]transp
 		m[n.Name] = newFake(n.Name, answers...)
 	}
 	return m
+}
+
+// exampleInventory is examples/cluster.toml with its secrets where it
+// says: the fence password in a file only the owner reads (here a temp
+// file), the DigitalOcean token in $DIGITALOCEAN_TOKEN.
+func exampleInventory(t *testing.T, fencePassword, doToken string) *inventory.Inventory {
+	t.Helper()
+	inv, err := inventory.Load("../../examples/cluster.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "fence-password")
+	if err := os.WriteFile(pw, []byte(fencePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv.Fencing.PasswordFile = pw
+	t.Setenv("DIGITALOCEAN_TOKEN", doToken)
+	return inv
 }

@@ -78,6 +78,7 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 	if hasTB {
 		memberSteps = append(memberSteps, serviceStep("corosync-qdevice.service"))
 	}
+	memberSteps = append(memberSteps, fencePasswordStep())
 	if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
 		memberSteps = append(memberSteps, doAgentSteps()...)
 	}
@@ -352,26 +353,87 @@ func resourceStep(name string, spec func(t *Target) (host.Resource, bool)) Step 
 	}
 }
 
-func fencingStep() Step {
-	return resourceStep("fencing", func(t *Target) (host.Resource, bool) {
-		inv := t.Inv()
-		agent := inv.FenceAgent()
-		if agent == inventory.FenceNone {
-			return host.Resource{}, false
-		}
-		params := map[string]string{"pcmk_host_list": strings.Join(nodeNames(inv.Members()), " ")}
-		if agent == inventory.FenceDummy {
-			// fence_dummy takes no port: without this, every fence logs a
-			// parse error for port=<node>.
-			params["pcmk_host_argument"] = "none"
-		}
-		if inv.Fencing != nil {
-			for k, v := range inv.Fencing.Options {
-				params[k] = v
+// The fence agent's password on the nodes. The CIB (readable by the
+// haclient group, copied to every node, shown by pcs config) holds only
+// fencePasswordScript: fence agents run password_script with the shell as
+// root on the fencing node and take its output as the password
+// (fence-agents' fencing.py), so the password is on no command line either.
+const (
+	secretsDir          = "/etc/debship/secrets"
+	fencePasswordPath   = secretsDir + "/fence-password"
+	fencePasswordScript = "/bin/cat " + fencePasswordPath
+)
+
+// fencePasswordStep keeps the password file on a member: 0600 root in a
+// 0700 directory (so even Upload's temporary file is root's alone), or
+// removes it when the inventory no longer has a password.
+func fencePasswordStep() Step {
+	return Step{
+		Name: "fence password",
+		Hint: "the password comes from password-file or password-env in [fencing]",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			pw := t.Run.secrets.fencePassword
+			if pw == "" {
+				return shState(ctx, t, "if [ -e "+fencePasswordPath+" ]; then echo 'remove "+fencePasswordPath+" ([fencing] has no password)'; else echo ok; fi")
 			}
+			dir, err := t.Sh(ctx, "stat -c '%a %U' "+secretsDir+" 2>/dev/null || echo missing")
+			if err != nil {
+				return State{}, err
+			}
+			st := State{}
+			if dir == "700 root" {
+				if st, err = fileState(ctx, t, fencePasswordPath, []byte(pw+"\n"), 0o600); err != nil {
+					return st, err
+				}
+			}
+			return doneIf(st.Done, "store the fence password in %s (root only)", fencePasswordPath), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			pw := t.Run.secrets.fencePassword
+			if pw == "" {
+				_, err := t.Sh(ctx, "rm -f "+fencePasswordPath)
+				return err
+			}
+			if _, err := t.Sh(ctx, "install -d -m 0700 -o root -g root "+secretsDir); err != nil {
+				return err
+			}
+			return t.T.Upload(ctx, fencePasswordPath, []byte(pw+"\n"), 0o600)
+		},
+	}
+}
+
+func fencingStep() Step {
+	return resourceStep("fencing", fenceSpec)
+}
+
+// fenceSpec is the stonith device: one for all members.
+func fenceSpec(t *Target) (host.Resource, bool) {
+	inv := t.Inv()
+	agent := inv.FenceAgent()
+	if agent == inventory.FenceNone {
+		return host.Resource{}, false
+	}
+	params := map[string]string{"pcmk_host_list": strings.Join(nodeNames(inv.Members()), " ")}
+	if inv.Fencing != nil {
+		for k, v := range inv.Fencing.Options {
+			params[k] = v
 		}
-		return host.Resource{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true, Create: "op monitor interval=60s"}, true
-	})
+	}
+	// Set with a password, removed ("") without one.
+	params["password_script"] = ""
+	if t.Run.secrets.fencePassword != "" {
+		params["password_script"] = fencePasswordScript
+	}
+	r := host.Resource{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true, Create: "op monitor interval=60s"}
+	if agent == inventory.FenceDummy {
+		// fence_dummy takes no port: without this, every fence logs a
+		// parse error for port=<node>.
+		params["pcmk_host_argument"] = "none"
+		// Its metadata has no password_script, and it ignores options it
+		// does not know: the lab can rehearse a password.
+		r.Force = true
+	}
+	return r, true
 }
 
 func floatingIPStep() Step {
