@@ -423,6 +423,18 @@ func TestClusterTwoNodes(t *testing.T) {
 	if !inv.Storage.AcceptSplitBrainRisk {
 		t.Fatal("the 2-node lab inventory should acknowledge the split-brain risk")
 	}
+	// Without a fence agent apply refuses, before it connects.
+	unfenced := *inv
+	unfenced.Fencing = nil
+	if _, err := setup.Apply(context.Background(), &unfenced, inventory.ConnectOptions{}, setup.Options{Out: logWriter{t}}); err == nil ||
+		!strings.Contains(err.Error(), "the cluster has no fence agent") {
+		t.Fatalf("apply without fencing: %v", err)
+	}
+	for _, n := range inv.Nodes {
+		if out := sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; systemctl is-active corosync || true"); out != "inactive" {
+			t.Errorf("%s changed by an apply without fencing: %q", n.Name, out)
+		}
+	}
 	// The sshd step keeps no change after which a new login fails.
 	_, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{
 		Only: []string{setup.PhaseHarden}, Out: logWriter{t},
@@ -465,4 +477,74 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHealthy(t, inv, 2*time.Minute)
+	t.Run("fence password", func(t *testing.T) { fencePassword(t, inv) })
+}
+
+// fencePassword: a fence password given by password-file reaches the
+// members as a root-only file; the CIB (in memory and on disk), the logs
+// and debship's output never hold it, and the command the CIB holds
+// instead prints it as the agent runs it. fence_dummy ignores the
+// password, but pacemaker stores and hands over password_script as for
+// any agent.
+func fencePassword(t *testing.T, inv *inventory.Inventory) {
+	const secret = "lab-Fence-Pa55word-7f3a"
+	pw := filepath.Join(t.TempDir(), "fence-password")
+	if err := os.WriteFile(pw, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPW := *inv
+	f := *inv.Fencing
+	f.PasswordFile = pw
+	withPW.Fencing = &f
+	var out strings.Builder
+	log := io.MultiWriter(&out, logWriter{t})
+	rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Out: log})
+	var changed []string
+	for _, c := range rep.Changes {
+		changed = append(changed, c.Node+" "+c.Step)
+	}
+	if got := strings.Join(changed, ", "); got != "node1 fence password, node1 fencing, node2 fence password" {
+		t.Errorf("changes: %s", got)
+	}
+	if rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Out: log}); len(rep.Changes) != 0 {
+		t.Errorf("second apply changed: %+v", rep.Changes)
+	}
+	waitHealthy(t, inv, time.Minute)
+
+	script := sh(t, inv, "node1", "crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script")
+	if script != "/bin/cat /etc/debship/secrets/fence-password" {
+		t.Errorf("password_script in the CIB: %q", script)
+	}
+	for _, n := range inv.Members() {
+		if got := sh(t, inv, n.Name, "stat -c '%a %U %G' /etc/debship/secrets /etc/debship/secrets/fence-password"); got != "700 root root\n600 root root" {
+			t.Errorf("%s: the secret's modes: %q", n.Name, got)
+		}
+		// fence agents run password_script with sh (fencing.py: os.popen).
+		if got := sh(t, inv, n.Name, "sh -c "+transport.Quote(script)); got != secret {
+			t.Errorf("%s: password_script prints %q", n.Name, got)
+		}
+		for what, cmd := range map[string]string{
+			"the CIB":             "cibadmin --query",
+			"the CIB on disk":     "cat /var/lib/pacemaker/cib/cib.xml",
+			"the journal":         "journalctl -q --no-pager -o cat",
+			"pacemaker's log":     "cat /var/log/pacemaker/pacemaker.log 2>/dev/null || true",
+			"pcs's configuration": "pcs config",
+		} {
+			if strings.Contains(sh(t, inv, n.Name, cmd), secret) {
+				t.Errorf("%s: the fence password is in %s", n.Name, what)
+			}
+		}
+	}
+	if strings.Contains(out.String(), secret) {
+		t.Error("the fence password is in debship's output")
+	}
+
+	// Without the password again: the file goes, and so does password_script.
+	apply(t, inv, setup.Options{Only: []string{setup.PhaseHA}})
+	for _, n := range inv.Members() {
+		if got := sh(t, inv, n.Name, "ls /etc/debship/secrets; crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script 2>&1 || true"); strings.Contains(got, "fence-password") {
+			t.Errorf("%s: the password is kept after it left the inventory: %q", n.Name, got)
+		}
+	}
+	waitHealthy(t, inv, time.Minute)
 }
