@@ -414,6 +414,11 @@ func fenceSpec(t *Target) (host.Resource, bool) {
 		return host.Resource{}, false
 	}
 	params := map[string]string{"pcmk_host_list": strings.Join(nodeNames(inv.Members()), " ")}
+	if agent == inventory.FenceDummy {
+		// fence_dummy takes no port: without this, every fence logs a
+		// parse error for port=<node>.
+		params["pcmk_host_argument"] = "none"
+	}
 	if inv.Fencing != nil {
 		for k, v := range inv.Fencing.Options {
 			params[k] = v
@@ -424,16 +429,10 @@ func fenceSpec(t *Target) (host.Resource, bool) {
 	if t.Run.secrets.fencePassword != "" {
 		params["password_script"] = fencePasswordScript
 	}
-	r := host.Resource{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true, Create: "op monitor interval=60s"}
-	if agent == inventory.FenceDummy {
-		// fence_dummy takes no port: without this, every fence logs a
-		// parse error for port=<node>.
-		params["pcmk_host_argument"] = "none"
-		// Its metadata has no password_script, and it ignores options it
-		// does not know: the lab can rehearse a password.
-		r.Force = true
-	}
-	return r, true
+	// fence_dummy's metadata has no password_script, and it ignores
+	// options it does not know: Force lets the lab rehearse a password.
+	return host.Resource{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true,
+		Create: "op monitor interval=60s", Force: agent == inventory.FenceDummy}, true
 }
 
 func floatingIPStep() Step {
