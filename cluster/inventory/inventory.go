@@ -441,11 +441,11 @@ func (inv *Inventory) validateFloatingIP(add func(key, format string, args ...an
 	case f.Address == "":
 		add("floating-ip", "[floating-ip] address is missing; give it with its prefix, e.g. \"10.0.0.100/24\"")
 	case !strings.Contains(f.Address, "/"):
-		add("floating-ip.address", "floating IP %q needs a prefix length, e.g. \"%s/24\"", f.Address, f.Address)
+		add("floating-ip.address", "[floating-ip] address %q needs a prefix length; write e.g. \"10.0.0.100/24\"", f.Address)
 	default:
 		p, err := netip.ParsePrefix(f.Address)
 		if err != nil {
-			add("floating-ip.address", "floating IP %q is not an address with prefix such as \"10.0.0.100/24\"", f.Address)
+			add("floating-ip.address", "[floating-ip] address %q is not an IP address with a prefix length; write e.g. \"10.0.0.100/24\"", f.Address)
 			break
 		}
 		if p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {

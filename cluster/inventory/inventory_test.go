@@ -233,9 +233,9 @@ func TestInventoryErrors(t *testing.T) {
 		{"no floating ip", func(t *testing.T) string { return edit(t, "address = \"10.231.0.100/24\"\n", "") },
 			[]string{`25: [floating-ip] address is missing; give it with its prefix, e.g. "10.0.0.100/24"`}},
 		{"floating ip without prefix", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.100"`) },
-			[]string{`26: floating IP "10.231.0.100" needs a prefix length, e.g. "10.231.0.100/24"`}},
+			[]string{`26: [floating-ip] address "10.231.0.100" needs a prefix length; write e.g. "10.0.0.100/24"`}},
 		{"floating ip garbage", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.300/24"`) },
-			[]string{`26: floating IP "10.231.0.300/24" is not an address with prefix such as "10.0.0.100/24"`}},
+			[]string{`26: [floating-ip] address "10.231.0.300/24" is not an IP address with a prefix length; write e.g. "10.0.0.100/24"`}},
 		{"floating ip is the network", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.0/24"`) },
 			[]string{`26: floating IP "10.231.0.0/24" is the network address of its subnet`}},
 		{"floating ip is a node", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.12/24"`) },
@@ -249,7 +249,7 @@ func TestInventoryErrors(t *testing.T) {
 		{"bad app port", func(t *testing.T) string { return edit(t, "port = 8080", "port = 0") },
 			[]string{`32: app port 0 is not a TCP port (1-65535)`}},
 		{"bad health path", func(t *testing.T) string { return edit(t, `"/healthz"`, `"healthz"`) },
-			[]string{`33: [app] health-path "healthz" is not a URL path: it starts with '/', and spaces, quotes, '\', '`+"`"+`', '#' and non-ASCII characters are percent-encoded (e.g. %20 for a space); write e.g. health-path = "/healthz"`}},
+			[]string{`33: [app] health-path "healthz" is not a URL path: it starts with '/', and spaces, quotes, '\', '` + "`" + `', '#' and non-ASCII characters are percent-encoded (e.g. %20 for a space); write e.g. health-path = "/healthz"`}},
 		{"bad storage", func(t *testing.T) string {
 			return edit(t, "volume = \"shared\"\nmount = \"/srv/shared\"\nbrick = \"/bricks/shared\"",
 				"volume = \"my volume\"\nmount = \"srv\"\nbrick = \"bricks\"")
