@@ -13,7 +13,8 @@ import (
 )
 
 // Hostile are values that a shell would interpret if they reached it
-// unquoted: quotes, a command separator, command substitutions, white
+// unquoted: quotes, command separators, command substitutions (with and
+// without white space, which URL paths refuse), white
 // space, a newline, a leading '-' (an option), non-ASCII text, "..", glob
 // and redirection characters, a backslash, '~' and '#'. Each carries the
 // marker "hx" so that it cannot be confused with the rest of a command.
@@ -24,6 +25,9 @@ var Hostile = []string{
 	`hx$(touch /tmp/hx-pwned)`,
 	"hx`touch /tmp/hx-pwned`",
 	`hx${HOME}`,
+	`hx;id`,
+	`hx$(id)`,
+	`hx&&id`,
 	`hx space`,
 	"hx\ttab",
 	"hx\nnewline",
