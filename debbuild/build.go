@@ -269,16 +269,24 @@ func (g *generator) generate() error {
 		g.conffiles = append(g.conffiles, c.Dest)
 	}
 
-	g.scripts = map[string][]byte{}
+	scripts, err := maintainerScripts(s, units)
+	g.scripts = scripts
+	return err
+}
+
+// maintainerScripts renders postinst, prerm and postrm for the package's
+// units.
+func maintainerScripts(s *Spec, units []string) (map[string][]byte, error) {
+	out := map[string][]byte{}
 	sdata := map[string]any{"Spec": s, "Units": units}
 	for _, name := range []string{"postinst", "prerm", "postrm"} {
 		b, err := templates.Render("deb/"+name, sdata)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		g.scripts[name] = b
+		out[name] = b
 	}
-	return nil
+	return out, nil
 }
 
 // manPage is the project's own man/<name>.1 when it ships one, else a short

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"gitlab.com/debship/debship/internal/grammar"
 )
 
 // Spec is what the package is: read once from pyproject.toml and used by
@@ -160,9 +162,6 @@ type Overrides struct {
 }
 
 var (
-	debNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	unitNameRE  = regexp.MustCompile(`^[A-Za-z0-9:_.\\-]+$`)
-	userNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	pep503RE    = regexp.MustCompile(`[-_.]+`)
 	maintRE     = regexp.MustCompile(`^[^<>]+ <[^<>@\s]+@[^<>\s]+>$`)
 	restartVals = []string{"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"}
@@ -241,17 +240,17 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	// Package name.
 	if t.Package != nil {
 		s.Package = *t.Package
-		if !debNameRE.MatchString(s.Package) {
+		if grammar.DebianPackage(s.Package) != nil {
 			return nil, fmt.Errorf("%s: package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.', at least two characters, starting with a letter or digit", line("package"), s.Package)
 		}
 	} else {
 		s.Package = strings.ToLower(pep503RE.ReplaceAllString(p.Name, "-"))
-		if !debNameRE.MatchString(s.Package) {
+		if grammar.DebianPackage(s.Package) != nil {
 			return nil, fmt.Errorf("%s: project name %q gives the Debian package name %q, which is not legal; set [tool.debship] package = \"a-legal-name\"", line("name"), p.Name, s.Package)
 		}
 	}
 	if ov.Package != "" {
-		if !debNameRE.MatchString(ov.Package) {
+		if grammar.DebianPackage(ov.Package) != nil {
 			return nil, fmt.Errorf("--package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.'", ov.Package)
 		}
 		s.Package = ov.Package
@@ -334,8 +333,8 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	}
 	s.VenvDir = "/opt/venvs/" + s.Package
 	setStr(&s.VenvDir, t.VenvDir)
-	if !path.IsAbs(s.VenvDir) || path.Clean(s.VenvDir) != s.VenvDir || s.VenvDir == "/" {
-		return nil, fmt.Errorf("%s: venv-dir %q must be a clean absolute path such as /opt/venvs/%s", line("venv-dir"), s.VenvDir, s.Package)
+	if err := grammar.Path(s.VenvDir); err != nil {
+		return nil, fmt.Errorf("%s: venv-dir %q %v; write e.g. venv-dir = \"/opt/venvs/%s\"", line("venv-dir"), s.VenvDir, err, s.Package)
 	}
 	if t.Requirements != nil {
 		s.Requirements = filepath.Join(dir, *t.Requirements)
@@ -429,8 +428,10 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 		s.User = s.Package
 	}
 	setStr(&s.User, t.User)
-	if s.User != "" && !userNameRE.MatchString(s.User) {
-		return nil, fmt.Errorf("%s: user %q is not a valid system user name; use lower-case letters, digits, '_' and '-', at most 32 characters", line("user"), s.User)
+	if s.User != "" {
+		if err := grammar.User(s.User); err != nil {
+			return nil, fmt.Errorf("%s: user %q %v; write e.g. user = \"%s\"", line("user"), s.User, err, s.Package)
+		}
 	}
 	if s.User == "root" {
 		return nil, fmt.Errorf("%s: user must not be root: the service runs as its own system user", line("user"))
@@ -461,8 +462,8 @@ func (s *Spec) newService(i int, st serviceTable, n int, line func(string) strin
 		svc.Name = s.Package
 	}
 	svc.Name = strings.TrimSuffix(svc.Name, ".service")
-	if !unitNameRE.MatchString(svc.Name) {
-		return svc, fmt.Errorf("%s: service name %q is not a valid systemd unit name", where, svc.Name)
+	if err := grammar.SystemdUnit(svc.Name); err != nil {
+		return svc, fmt.Errorf("%s: service name %q %v; write e.g. name = \"%s\"", line("name"), svc.Name, err, s.Package)
 	}
 	if svc.Port < 0 || svc.Port > 65535 {
 		return svc, fmt.Errorf("%s: service %s: port %d is not between 1 and 65535", line("port"), svc.Name, svc.Port)

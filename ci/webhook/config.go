@@ -17,6 +17,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/grammar"
 	"gitlab.com/debship/debship/internal/tomlfile"
 )
 
@@ -387,15 +388,14 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	}
 	if c.Package == "" && fc.Inventory == "" {
 		add(c.errAt("gitlab", "no package name: add [gitlab] package = \"my-app\" (the Debian package name), or an inventory with [app] package"))
-	} else if c.Package != "" && !packageRE.MatchString(c.Package) {
-		add(c.errAt("gitlab.package", "package = %q is not a Debian package name", c.Package))
+	} else if c.Package != "" && grammar.DebianPackage(c.Package) != nil {
+		add(c.errAt("gitlab.package", "package = %q %v; write the name debship build gives the package", c.Package, grammar.DebianPackage(c.Package)))
 	}
 	return errors.Join(errs...)
 }
 
 var (
-	archRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 )
 
 func or(a, b string) string {

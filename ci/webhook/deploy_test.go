@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/internal/shtest"
 )
 
 // script writes an executable shell script into dir.
@@ -110,5 +113,24 @@ func TestArtifactsSource(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "artifacts, checked: package name and version only") {
 		t.Errorf("the log does not say what was checked:\n%s", e.logs.String())
+	}
+}
+
+// TestHostileDeployCommandArgs: webhook.toml's [deploy] command is argv,
+// never a shell line: hostile arguments (quotes, ';', $(…), white space,
+// newlines …) reach the command exactly as written, one argument each.
+func TestHostileDeployCommandArgs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	cmd := script(t, dir, "deploy.sh", `printf '%s\0' "$@" >`+out+"\n")
+	d := &CommandDeployer{Argv: append([]string{cmd}, shtest.Hostile...), Inventory: "/etc/debship/cluster.toml"}
+	if err := d.Deploy(context.Background(), Job{ID: "1", Tag: "v1.0", Version: "1.0"}, "/var/lib/x/a.deb"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	want := append(append([]string{}, shtest.Hostile...), "/var/lib/x/a.deb")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the command got %q, want %q", got, want)
 	}
 }

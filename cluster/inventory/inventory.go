@@ -8,15 +8,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"gitlab.com/debship/debship/internal/tomlfile"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"gitlab.com/debship/debship/internal/grammar"
+	"gitlab.com/debship/debship/internal/tomlfile"
 )
 
 // Inventory is a cluster.toml: the one description of a cluster that setup,
@@ -329,22 +330,28 @@ func (inv *Inventory) Write(path string) error {
 	return nil
 }
 
-var (
-	volumeName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	nodeName    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-)
-
 // Validate checks what the cluster phases rely on. Errors name the file and
-// line when the inventory was loaded from a file.
+// line when the inventory was loaded from a file. Every value that reaches a
+// command, a file name or a generated file on the nodes is checked against
+// its grammar (internal/grammar) here, before anything connects.
 func (inv *Inventory) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, inv.errorAt(key, format, args...))
 	}
+	// rule reports a value that breaks its grammar: what it is, the rule,
+	// and the fix.
+	rule := func(key, what, value string, err error, fix string) {
+		if err != nil {
+			add(key, "%s %q %v; %s", what, value, err, fix)
+		}
+	}
 	if inv.Name == "" {
 		add("", "the cluster has no name; add name = \"...\" at the top")
+	} else {
+		rule("name", "the cluster name", inv.Name, grammar.HostName(inv.Name), "write e.g. name = \"web\"")
 	}
+	rule("ssh.user", "[ssh] user", inv.SSH.User, grammar.User(inv.SSH.User), "write the login name of the admin user, e.g. user = \"admin\"")
 	if inv.SSH.Port < 0 || inv.SSH.Port > 65535 {
 		add("ssh.port", "ssh port %d is not a TCP port (1-65535)", inv.SSH.Port)
 	}
@@ -358,8 +365,8 @@ func (inv *Inventory) Validate() error {
 		case n.Name == "":
 			add(at(""), "node #%d has no name", i+1)
 			label = fmt.Sprintf("node #%d", i+1)
-		case !nodeName.MatchString(n.Name):
-			add(at(".name"), "node name %q is not a host name (lower-case letters, digits, '-')", n.Name)
+		case grammar.HostName(n.Name) != nil:
+			rule(at(".name"), "node name", n.Name, grammar.HostName(n.Name), "rename it, e.g. name = \"web1\"")
 		default:
 			if j, dup := names[n.Name]; dup {
 				add(at(".name"), "duplicate node name %q (first at line %d)", n.Name, inv.line("node."+strconv.Itoa(j)+".name"))
@@ -367,16 +374,22 @@ func (inv *Inventory) Validate() error {
 				names[n.Name] = i
 			}
 		}
-		if n.Address == "" {
+		switch {
+		case n.Address == "":
 			add(at(""), "%s has no address", label)
-		} else if j, dup := addrs[n.Address]; dup {
-			add(at(".address"), "%s has the same address %s as node %q", label, n.Address, inv.Nodes[j].Name)
-		} else {
-			addrs[n.Address] = i
+		case grammar.Addr(n.Address) != nil:
+			rule(at(".address"), label+": address", n.Address, grammar.Addr(n.Address),
+				"give the node's IP address (it goes into the firewall rules, corosync and gluster, which need addresses)")
+		default:
+			if j, dup := addrs[n.Address]; dup {
+				add(at(".address"), "%s has the same address %s as node %q", label, n.Address, inv.Nodes[j].Name)
+			} else {
+				addrs[n.Address] = i
+			}
 		}
 		if n.PrivateAddress != "" {
-			if _, err := netip.ParseAddr(n.PrivateAddress); err != nil {
-				add(at(".private-address"), "%s: private-address %q is not an IP address", label, n.PrivateAddress)
+			if err := grammar.Addr(n.PrivateAddress); err != nil {
+				rule(at(".private-address"), label+": private-address", n.PrivateAddress, err, "give the node's address on the private network, or remove the key")
 			} else if j, dup := addrs["private "+n.PrivateAddress]; dup {
 				add(at(".private-address"), "%s has the same private-address %s as node %q", label, n.PrivateAddress, inv.Nodes[j].Name)
 			}
@@ -392,6 +405,9 @@ func (inv *Inventory) Validate() error {
 		default:
 			add(at(".role"), "%s: unknown role %q; the only role is %q", label, n.Role, RoleTiebreaker)
 		}
+		if n.User != "" {
+			rule(at(".user"), label+": user", n.User, grammar.User(n.User), "write the login name, e.g. user = \"admin\"")
+		}
 		if n.Port < 0 || n.Port > 65535 {
 			add(at(".port"), "%s: port %d is not a TCP port (1-65535)", label, n.Port)
 		}
@@ -401,31 +417,29 @@ func (inv *Inventory) Validate() error {
 	}
 
 	inv.validateFloatingIP(add)
-	inv.validateOptions(add)
+	if f := inv.FloatingIP.Interface; f != "" {
+		rule("floating-ip.interface", "[floating-ip] interface", f, grammar.Interface(f), "write the nodes' network interface, e.g. interface = \"eth0\", or remove the key")
+	}
+	inv.validateOptions(add, rule)
 
 	switch {
 	case inv.App.Package == "":
 		add("app", "[app] package is missing: the Debian package the cluster runs")
-	case !packageName.MatchString(inv.App.Package):
-		add("app.package", "app package %q is not a Debian package name", inv.App.Package)
+	default:
+		rule("app.package", "[app] package", inv.App.Package, grammar.DebianPackage(inv.App.Package), "write the package's name as debship build names it")
 	}
 	if inv.App.Port < 1 || inv.App.Port > 65535 {
 		add("app.port", "app port %d is not a TCP port (1-65535)", inv.App.Port)
 	}
-	if !strings.HasPrefix(inv.App.HealthPath, "/") {
-		add("app.health-path", "app health-path %q must start with \"/\"", inv.App.HealthPath)
+	rule("app.health-path", "[app] health-path", inv.App.HealthPath, grammar.URLPath(inv.App.HealthPath), "write e.g. health-path = \"/healthz\"")
+	if inv.App.Unit != "" {
+		rule("app.unit", "[app] unit", inv.App.Unit, grammar.SystemdUnit(inv.App.Unit), "write the unit's name, e.g. unit = \"hello-web.service\", or remove the key (default <package>.service)")
 	}
 
 	if s := inv.Storage; s != nil {
-		if !volumeName.MatchString(s.Volume) {
-			add("storage.volume", "storage volume %q is not a volume name (letters, digits, '-', '_')", s.Volume)
-		}
-		if !filepath.IsAbs(s.Mount) {
-			add("storage.mount", "storage mount %q must be an absolute path", s.Mount)
-		}
-		if !filepath.IsAbs(s.Brick) {
-			add("storage.brick", "storage brick %q must be an absolute path", s.Brick)
-		}
+		rule("storage.volume", "[storage] volume", s.Volume, grammar.GlusterVolume(s.Volume), "write e.g. volume = \"shared\"")
+		rule("storage.mount", "[storage] mount", s.Mount, grammar.Path(s.Mount), "write e.g. mount = \"/srv/shared\"")
+		rule("storage.brick", "[storage] brick", s.Brick, grammar.Path(s.Brick), "write e.g. brick = \"/bricks/shared\"")
 	}
 
 	switch inv.Network.Type {
@@ -442,11 +456,11 @@ func (inv *Inventory) validateFloatingIP(add func(key, format string, args ...an
 	case f.Address == "":
 		add("floating-ip", "[floating-ip] address is missing; give it with its prefix, e.g. \"10.0.0.100/24\"")
 	case !strings.Contains(f.Address, "/"):
-		add("floating-ip.address", "floating IP %q needs a prefix length, e.g. \"%s/24\"", f.Address, f.Address)
+		add("floating-ip.address", "[floating-ip] address %q needs a prefix length; write e.g. \"10.0.0.100/24\"", f.Address)
 	default:
 		p, err := netip.ParsePrefix(f.Address)
 		if err != nil {
-			add("floating-ip.address", "floating IP %q is not an address with prefix such as \"10.0.0.100/24\"", f.Address)
+			add("floating-ip.address", "[floating-ip] address %q is not an IP address with a prefix length; write e.g. \"10.0.0.100/24\"", f.Address)
 			break
 		}
 		if p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen() {

@@ -211,12 +211,12 @@ func TestInventoryErrors(t *testing.T) {
 		}, []string{`15: node "node2" has the same private-address 10.231.0.11 as node "node1"`}},
 		{"bad private address", func(t *testing.T) string {
 			return edit(t, `private-address = "10.231.1.12"`, `private-address = "node2.lan"`)
-		}, []string{`15: node "node2": private-address "node2.lan" is not an IP address`}},
+		}, []string{`15: node "node2": private-address "node2.lan" is not an IP address such as 192.0.2.10 or 2001:db8::10; give the node's address on the private network, or remove the key`}},
 		{"node without name and address", func(t *testing.T) string {
 			return edit(t, "name = \"node3\"\naddress = \"10.231.0.13\"\n", "")
 		}, []string{`20: node #3 has no name`, `20: node #3 has no address`}},
 		{"bad node name", func(t *testing.T) string { return edit(t, `name = "node3"`, `name = "Node_3"`) },
-			[]string{`21: node name "Node_3" is not a host name (lower-case letters, digits, '-')`}},
+			[]string{`21: node name "Node_3" is not a host name: a lower-case letter, then lower-case letters, digits and '-', at most 63 characters, not ending in '-'; rename it, e.g. name = "web1"`}},
 		{"unknown role", func(t *testing.T) string { return edit(t, `role = "tiebreaker"`, `role = "arbiter"`) },
 			[]string{`23: node "node3": unknown role "arbiter"; the only role is "tiebreaker"`}},
 		{"two tiebreakers", func(t *testing.T) string {
@@ -233,9 +233,9 @@ func TestInventoryErrors(t *testing.T) {
 		{"no floating ip", func(t *testing.T) string { return edit(t, "address = \"10.231.0.100/24\"\n", "") },
 			[]string{`25: [floating-ip] address is missing; give it with its prefix, e.g. "10.0.0.100/24"`}},
 		{"floating ip without prefix", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.100"`) },
-			[]string{`26: floating IP "10.231.0.100" needs a prefix length, e.g. "10.231.0.100/24"`}},
+			[]string{`26: [floating-ip] address "10.231.0.100" needs a prefix length; write e.g. "10.0.0.100/24"`}},
 		{"floating ip garbage", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.300/24"`) },
-			[]string{`26: floating IP "10.231.0.300/24" is not an address with prefix such as "10.0.0.100/24"`}},
+			[]string{`26: [floating-ip] address "10.231.0.300/24" is not an IP address with a prefix length; write e.g. "10.0.0.100/24"`}},
 		{"floating ip is the network", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.0/24"`) },
 			[]string{`26: floating IP "10.231.0.0/24" is the network address of its subnet`}},
 		{"floating ip is a node", func(t *testing.T) string { return edit(t, `"10.231.0.100/24"`, `"10.231.0.12/24"`) },
@@ -245,18 +245,18 @@ func TestInventoryErrors(t *testing.T) {
 		{"no app package", func(t *testing.T) string { return edit(t, "package = \"hello-web\"\n", "") },
 			[]string{`30: [app] package is missing: the Debian package the cluster runs`}},
 		{"bad app package", func(t *testing.T) string { return edit(t, `"hello-web"`, `"Hello Web"`) },
-			[]string{`31: app package "Hello Web" is not a Debian package name`}},
+			[]string{`31: [app] package "Hello Web" is not a Debian package name: lower-case letters, digits, '+', '-' and '.', at least two characters, starting with a letter or digit; write the package's name as debship build names it`}},
 		{"bad app port", func(t *testing.T) string { return edit(t, "port = 8080", "port = 0") },
 			[]string{`32: app port 0 is not a TCP port (1-65535)`}},
 		{"bad health path", func(t *testing.T) string { return edit(t, `"/healthz"`, `"healthz"`) },
-			[]string{`33: app health-path "healthz" must start with "/"`}},
+			[]string{`33: [app] health-path "healthz" is not a URL path: it starts with '/', and spaces, quotes, '\', '` + "`" + `', '#' and non-ASCII characters are percent-encoded (e.g. %20 for a space); write e.g. health-path = "/healthz"`}},
 		{"bad storage", func(t *testing.T) string {
 			return edit(t, "volume = \"shared\"\nmount = \"/srv/shared\"\nbrick = \"/bricks/shared\"",
 				"volume = \"my volume\"\nmount = \"srv\"\nbrick = \"bricks\"")
 		}, []string{
-			`36: storage volume "my volume" is not a volume name (letters, digits, '-', '_')`,
-			`37: storage mount "srv" must be an absolute path`,
-			`38: storage brick "bricks" must be an absolute path`,
+			`36: [storage] volume "my volume" is not a gluster volume name: letters, digits, '_' and '-', not starting with '-', at most 64 characters, not "all"; write e.g. volume = "shared"`,
+			`37: [storage] mount "srv" is not a clean absolute path of letters, digits and ". _ - +" (no spaces, quotes, ".." or other characters: the path goes into /etc/fstab, gluster's host:path syntax and shell commands); write e.g. mount = "/srv/shared"`,
+			`38: [storage] brick "bricks" is not a clean absolute path of letters, digits and ". _ - +" (no spaces, quotes, ".." or other characters: the path goes into /etc/fstab, gluster's host:path syntax and shell commands); write e.g. brick = "/bricks/shared"`,
 		}},
 		{"unknown network", func(t *testing.T) string { return edit(t, `type = "none"`, `type = "vpn"`) },
 			[]string{`41: unknown network type "vpn"; use "wireguard", "tinc" or "none"`}},

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"gitlab.com/debship/debship/internal/grammar"
 )
 
 // HA tunes corosync and pacemaker.
@@ -220,10 +222,12 @@ func (inv *Inventory) Node(name string) (Node, bool) {
 var (
 	durationRE  = regexp.MustCompile(`^[0-9]+(ms|s|min)?$`)
 	agentNameRE = regexp.MustCompile(`^fence_[a-z0-9_]+$`)
-	userRE      = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
+	// Stonith option names as fence agents and pacemaker spell them
+	// (ip, username, password_script, pcmk_host_list …).
+	optionNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 )
 
-func (inv *Inventory) validateOptions(add func(key, format string, args ...any)) {
+func (inv *Inventory) validateOptions(add func(key, format string, args ...any), rule func(key, what, value string, err error, fix string)) {
 	h := inv.HAOptions()
 	if h.Token < 200 || h.Token > 30000 {
 		add("ha.token", "ha token %d ms is out of range (200-30000; default 1000)", h.Token)
@@ -260,16 +264,10 @@ func (inv *Inventory) validateOptions(add func(key, format string, args ...any))
 		}
 	}
 	for _, u := range hd.AllowUsers {
-		if !userRE.MatchString(u) {
-			add("hardening.allow-users", "hardening allow-users: %q is not a user name", u)
-		}
+		rule("hardening.allow-users", "[hardening] allow-users:", u, grammar.User(u), "write the login names of the users, e.g. allow-users = [\"alice\"]")
 	}
 	for _, s := range hd.TrustedSources {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			if _, err := netip.ParseAddr(s); err != nil {
-				add("hardening.trusted-sources", "hardening trusted-sources: %q is not an address or CIDR", s)
-			}
-		}
+		rule("hardening.trusted-sources", "[hardening] trusted-sources:", s, grammar.AddrOrPrefix(s), "write addresses or networks, e.g. trusted-sources = [\"192.0.2.10\"]")
 	}
 	for _, p := range hd.OpenTCP {
 		if p < 1 || p > 65535 {
@@ -321,8 +319,11 @@ func (inv *Inventory) validateOptions(add func(key, format string, args ...any))
 			add("floating-ip", "the digitalocean provider needs an API token: set token-file (a file readable by you) or "+
 				"token-env (an environment variable, default DIGITALOCEAN_TOKEN) in [floating-ip.digitalocean]; never the token itself")
 		}
-		if d != nil && d.APIURL != "" && !strings.HasPrefix(d.APIURL, "https://") && !strings.HasPrefix(d.APIURL, "http://") {
-			add("floating-ip.digitalocean.api-url", "api-url %q is not an http(s) URL", d.APIURL)
+		if d != nil && d.APIURL != "" {
+			rule("floating-ip.digitalocean.api-url", "[floating-ip.digitalocean] api-url", d.APIURL, grammar.HTTPURL(d.APIURL), "write e.g. api-url = \"https://api.digitalocean.com\", or remove the key")
+		}
+		if d != nil && d.TokenEnv != "" {
+			rule("floating-ip.digitalocean.token-env", "[floating-ip.digitalocean] token-env", d.TokenEnv, grammar.EnvName(d.TokenEnv), "write the variable's name, e.g. token-env = \"DIGITALOCEAN_TOKEN\"")
 		}
 	} else if inv.FloatingIP.DigitalOcean != nil {
 		add("floating-ip.digitalocean", "[floating-ip.digitalocean] is set but provider is %q; set provider = \"digitalocean\" or remove it", inv.FloatingIP.Provider)

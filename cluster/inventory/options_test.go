@@ -149,7 +149,7 @@ func TestInventoryOptionErrors(t *testing.T) {
 			return twoNodes + "[hardening]\npermit-root-login = \"yes\"\ntrusted-sources = [\"10.0.0.0/33\"]\nopen-tcp = [0]\n"
 		}, []string{
 			`26: hardening permit-root-login "yes": use "no" or "prohibit-password"`,
-			`27: hardening trusted-sources: "10.0.0.0/33" is not an address or CIDR`,
+			`27: [hardening] trusted-sources: "10.0.0.0/33" is not an IP address or a network such as 192.0.2.10 or 192.0.2.0/24; write addresses or networks, e.g. trusted-sources = ["192.0.2.10"]`,
 			`28: hardening open-tcp: 0 is not a TCP port`,
 		}},
 	}

@@ -151,6 +151,9 @@ func (inv *Inventory) validateFencing(add func(key, format string, args ...any))
 				"version control, the CIB and the nodes' process list); give the agent's password with password-file "+
 				"(a file only you can read) or password-env in [fencing], and other credentials by the agent's own "+
 				"credentials file on the nodes", k)
+		case !optionNameRE.MatchString(k):
+			add("fencing.options."+k, "[fencing] options: %q is not a stonith option name (lower-case letters, digits, '_' and '-', starting with a letter); "+
+				"write the option as the fence agent's manual page names it, e.g. ip or username", k)
 		}
 	}
 }

@@ -78,20 +78,21 @@ func qdeviceCertSteps(inv *inventory.Inventory) []Stage {
 			return shState(ctx, t, clusterCertQ+" && test -s "+qdeviceP12+" && echo ok || echo 'get a certificate signed by the tie-breaker'")
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			name := q(t.Inv().Name)
-			if _, err := t.Sh(ctx, "corosync-qdevice-net-certutil -r -n "+name+" >/dev/null"); err != nil {
+			name := t.Inv().Name
+			if _, err := t.Sh(ctx, "corosync-qdevice-net-certutil -r -n "+q(name)+" >/dev/null"); err != nil {
 				return err
 			}
 			tbt := tbT(t)
-			crq := "/var/lib/debship/qdevice-" + t.Inv().Name + ".crq"
+			crq := "/var/lib/debship/qdevice-" + name + ".crq"
 			if err := copyFile(ctx, t, qdeviceDB+"/qdevice-net-node.crq", tbt, crq); err != nil {
 				return err
 			}
-			if _, err := tbt.Sh(ctx, "rm -f "+qnetdDB+"/cluster-"+name+".crt; corosync-qnetd-certutil -s -c "+crq+" -n "+name+" >/dev/null"); err != nil {
+			signed := qnetdDB + "/cluster-" + name + ".crt"
+			if _, err := tbt.Sh(ctx, "rm -f "+q(signed)+"; corosync-qnetd-certutil -s -c "+q(crq)+" -n "+q(name)+" >/dev/null"); err != nil {
 				return err
 			}
-			crt := qdeviceDir + "/cluster-" + t.Inv().Name + ".crt"
-			if err := copyFile(ctx, tbt, qnetdDB+"/cluster-"+t.Inv().Name+".crt", t, crt); err != nil {
+			crt := qdeviceDir + "/cluster-" + name + ".crt"
+			if err := copyFile(ctx, tbt, signed, t, crt); err != nil {
 				return err
 			}
 			_, err := t.Sh(ctx, "corosync-qdevice-net-certutil -M -c "+q(crt)+" >/dev/null")

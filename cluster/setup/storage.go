@@ -29,7 +29,7 @@ func storagePhase(inv *inventory.Inventory) Phase {
 			{
 				Name: "brick directory",
 				Check: func(ctx context.Context, t *Target) (State, error) {
-					return shState(ctx, t, "test -d "+q(s.Brick)+" && echo ok || echo 'create "+s.Brick+"'")
+					return shState(ctx, t, "test -d "+q(s.Brick)+" && echo ok || echo "+q("create "+s.Brick))
 				},
 				Apply: func(ctx context.Context, t *Target) error {
 					_, err := t.Sh(ctx, "mkdir -p "+q(s.Brick))
@@ -231,7 +231,7 @@ func mountStep() Step {
 				return State{}, err
 			}
 			mnt := t.Inv().Storage.Mount
-			st, err := shState(ctx, t, fmt.Sprintf("grep -qxF %s /etc/fstab && echo ok || echo 'add %s to /etc/fstab'", q(line), mnt))
+			st, err := shState(ctx, t, fmt.Sprintf("grep -qxF -e %s /etc/fstab && echo ok || echo %s", q(line), q("add "+mnt+" to /etc/fstab")))
 			if err != nil || !st.Done {
 				return st, err
 			}

@@ -23,6 +23,8 @@ var layer = map[string]int{
 	"venv":                   1,
 	"internal/testenv":       1,
 	"internal/tomlfile":      1,
+	"internal/grammar":       1,
+	"internal/shtest":        1,
 	"internal/debroot":       1,
 	"internal/rootfs":        1,
 	"internal/layers":        1,

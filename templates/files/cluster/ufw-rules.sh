@@ -8,13 +8,13 @@ ufw --force reset >/dev/null
 ufw default deny incoming >/dev/null
 ufw default allow outgoing >/dev/null
 {{- range .Trusted}}
-ufw allow proto tcp from {{.}} to any port {{$.SSHPort}} comment 'ssh from a trusted source' >/dev/null
+ufw allow proto tcp from {{quote .}} to any port {{$.SSHPort}} comment 'ssh from a trusted source' >/dev/null
 {{- end}}
 ufw limit {{.SSHPort}}/tcp comment 'ssh' >/dev/null
 {{- range .Public}}
 ufw allow {{.Port}}/tcp comment {{quote .Comment}} >/dev/null
 {{- end}}
 {{- range .Peers}}
-ufw allow proto {{.Proto}} from {{.From}} to any port {{.Port}} comment {{quote .Comment}} >/dev/null
+ufw allow proto {{quote .Proto}} from {{quote .From}} to any port {{quote .Port}} comment {{quote .Comment}} >/dev/null
 {{- end}}
 ufw --force enable >/dev/null
