@@ -280,7 +280,7 @@ func TestDeployLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Out: &testLog{t: t}}); err != nil {
+	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
 		t.Fatalf("cluster apply --package v1: %v", err)
 	}
 	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -93,12 +92,6 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 	return out, nil
 }
 
-func printWarnings(w io.Writer, inv *inventory.Inventory) {
-	for _, s := range inv.Warnings() {
-		fmt.Fprintf(w, "WARNING: %s\n", s)
-	}
-}
-
 func onlyFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(setup.PhaseNames, ", ") + "; repeatable or comma-separated)"}
 }
@@ -127,16 +120,15 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
-			printWarnings(os.Stderr, inv)
-			rep, err := setup.Plan(ctx, inv, co, setup.Options{Only: only})
-			if err != nil {
-				return err
-			}
 			if c.Bool("json") {
+				rep, err := setup.Plan(ctx, inv, co, setup.Options{Only: only, Progress: setup.TextProgress(io.Discard, os.Stderr)})
+				if err != nil {
+					return err
+				}
 				return writeJSON(rep)
 			}
-			setup.WritePlan(os.Stdout, rep)
-			return nil
+			_, err = setup.Plan(ctx, inv, co, setup.Options{Only: only, Progress: setup.TextProgress(os.Stdout, os.Stderr)})
+			return err
 		},
 	}
 }
@@ -178,11 +170,7 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
-			printWarnings(os.Stderr, inv)
-			rep, err := setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Out: os.Stderr})
-			if rep != nil {
-				fmt.Printf("%d changes, %d steps already done, %d waiting (%s)\n", len(rep.Changes), rep.Done, len(rep.Skipped), rep.Took.Round(100*time.Millisecond))
-			}
+			_, err = setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Progress: setup.TextProgress(os.Stdout, os.Stderr)})
 			return err
 		},
 	}
