@@ -19,6 +19,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
 )
@@ -66,7 +67,7 @@ type Options struct {
 	// wait meanwhile (their SYN is sent again after 1 s), so keep it short.
 	Drain time.Duration
 
-	Progress Progress
+	Progress progress.Progress
 }
 
 func (o *Options) defaults() {
@@ -83,7 +84,7 @@ func (o *Options) defaults() {
 		o.Drain = time.Second
 	}
 	if o.Progress == nil {
-		o.Progress = Discard
+		o.Progress = progress.Discard
 	}
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
@@ -243,31 +244,31 @@ func (d *deployment) setGone(n string) {
 	d.gone[n] = true
 }
 
-func (d *deployment) emit(e Event) {
+func (d *deployment) emit(e progress.Event) {
 	e.Time = time.Now()
 	e.Deploy = d.id
 	d.o.Progress.Event(e)
 }
 
 func (d *deployment) log(node, format string, a ...any) {
-	d.emit(Event{Type: EventLog, Node: node, Message: fmt.Sprintf(format, a...)})
+	d.emit(progress.Event{Type: progress.EventLog, Node: node, Message: fmt.Sprintf(format, a...)})
 }
 
 // step reports a step's start and returns the function that reports its
 // end (err nil: ok).
 func (d *deployment) step(node, name, format string, a ...any) func(err error, format string, a ...any) float64 {
 	start := time.Now()
-	d.emit(Event{Type: EventStep, Node: node, Step: name, Status: StatusRunning, Message: fmt.Sprintf(format, a...)})
+	d.emit(progress.Event{Type: progress.EventStep, Node: node, Step: name, Status: progress.StatusRunning, Message: fmt.Sprintf(format, a...)})
 	return func(err error, format string, a ...any) float64 {
 		took := time.Since(start).Seconds()
-		st, msg := StatusOK, fmt.Sprintf(format, a...)
+		st, msg := progress.StatusOK, fmt.Sprintf(format, a...)
 		if err != nil {
-			st = StatusFailed
+			st = progress.StatusFailed
 			if msg == "" {
 				msg = err.Error()
 			}
 		}
-		d.emit(Event{Type: EventStep, Node: node, Step: name, Status: st, Message: msg, Took: took})
+		d.emit(progress.Event{Type: progress.EventStep, Node: node, Step: name, Status: st, Message: msg, Took: took})
 		return took
 	}
 }
@@ -306,7 +307,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			res.Message = err.Error()
 		}
-		d.emit(Event{Type: EventResult, Message: res.Message, Result: res})
+		d.emit(progress.Event{Type: progress.EventResult, Message: res.Message, Result: res})
 	}
 	return res, err
 }
@@ -357,7 +358,7 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	if len(problems) > 0 {
-		d.emit(Event{Type: EventStep, Step: "preflight", Status: StatusFailed, Message: strings.Join(problems, "; ")})
+		d.emit(progress.Event{Type: progress.EventStep, Step: "preflight", Status: progress.StatusFailed, Message: strings.Join(problems, "; ")})
 		return d.res, &PreflightError{Problems: problems}
 	}
 
@@ -366,7 +367,7 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		return d.res, pf
 	}
 	for _, a := range d.plan.Actions {
-		d.emit(Event{Type: EventPlan, Node: a.Node, Message: a.String()})
+		d.emit(progress.Event{Type: progress.EventPlan, Node: a.Node, Message: a.String()})
 	}
 	if o.DryRun {
 		d.res.Outcome = "dry-run"
@@ -485,7 +486,7 @@ func (d *deployment) execute(ctx context.Context) (*Result, error) {
 	}
 	d.unlock(work)
 	r.Took = time.Since(d.start).Seconds()
-	d.emit(Event{Type: EventResult, Message: r.Message, Result: r})
+	d.emit(progress.Event{Type: progress.EventResult, Message: r.Message, Result: r})
 	d.resultSent = true
 	if failed != nil {
 		return r, &Error{Result: r}

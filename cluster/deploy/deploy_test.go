@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/cluster/progress"
 )
 
 func TestMakePlan(t *testing.T) {
@@ -101,11 +103,11 @@ func TestMakePlan(t *testing.T) {
 // events collects progress events.
 type events struct {
 	mu sync.Mutex
-	l  []Event
+	l  []progress.Event
 }
 
-func (e *events) Event(ev Event) { e.mu.Lock(); e.l = append(e.l, ev); e.mu.Unlock() }
-func (e *events) Close()         {}
+func (e *events) Event(ev progress.Event) { e.mu.Lock(); e.l = append(e.l, ev); e.mu.Unlock() }
+func (e *events) Close()                  {}
 
 func fakeOptions(f *fakeCluster, t *testing.T, deb string) (Options, *events) {
 	ev := &events{}
@@ -172,7 +174,7 @@ func TestRunFakeRollingDeploy(t *testing.T) {
 	}
 	// Progress: a step event for each node step, a result last.
 	last := ev.l[len(ev.l)-1]
-	if last.Type != EventResult || last.Result == nil {
+	if last.Type != progress.EventResult || last.Result == nil {
 		t.Errorf("last event %+v", last)
 	}
 	// A second deploy of the same version has nothing to do.
@@ -293,7 +295,7 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("want a preflight error with %q, got %v", c.want, err)
 			}
-			if last := ev.l[len(ev.l)-1]; last.Type != EventResult || last.Result.Outcome != OutcomeRefused {
+			if last := ev.l[len(ev.l)-1]; last.Type != progress.EventResult || last.Result.(*Result).Outcome != OutcomeRefused {
 				t.Errorf("last event: %+v", last)
 			}
 			if !strings.HasPrefix(err.Error(), "preflight failed, nothing was changed") {
@@ -348,7 +350,7 @@ func TestRunFakeDryRun(t *testing.T) {
 	}
 	plans := 0
 	for _, e := range ev.l {
-		if e.Type == EventPlan {
+		if e.Type == progress.EventPlan {
 			plans++
 		}
 	}
@@ -440,11 +442,11 @@ func TestRunFakeResumesAnInterruptedDeploy(t *testing.T) {
 // cancelOn cancels a context at the first event cond matches.
 type cancelOn struct {
 	events
-	cond   func(Event) bool
+	cond   func(progress.Event) bool
 	cancel context.CancelFunc
 }
 
-func (c *cancelOn) Event(e Event) {
+func (c *cancelOn) Event(e progress.Event) {
 	c.events.Event(e)
 	if c.cond(e) {
 		c.cancel()
@@ -462,7 +464,9 @@ func TestRunFakeCancelFinishesTheNode(t *testing.T) {
 	o, _ := fakeOptions(f, t, v2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	o.Progress = &cancelOn{cond: func(e Event) bool { return e.Node == "node2" && e.Step == "install" && e.Status == StatusRunning }, cancel: cancel}
+	o.Progress = &cancelOn{cond: func(e progress.Event) bool {
+		return e.Node == "node2" && e.Step == "install" && e.Status == progress.StatusRunning
+	}, cancel: cancel}
 	res, err := Run(ctx, o)
 	var de *Error
 	if !errors.As(err, &de) || res.Outcome != OutcomeStopped || !strings.Contains(err.Error(), "node1 was not touched") {

@@ -17,6 +17,7 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
@@ -82,11 +83,11 @@ func (w *testLog) Write(p []byte) (int, error) {
 
 // watcher passes events to the test log and calls on for each.
 type watcher struct {
-	Progress
-	on func(Event)
+	progress.Progress
+	on func(progress.Event)
 }
 
-func (w watcher) Event(e Event) {
+func (w watcher) Event(e progress.Event) {
 	w.Progress.Event(e)
 	if w.on != nil {
 		w.on(e)
@@ -105,7 +106,7 @@ func (e *labEnv) options(t *testing.T, deb string) Options {
 		Connect:  inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1},
 		Health:   HealthCheck{Retries: 8, Interval: 500 * time.Millisecond, Timeout: 3 * time.Second},
 		Settle:   90 * time.Second,
-		Progress: LinesProgress(&testLog{t: t}),
+		Progress: progress.LinesProgress(&testLog{t: t}),
 	}
 }
 
@@ -279,7 +280,7 @@ func TestDeployLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Out: &testLog{t: t}}); err != nil {
+	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
 		t.Fatalf("cluster apply --package v1: %v", err)
 	}
 	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
@@ -325,8 +326,8 @@ func TestDeployLab(t *testing.T) {
 			var once sync.Once
 			o := e.options(t, v2)
 			o.Holder = "alice"
-			o.Progress = watcher{o.Progress, func(ev Event) {
-				if ev.Step == "lock" && ev.Status == StatusOK {
+			o.Progress = watcher{o.Progress, func(ev progress.Event) {
+				if ev.Step == "lock" && ev.Status == progress.StatusOK {
 					once.Do(func() { close(holderSeen) })
 				}
 			}}
@@ -418,8 +419,8 @@ func TestDeployLab(t *testing.T) {
 			o := e.options(t, v2)
 			crashed := make(chan string, 1)
 			var crashAt, stoppedAt time.Time
-			o.Progress = watcher{o.Progress, func(ev Event) {
-				if ev.Step == "install" && ev.Status == StatusRunning {
+			o.Progress = watcher{o.Progress, func(ev progress.Event) {
+				if ev.Step == "install" && ev.Status == progress.StatusRunning {
 					select {
 					case crashed <- ev.Node:
 						crashAt = time.Now()
@@ -429,7 +430,7 @@ func TestDeployLab(t *testing.T) {
 					default:
 					}
 				}
-				if ev.Step == "install" && ev.Status == StatusFailed {
+				if ev.Step == "install" && ev.Status == progress.StatusFailed {
 					stoppedAt = time.Now()
 				}
 			}}

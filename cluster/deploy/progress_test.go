@@ -2,76 +2,28 @@ package deploy
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
-	"os"
-	"strings"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/cluster/progress"
 )
 
-var sampleEvents = []Event{
-	{Type: EventStep, Step: "preflight", Status: StatusRunning, Message: "cluster, nodes, lock"},
-	{Type: EventStep, Step: "preflight", Status: StatusOK, Message: "healthy", Took: 0.5},
-	{Type: EventPlan, Node: "node2", Message: "update node2: 1-1 -> 2-1"},
-	{Type: EventStep, Node: "node2", Step: "install", Status: StatusRunning, Message: "apt-get install x.deb"},
-	{Type: EventStep, Node: "node2", Step: "install", Status: StatusFailed, Message: "apt-get install failed (exit 100)", Took: 3.2},
-	{Type: EventLog, Node: "node2", Message: "warning: something"},
-	{Type: EventResult, Message: "deploy of x 2-1 failed", Result: &Result{Outcome: OutcomeRolledBack}},
-}
-
-func feed(p Progress) {
+// A deploy's events keep their JSON (deploy --json) now that the event
+// model is cluster/progress's and Result is any.
+func TestProgressJSON(t *testing.T) {
+	var b bytes.Buffer
+	p := progress.JSONProgress(&b)
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	for i, e := range sampleEvents {
-		e.Time = t0.Add(time.Duration(i) * time.Second)
-		p.Event(e)
-	}
+	id := "20260101T120000Z-abcdef"
+	p.Event(progress.Event{Time: t0, Deploy: id, Type: progress.EventStep, Node: "node2", Step: "install", Status: progress.StatusFailed, Message: "apt-get <x> & y", Took: 3.25})
+	p.Event(progress.Event{Time: t0, Deploy: id, Type: progress.EventResult, Message: "deploy of x 2-1 failed", Result: &Result{ID: id, Kind: KindDeploy, Package: "x", Version: "2-1", Outcome: OutcomeRolledBack, Message: "m",
+		Nodes: []NodeResult{{Node: "node2", From: "1-1", To: "2-1", Outcome: NodeRolledBack, Steps: map[string]float64{"install": 3.25}, Took: 4}}, Took: 5.5}})
 	p.Close()
-}
-
-func TestJSONProgress(t *testing.T) {
-	var b bytes.Buffer
-	feed(JSONProgress(&b))
-	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != len(sampleEvents) {
-		t.Fatalf("%d lines for %d events", len(lines), len(sampleEvents))
-	}
-	var last Event
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Type != EventResult || last.Result.Outcome != OutcomeRolledBack {
-		t.Errorf("last line %s: %v", lines[len(lines)-1], err)
-	}
-}
-
-func TestLinesProgress(t *testing.T) {
-	var b bytes.Buffer
-	feed(LinesProgress(&b))
-	want := `12:00:00 cluster  preflight        ...  cluster, nodes, lock
-12:00:01 cluster  preflight        OK (0.5s)  healthy
-12:00:02 node2    plan: update node2: 1-1 -> 2-1
-12:00:03 node2    install          ...  apt-get install x.deb
-12:00:04 node2    install          FAILED (3.2s)  apt-get install failed (exit 100)
-12:00:05 node2    warning: something
+	// Written by the deploy package's own event model, before the move.
+	want := `{"time":"2026-01-01T12:00:00Z","deploy":"20260101T120000Z-abcdef","type":"step","node":"node2","step":"install","status":"failed","message":"apt-get \u003cx\u003e \u0026 y","took_s":3.25}
+{"time":"2026-01-01T12:00:00Z","deploy":"20260101T120000Z-abcdef","type":"result","message":"deploy of x 2-1 failed","result":{"id":"20260101T120000Z-abcdef","kind":"deploy","package":"x","version":"2-1","file":"","sha256":"","outcome":"rolled-back","message":"m","nodes":[{"node":"node2","from":"1-1","to":"2-1","outcome":"rolled-back","steps_s":{"install":3.25},"took_s":4}],"ip_moves":0,"took_s":5.5}}
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
-	}
-}
-
-func TestTerminalProgress(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan string)
-	go func() { b, _ := io.ReadAll(r); out <- string(b) }()
-	feed(TerminalProgress(w, []string{"node1", "node2"}))
-	w.Close()
-	s := <-out
-	// Live lines are redrawn in place (cursor up, clear) and finished steps
-	// stay in the scrollback.
-	for _, want := range []string{"\x1b[J", "\x1b[1A", "node2    install", "FAILED (3.2s)", "warning: something"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("terminal output lacks %q:\n%q", want, s)
-		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -122,8 +123,9 @@ type Options struct {
 	// Package is a .deb installed on the nodes that run the app when it is
 	// not installed yet (the first version; later ones come by deploy).
 	Package string
-	// Out receives progress lines (nil: discard).
-	Out io.Writer
+	// Progress receives the events of the plan or apply (see Summary; nil:
+	// discard). TextProgress prints them as the debship command does.
+	Progress progress.Progress
 	// Relogin opens a fresh connection to a node, to prove that logging in
 	// still works after sshd was changed. Nil: the sshd step refuses to run.
 	Relogin func(ctx context.Context, n inventory.Node) (transport.Transport, error)
@@ -177,9 +179,7 @@ func prepare(inv *inventory.Inventory, o Options) (*Run, error) {
 			return nil, fmt.Errorf("unknown phase %q; the phases are %s", p, strings.Join(PhaseNames, ", "))
 		}
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
+	o.defaults()
 	r := &Run{Inv: inv, Opts: o, cache: map[string]any{}}
 	var err error
 	if r.secrets.fencePassword, err = inv.FencePassword(); err != nil {
@@ -252,11 +252,17 @@ func (e *StepError) Unwrap() error { return e.Err }
 // nothing. Steps that depend on earlier ones (not yet applied) show as
 // changes too.
 func (r *Run) Plan(ctx context.Context) (*Report, error) {
+	return r.planPhases(ctx, r.Phases())
+}
+
+func (r *Run) planPhases(ctx context.Context, phases []Phase) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
 	var mu sync.Mutex
 	var errs []error
-	for _, ph := range r.Phases() {
+	var done []PhaseSummary
+	for _, ph := range phases {
+		phStart := time.Now()
 		for _, st := range ph.Stages {
 			var wg sync.WaitGroup
 			for _, n := range st.Nodes {
@@ -283,9 +289,12 @@ func (r *Run) Plan(ctx context.Context) (*Report, error) {
 			}
 			wg.Wait()
 		}
+		done = append(done, PhaseSummary{Name: ph.Name, Took: time.Since(phStart).Seconds()})
 	}
 	rep.sort(r.Inv)
 	rep.Took = time.Since(start)
+	r.emitPlan(rep, errs)
+	emitResult(r.Opts.Progress, ModePlan, done, rep, rep.Took, errs...)
 	return rep, errors.Join(errs...)
 }
 
@@ -301,10 +310,12 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
 	var mu sync.Mutex
+	var done []PhaseSummary
 	for _, ph := range phases {
 		phStart := time.Now()
 		before := len(rep.Changes)
-		fmt.Fprintf(r.Opts.Out, "== %s\n", ph.Name)
+		phase := progress.Event{Type: progress.EventStep, Phase: ph.Name, Status: progress.StatusRunning}
+		r.emit(phase)
 		for _, st := range ph.Stages {
 			var wg sync.WaitGroup
 			var errs []error
@@ -319,7 +330,6 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 						if err != nil {
 							errs = append(errs, err)
 							mu.Unlock()
-							fmt.Fprintf(r.Opts.Out, "%-8s %-34s FAILED\n", n.Name, s.Name)
 							return
 						}
 						switch {
@@ -336,20 +346,38 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 			}
 			wg.Wait()
 			if len(errs) > 0 {
-				rep.sort(r.Inv)
-				rep.Took = time.Since(start)
-				return rep, errors.Join(errs...)
+				phase.Status, phase.Message = progress.StatusFailed, fmt.Sprintf("%d changed, %d failed", len(rep.Changes)-before, len(errs))
+				return r.applied(rep, start, append(done, r.endPhase(phase, phStart)), errs...)
 			}
 		}
-		fmt.Fprintf(r.Opts.Out, "   %s: %d changed (%s)\n", ph.Name, len(rep.Changes)-before, time.Since(phStart).Round(100*time.Millisecond))
+		phase.Status, phase.Message = progress.StatusOK, fmt.Sprintf("%d changed", len(rep.Changes)-before)
+		if len(rep.Changes) > before {
+			phase.Status = progress.StatusChanged
+		}
+		done = append(done, r.endPhase(phase, phStart))
 	}
+	return r.applied(rep, start, done)
+}
+
+// endPhase reports the end of a phase of an apply.
+func (r *Run) endPhase(e progress.Event, start time.Time) PhaseSummary {
+	e.Took = time.Since(start).Seconds()
+	r.emit(e)
+	return PhaseSummary{Name: e.Phase, Took: e.Took}
+}
+
+// applied ends an apply.
+func (r *Run) applied(rep *Report, start time.Time, phases []PhaseSummary, errs ...error) (*Report, error) {
 	rep.sort(r.Inv)
 	rep.Took = time.Since(start)
-	return rep, nil
+	emitResult(r.Opts.Progress, ModeApply, phases, rep, rep.Took, errs...)
+	return rep, errors.Join(errs...)
 }
 
 func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (Change, bool, error) {
+	end := r.stepEvent(phase, t, s)
 	fail := func(err error) (Change, bool, error) {
+		end(progress.StatusFailed, err.Error())
 		return Change{}, false, &StepError{Phase: phase, Node: t.Node.Name, Step: s.Name, Err: err, Hint: s.Hint}
 	}
 	state, err := s.Check(ctx, t)
@@ -357,12 +385,13 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 		return fail(fmt.Errorf("check: %w", err))
 	}
 	if state.Done {
+		end(progress.StatusOK, "")
 		return Change{}, true, nil
 	}
 	ch := Change{Phase: phase, Node: t.Node.Name, Step: s.Name, Reason: state.Reason}
 	if state.Skip {
 		ch.Skip = true
-		fmt.Fprintf(r.Opts.Out, "%-8s %-34s skipped: %s\n", t.Node.Name, s.Name, state.Reason)
+		end(progress.StatusSkipped, state.Reason)
 		return ch, false, nil
 	}
 	start := time.Now()
@@ -377,7 +406,7 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 		return fail(fmt.Errorf("applied, but the check still finds: %s", after.Reason))
 	}
 	ch.Took = time.Since(start)
-	fmt.Fprintf(r.Opts.Out, "%-8s %-34s changed: %s (%s)\n", t.Node.Name, s.Name, state.Reason, ch.Took.Round(100*time.Millisecond))
+	end(progress.StatusChanged, state.Reason)
 	return ch, false, nil
 }
 
@@ -471,25 +500,30 @@ func (r *Run) forget(key string) {
 // Plan connects to every node (all must answer, or nothing is done) and
 // reports what Apply would change. It changes nothing.
 func Plan(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
-	return connected(ctx, inv, co, o, (*Run).Plan)
+	return connected(ctx, inv, co, o, ModePlan, (*Run).Plan)
 }
 
 // Apply connects to every node (all must answer, or nothing is done) and
 // applies the phases.
 func Apply(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options) (*Report, error) {
-	return connected(ctx, inv, co, o, (*Run).Apply)
+	return connected(ctx, inv, co, o, ModeApply, (*Run).Apply)
 }
 
-func connected(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, do func(*Run, context.Context) (*Report, error)) (*Report, error) {
+func connected(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, o Options, mode string, do func(*Run, context.Context) (*Report, error)) (*Report, error) {
+	start := time.Now()
+	o.defaults()
+	warn(o.Progress, inv)
 	if o.Relogin == nil {
 		o.Relogin = inventory.Relogin(inv, co)
 	}
 	r, err := prepare(inv, o)
 	if err != nil {
+		emitResult(o.Progress, mode, nil, nil, time.Since(start), err)
 		return nil, err
 	}
 	conns, err := inventory.ConnectAll(ctx, inv, co)
 	if err != nil {
+		emitResult(o.Progress, mode, nil, nil, time.Since(start), err)
 		return nil, err
 	}
 	defer inventory.CloseAll(conns)

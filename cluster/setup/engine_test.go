@@ -155,14 +155,15 @@ func TestApplyChecksAfterApply(t *testing.T) {
 	}
 }
 
+var planReport = &Report{Done: 3, Changes: []Change{
+	{Phase: "base", Node: "node1", Step: "packages", Reason: "install htop"},
+	{Phase: "harden", Node: "node1", Step: "ufw firewall", Reason: "ufw inactive"},
+	{Phase: "harden", Node: "node2", Step: "ufw firewall", Reason: "rules change (/etc/debship/ufw-rules.sh missing)"},
+}, Skipped: []Change{{Phase: "app", Node: "node1", Step: "app resource", Reason: "created after hello-web is installed on node1, node2", Skip: true}}}
+
 func TestWritePlan(t *testing.T) {
 	var b bytes.Buffer
-	rep := &Report{Done: 3, Changes: []Change{
-		{Phase: "base", Node: "node1", Step: "packages", Reason: "install htop"},
-		{Phase: "harden", Node: "node1", Step: "ufw firewall", Reason: "ufw inactive"},
-		{Phase: "harden", Node: "node2", Step: "ufw firewall", Reason: "rules change (/etc/debship/ufw-rules.sh missing)"},
-	}, Skipped: []Change{{Phase: "app", Node: "node1", Step: "app resource", Reason: "created after hello-web is installed on node1, node2", Skip: true}}}
-	WritePlan(&b, rep)
+	WritePlan(&b, planReport)
 	b.WriteString("----\n")
 	WritePlan(&b, &Report{Done: 42})
 	golden(t, "plan.txt", b.Bytes())

@@ -67,8 +67,8 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 func apply(t *testing.T, inv *inventory.Inventory, o setup.Options) *setup.Report {
 	t.Helper()
-	if o.Out == nil {
-		o.Out = logWriter{t}
+	if o.Progress == nil {
+		o.Progress = setup.TextProgress(logWriter{t}, logWriter{t})
 	}
 	rep, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, o)
 	if err != nil {
@@ -426,7 +426,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	// Without a fence agent apply refuses, before it connects.
 	unfenced := *inv
 	unfenced.Fencing = nil
-	if _, err := setup.Apply(context.Background(), &unfenced, inventory.ConnectOptions{}, setup.Options{Out: logWriter{t}}); err == nil ||
+	if _, err := setup.Apply(context.Background(), &unfenced, inventory.ConnectOptions{}, setup.Options{Progress: setup.TextProgress(logWriter{t}, logWriter{t})}); err == nil ||
 		!strings.Contains(err.Error(), "the cluster has no fence agent") {
 		t.Fatalf("apply without fencing: %v", err)
 	}
@@ -437,7 +437,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	// The sshd step keeps no change after which a new login fails.
 	_, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{
-		Only: []string{setup.PhaseHarden}, Out: logWriter{t},
+		Only: []string{setup.PhaseHarden}, Progress: setup.TextProgress(logWriter{t}, logWriter{t}),
 		Relogin: func(context.Context, inventory.Node) (transport.Transport, error) {
 			return nil, errors.New("simulated: the new login is refused")
 		},
@@ -498,7 +498,7 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 	withPW.Fencing = &f
 	var out strings.Builder
 	log := io.MultiWriter(&out, logWriter{t})
-	rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Out: log})
+	rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Progress: setup.TextProgress(log, log)})
 	var changed []string
 	for _, c := range rep.Changes {
 		changed = append(changed, c.Node+" "+c.Step)
@@ -506,7 +506,7 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 	if got := strings.Join(changed, ", "); got != "node1 fence password, node1 fencing, node2 fence password" {
 		t.Errorf("changes: %s", got)
 	}
-	if rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Out: log}); len(rep.Changes) != 0 {
+	if rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Progress: setup.TextProgress(log, log)}); len(rep.Changes) != 0 {
 		t.Errorf("second apply changed: %+v", rep.Changes)
 	}
 	waitHealthy(t, inv, time.Minute)

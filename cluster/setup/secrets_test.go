@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
 )
 
@@ -304,7 +305,7 @@ func TestSecretsStayOffCommandLines(t *testing.T) {
 				conns[n.Name] = sims[n.Name]
 			}
 			var out bytes.Buffer
-			r, err := NewRun(inv, conns, Options{Out: &out})
+			r, err := NewRun(inv, conns, Options{Progress: progress.JSONProgress(&out)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -376,7 +377,7 @@ func TestSecretsStayOffCommandLines(t *testing.T) {
 				conns[n.Name] = sims[n.Name]
 			}
 			out.Reset()
-			r, err = NewRun(inv, conns, Options{Out: &out, Only: []string{PhaseHA}})
+			r, err = NewRun(inv, conns, Options{Progress: progress.JSONProgress(&out), Only: []string{PhaseHA}})
 			if err != nil {
 				t.Fatal(err)
 			}

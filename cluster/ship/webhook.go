@@ -8,6 +8,7 @@ import (
 	"gitlab.com/debship/debship/ci/webhook"
 	"gitlab.com/debship/debship/cluster/deploy"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 )
 
 // RollingDeployer is the deploy of `debship webhook serve` for a
@@ -35,7 +36,7 @@ func RollingDeployer(cfg *webhook.Config) (webhook.Deployer, error) {
 		// Progress lines go to the receiver's journal; a cancelled ctx
 		// (shutdown grace over, deploy timeout) finishes or rolls back the
 		// node in progress and releases the lock, as the receiver expects.
-		_, err = deploy.Run(ctx, deploy.Options{Inventory: inv, Deb: deb, Holder: holder, Progress: deploy.LinesProgress(os.Stderr)})
+		_, err = deploy.Run(ctx, deploy.Options{Inventory: inv, Deb: deb, Holder: holder, Progress: progress.LinesProgress(os.Stderr)})
 		return err
 	}), nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 )
@@ -93,15 +92,29 @@ func onlyPhases(c *cli.Context) ([]string, error) {
 	return out, nil
 }
 
-func printWarnings(w io.Writer, inv *inventory.Inventory) {
-	for _, s := range inv.Warnings() {
-		fmt.Fprintf(w, "WARNING: %s\n", s)
+// setupProgress is where a plan or an apply reports: JSON events on
+// stdout (--json), or the text: warnings and an apply's steps on stderr,
+// the plan or an apply's summary on stdout.
+func setupProgress(c *cli.Context) progress.Progress {
+	if c.Bool("json") {
+		return progress.JSONProgress(os.Stdout)
 	}
+	return setup.TextProgress(os.Stdout, os.Stderr)
+}
+
+func jsonEventsFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print the progress events on stdout, one JSON object per line, and nothing else"}
 }
 
 func onlyFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "only", Usage: "only the `PHASE`s (" + strings.Join(setup.PhaseNames, ", ") + "; repeatable or comma-separated)"}
 }
+
+// Examples of the events of plan and apply --json, as printed (tested).
+const (
+	planExample  = `   {"time":"2026-03-02T10:15:04.512873914Z","type":"plan","phase":"harden","node":"node1","step":"ufw firewall","message":"ufw inactive"}`
+	applyExample = `   {"time":"2026-03-02T10:15:06.031122208Z","type":"step","phase":"harden","node":"node1","step":"ufw firewall","status":"changed","message":"ufw inactive","took_s":1.52}`
+)
 
 func clusterPlanCommand() *cli.Command {
 	return &cli.Command{
@@ -111,11 +124,19 @@ func clusterPlanCommand() *cli.Command {
 check. Prints the steps that would change, grouped by phase, or "nothing to
 do" for a cluster that is as the inventory describes. Steps that wait for
 something (the app resource before the first deploy) are listed as waiting.
+Warnings about the inventory go to stderr.
+
+--json prints the progress events instead, one JSON object per line on stdout
+and nothing else (errors go to stderr, the exit code is the same), as deploy
+--json does: a "log" event per warning, a "plan" event per step that would
+change (or waits: "status":"skipped"; or whose check failed: "failed"), and
+last a "result" event with the summary. A plan event:
+` + planExample + `
 
 Examples:
    debship cluster plan -i cluster.toml
    debship cluster plan -i cluster.toml --only harden --json`,
-		Flags: append(clusterFlags(), onlyFlag(), &cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"}),
+		Flags: append(clusterFlags(), onlyFlag(), jsonEventsFlag()),
 		Action: func(c *cli.Context) error {
 			inv, co, err := loadInventory(c)
 			if err != nil {
@@ -127,16 +148,10 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
-			printWarnings(os.Stderr, inv)
-			rep, err := setup.Plan(ctx, inv, co, setup.Options{Only: only})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return writeJSON(rep)
-			}
-			setup.WritePlan(os.Stdout, rep)
-			return nil
+			prog := setupProgress(c)
+			defer prog.Close()
+			_, err = setup.Plan(ctx, inv, co, setup.Options{Only: only, Progress: prog})
+			return err
 		},
 	}
 }
@@ -151,6 +166,14 @@ applied and checked again; the nodes work in parallel where order does not
 matter. A failing step stops its phase with the node, the command, its output
 and a hint. Progress goes to stderr, the summary to stdout.
 
+--json prints the progress events instead, one JSON object per line on stdout
+and nothing else (errors go to stderr, the exit code is the same), as deploy
+--json does: a "log" event per warning; "step" events as each phase (no
+"node") and each step on each node starts ("running") and ends ("ok": was
+done already, "changed", "skipped": waits, or "failed"); and last a "result"
+event with the summary (changes per phase, the failed steps). A step event:
+` + applyExample + `
+
 --package installs the first version of the app on every node that runs it
 and then creates the app's cluster resource; without it, the resource waits
 for the first "debship deploy" (no failed actions for a unit that does not
@@ -159,9 +182,10 @@ exist yet).
 Examples:
    debship cluster apply -i cluster.toml --accept-new-host-keys
    debship cluster apply -i cluster.toml --package dist/hello-web_1.4-1_all.deb
-   debship cluster apply -i cluster.toml --only harden`,
+   debship cluster apply -i cluster.toml --only harden
+   debship cluster apply -i cluster.toml --json | jq -c 'select(.type == "result")'`,
 		Flags: append(clusterFlags(), onlyFlag(),
-			&cli.StringFlag{Name: "package", Usage: "install `PKG.deb` (the app's first version) where the app is not installed"}),
+			&cli.StringFlag{Name: "package", Usage: "install `PKG.deb` (the app's first version) where the app is not installed"}, jsonEventsFlag()),
 		Action: func(c *cli.Context) error {
 			inv, co, err := loadInventory(c)
 			if err != nil {
@@ -178,11 +202,9 @@ Examples:
 			}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
-			printWarnings(os.Stderr, inv)
-			rep, err := setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Out: os.Stderr})
-			if rep != nil {
-				fmt.Printf("%d changes, %d steps already done, %d waiting (%s)\n", len(rep.Changes), rep.Done, len(rep.Skipped), rep.Took.Round(100*time.Millisecond))
-			}
+			prog := setupProgress(c)
+			defer prog.Close()
+			_, err = setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Progress: prog})
 			return err
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab"
 	"gitlab.com/debship/debship/cluster/deploy"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/ship"
 )
 
@@ -160,18 +161,18 @@ func drain(c *cli.Context) time.Duration {
 
 // progressFor picks the output: JSON events, live lines on a terminal, or
 // plain log lines.
-func progressFor(c *cli.Context, inv *inventory.Inventory) deploy.Progress {
+func progressFor(c *cli.Context, inv *inventory.Inventory) progress.Progress {
 	if c.Bool("json") {
-		return deploy.JSONProgress(os.Stdout)
+		return progress.JSONProgress(os.Stdout)
 	}
-	if deploy.IsTerminal(os.Stderr) && os.Getenv("TERM") != "dumb" {
+	if progress.IsTerminal(os.Stderr) && os.Getenv("TERM") != "dumb" {
 		var nodes []string
 		for _, n := range inv.Members() {
 			nodes = append(nodes, n.Name)
 		}
-		return deploy.TerminalProgress(os.Stderr, nodes)
+		return progress.TerminalProgress(os.Stderr, nodes)
 	}
-	return deploy.LinesProgress(os.Stderr)
+	return progress.LinesProgress(os.Stderr)
 }
 
 func runDeploy(c *cli.Context, deb, kind string) error {

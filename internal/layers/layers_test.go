@@ -29,6 +29,7 @@ var layer = map[string]int{
 	"internal/rootfs":        1,
 	"internal/layers":        1,
 	"cluster/transport":      1,
+	"cluster/progress":       1,
 	"cluster/deploy/loadgen": 1,
 	"cluster/dotest":         1,
 	"ci/webhook/webhooktest": 1,

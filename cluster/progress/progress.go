@@ -1,4 +1,8 @@
-package deploy
+// Package progress is the progress events of setup and deploy and their
+// writers: JSON lines for machines (--json), plain log lines, and a live
+// display for a person at a terminal. Setup (cluster/setup) and deploy
+// (cluster/deploy) emit the same Event, so one consumer reads either.
+package progress
 
 import (
 	"encoding/json"
@@ -12,20 +16,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Event is one progress report of a deploy. Node is empty for cluster-wide
-// steps (preflight, lock, the floating IP's move is reported on the node it
-// leaves).
+// Event is one progress report of a setup or a deploy. Node is empty for
+// cluster-wide steps (a deploy's preflight and lock, a setup's phase; the
+// floating IP's move is reported on the node it leaves).
 type Event struct {
-	Time    time.Time `json:"time"`
-	Deploy  string    `json:"deploy,omitempty"` // deploy ID
-	Type    string    `json:"type"`             // EventStep, EventLog, EventPlan, EventResult
-	Node    string    `json:"node,omitempty"`
-	Step    string    `json:"step,omitempty"`
-	Status  string    `json:"status,omitempty"` // StatusRunning, StatusOK, StatusFailed, StatusSkipped
-	Message string    `json:"message,omitempty"`
-	Took    float64   `json:"took_s,omitempty"` // seconds, for finished steps
-	// Result is set on the EventResult event.
-	Result *Result `json:"result,omitempty"`
+	Time   time.Time `json:"time"`
+	Deploy string    `json:"deploy,omitempty"` // deploy ID (deploy only)
+	Type   string    `json:"type"`             // EventStep, EventLog, EventPlan, EventResult
+	Phase  string    `json:"phase,omitempty"`  // the setup phase (setup only)
+	Node   string    `json:"node,omitempty"`
+	Step   string    `json:"step,omitempty"`
+	// Status is a step's: StatusRunning, then StatusOK, StatusChanged,
+	// StatusFailed or StatusSkipped. A setup plan's events have
+	// StatusSkipped (the step waits) or StatusFailed (its check failed).
+	Status  string  `json:"status,omitempty"`
+	Message string  `json:"message,omitempty"`
+	Took    float64 `json:"took_s,omitempty"` // seconds, for finished steps
+	// Result is the outcome, set on the EventResult event only: a
+	// *deploy.Result or a *setup.Summary. Both have an "outcome" ("success",
+	// "failed", …); a JSON reader knows which from the command it ran.
+	Result any `json:"result,omitempty"`
 }
 
 // Event types.
@@ -33,19 +43,20 @@ const (
 	EventStep   = "step"   // a step of a node (or of the cluster) started or ended
 	EventLog    = "log"    // a line worth reading (a warning, a check that passed)
 	EventPlan   = "plan"   // the plan, one event per planned action
-	EventResult = "result" // the last event of a deploy
+	EventResult = "result" // the last event of a deploy, a setup plan or apply
 )
 
 // Step statuses.
 const (
 	StatusRunning = "running"
-	StatusOK      = "ok"
+	StatusOK      = "ok"      // done; for a setup step: nothing to change
+	StatusChanged = "changed" // a setup step changed the node
 	StatusFailed  = "failed"
 	StatusSkipped = "skipped"
 )
 
-// Progress receives a deploy's events. Implementations must be safe for
-// concurrent use (nodes are copied to in parallel).
+// Progress receives a setup's or a deploy's events. Implementations must
+// be safe for concurrent use (nodes work in parallel).
 type Progress interface {
 	Event(Event)
 	// Close ends the output (a live display leaves its last state).
