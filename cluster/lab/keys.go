@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -60,4 +61,35 @@ func ensureKey(path, comment string) (ssh.Signer, error) {
 // knownHostsLine is one known_hosts entry for a node (name and address).
 func knownHostsLine(names []string, key ssh.PublicKey) string {
 	return knownhosts.Line(names, key) + "\n"
+}
+
+// handOver gives the user who ran `sudo debship lab up` the lab's key, its
+// known_hosts and inventory, so that the README's walkthrough (`debship lab
+// ssh`, `debship cluster plan -i …`) works without sudo: only booting,
+// crashing and partitioning nodes need root. The key opens only the lab's
+// own nodes. Without sudo (root itself, or CI) nothing changes.
+func (l *Lab) handOver() error {
+	uid, gid, ok := sudoUser()
+	if !ok {
+		return nil
+	}
+	for _, p := range []string{l.KeyPath(), l.KeyPath() + ".pub", l.KnownHostsPath(), l.InventoryPath()} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("give %s to the user who ran sudo (uid %d): %w", p, uid, err)
+		}
+	}
+	return nil
+}
+
+// sudoUser is the invoking user of a root process started by sudo.
+func sudoUser() (uid, gid int, ok bool) {
+	if os.Geteuid() != 0 {
+		return 0, 0, false
+	}
+	uid, err1 := strconv.Atoi(os.Getenv("SUDO_UID"))
+	gid, err2 := strconv.Atoi(os.Getenv("SUDO_GID"))
+	if err1 != nil || err2 != nil || uid == 0 {
+		return 0, 0, false
+	}
+	return uid, gid, true
 }

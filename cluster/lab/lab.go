@@ -196,6 +196,9 @@ func (l *Lab) create(ctx context.Context) error {
 	if err := l.writeInventory(); err != nil {
 		return err
 	}
+	if err := l.handOver(); err != nil {
+		return err
+	}
 	if err := l.startNodes(ctx, l.Nodes); err != nil {
 		return err
 	}
@@ -220,6 +223,9 @@ func (l *Lab) resume(ctx context.Context) error {
 		return err
 	}
 	if err := l.writeInventory(); err != nil {
+		return err
+	}
+	if err := l.handOver(); err != nil {
 		return err
 	}
 	if len(stopped) == 0 {

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/internal/testenv"
 )
 
 func TestBaseKeyFollowsPackageList(t *testing.T) {
@@ -138,5 +140,45 @@ func TestKeysAreStable(t *testing.T) {
 	line := knownHostsLine([]string{"node1", "10.231.0.11"}, a.PublicKey())
 	if !strings.HasPrefix(line, "node1,10.231.0.11 ssh-ed25519 ") {
 		t.Errorf("known_hosts line %q", line)
+	}
+}
+
+// After `sudo debship lab up` the invoking user owns the lab's key, its
+// known_hosts and inventory: the walkthrough's `debship lab ssh` and
+// `debship cluster plan` run without sudo.
+func TestHandOverToSudoUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "chown needs root")
+	}
+	l := &Lab{Dir: t.TempDir()}
+	files := []string{l.KeyPath(), l.KeyPath() + ".pub", l.KnownHostsPath(), l.InventoryPath()}
+	for _, p := range files {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("SUDO_UID", "")
+	t.Setenv("SUDO_GID", "")
+	if err := l.handOver(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range files {
+		if st, _ := os.Stat(p); st.Sys().(*syscall.Stat_t).Uid != 0 {
+			t.Fatalf("%s changed owner without sudo", p)
+		}
+	}
+	t.Setenv("SUDO_UID", "65534")
+	t.Setenv("SUDO_GID", "65534")
+	if err := l.handOver(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range files {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := st.Sys().(*syscall.Stat_t); s.Uid != 65534 || s.Gid != 65534 || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: owner %d:%d mode %o, want 65534:65534 0600", p, s.Uid, s.Gid, st.Mode().Perm())
+		}
 	}
 }
