@@ -20,11 +20,11 @@ import (
 func init() { commands = append(commands, clusterCommand()) }
 
 func clusterFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Value: "cluster.toml", Usage: "the cluster's inventory `FILE`"},
 		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record host keys not yet in known_hosts (trust on first use); a changed key is always refused"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "`TIME` to wait for each SSH connection attempt (3 attempts)"},
-	}
+	}, sshFileFlags()...)
 }
 
 func clusterCommand() *cli.Command {
@@ -70,7 +70,8 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptio
 	if err != nil {
 		return nil, inventory.ConnectOptions{}, err
 	}
-	return inv, inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
+	co, err := connectOptions(c, inv)
+	return inv, co, err
 }
 
 func onlyPhases(c *cli.Context) ([]string, error) {

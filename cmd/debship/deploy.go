@@ -179,7 +179,10 @@ func runDeploy(c *cli.Context, deb, kind string) error {
 	if err != nil {
 		return err
 	}
-	co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+	co, err := connectOptions(c, inv)
+	if err != nil {
+		return err
+	}
 	if c.Int("health-retries") < 1 {
 		return usagef("--health-retries must be at least 1")
 	}
@@ -251,12 +254,16 @@ Examples:
 			if err != nil {
 				return err
 			}
+			// Checked before anything is built or released.
+			co, err := connectOptions(c, inv)
+			if err != nil {
+				return err
+			}
 			var release *gitlab.Config
 			if !c.Bool("no-release") {
 				cfg := gitlabConfig(c)
 				release = &cfg
 			}
-			co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			_, err = ship.Run(ctx, ship.Options{
