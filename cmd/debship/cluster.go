@@ -51,7 +51,8 @@ Setup is a list of phases, each a list of steps with a read-only check:
              resource; the floating IP follows a running instance
 
 SSH: host keys are checked against the known_hosts file of the inventory
-(strict); commands run with sudo -n when the user is not root.`,
+(strict); commands run with sudo -n when the user is not root. --ssh-key and
+--known-hosts replace the inventory's key and known_hosts (a CI job's files).`,
 		Subcommands: []*cli.Command{clusterPlanCommand(), clusterApplyCommand(), clusterStatusCommand(),
 			clusterHistoryCommand(), // deploy.go: the deploy history
 		},

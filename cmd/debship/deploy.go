@@ -85,7 +85,8 @@ Examples:
    debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb
    debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb --dry-run
    debship deploy -i cluster.toml --json dist/hello-web_1.5-1_all.deb > events.jsonl
-   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb`,
+   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb
+   debship deploy -i cluster.toml --ssh-key "$DEBSHIP_SSH_KEY" --known-hosts "$DEBSHIP_KNOWN_HOSTS" "$DEB_PATH"   # the CI job`,
 		Flags: deployFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
