@@ -25,7 +25,7 @@ const (
 	// venv is built against the same /usr/bin/python3 it will run with.
 	DefaultBuildImage = "debian:bookworm"
 	// RunImage runs the small jobs (release, deploy) that only need
-	// debship, CA certificates and an SSH client.
+	// debship (static, with its own SSH client) and CA certificates.
 	RunImage = "debian:bookworm-slim"
 	// DockerBaseImage is the base of the generated Dockerfile.
 	DockerBaseImage = "debian:bookworm-slim"
@@ -38,6 +38,12 @@ const (
 	ModulePath = "gitlab.com/debship/debship/cmd/debship"
 	// DefaultInventory is the cluster inventory the deploy job uses.
 	DefaultInventory = "cluster.toml"
+	// SSHKeyVariable and KnownHostsVariable are the deploy job's GitLab
+	// CI/CD variables of type File: the admin user's private key and the
+	// nodes' host keys. debship deploy --ssh-key/--known-hosts name them in
+	// their errors.
+	SSHKeyVariable     = "DEBSHIP_SSH_KEY"
+	KnownHostsVariable = "DEBSHIP_KNOWN_HOSTS"
 )
 
 // Options are what changes the generated files. Each has a key in

@@ -16,11 +16,22 @@ type ConnectOptions struct {
 	AcceptNewHostKeys bool
 	Timeout           time.Duration // per attempt; default 10 s
 	Attempts          int           // default 3
+	// Key and KnownHosts, when set, replace the inventory's [ssh] key (and
+	// every node's key) and known-hosts: a CI job gets both as files of
+	// its own, while the committed inventory names the operator's.
+	Key        string
+	KnownHosts string
 }
 
 // SSHConfig is the transport configuration of one node.
 func (inv *Inventory) SSHConfig(n Node, o ConnectOptions) transport.Config {
 	s := inv.SSHFor(n)
+	if o.Key != "" {
+		s.Key = o.Key
+	}
+	if o.KnownHosts != "" {
+		s.KnownHosts = o.KnownHosts
+	}
 	return transport.Config{
 		Node: n.Name, Host: n.Address, Port: s.Port, User: s.User, Key: s.Key,
 		KnownHosts: s.KnownHosts, AcceptNewHostKeys: o.AcceptNewHostKeys,

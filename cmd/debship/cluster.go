@@ -19,11 +19,11 @@ import (
 func init() { commands = append(commands, clusterCommand()) }
 
 func clusterFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Value: "cluster.toml", Usage: "the cluster's inventory `FILE`"},
 		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record host keys not yet in known_hosts (trust on first use); a changed key is always refused"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "`TIME` to wait for each SSH connection attempt (3 attempts)"},
-	}
+	}, sshFileFlags()...)
 }
 
 func clusterCommand() *cli.Command {
@@ -50,7 +50,8 @@ Setup is a list of phases, each a list of steps with a read-only check:
              resource; the floating IP follows a running instance
 
 SSH: host keys are checked against the known_hosts file of the inventory
-(strict); commands run with sudo -n when the user is not root.`,
+(strict); commands run with sudo -n when the user is not root. --ssh-key and
+--known-hosts replace the inventory's key and known_hosts (a CI job's files).`,
 		Subcommands: []*cli.Command{clusterPlanCommand(), clusterApplyCommand(), clusterStatusCommand(),
 			clusterHistoryCommand(), // deploy.go: the deploy history
 		},
@@ -69,7 +70,8 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptio
 	if err != nil {
 		return nil, inventory.ConnectOptions{}, err
 	}
-	return inv, inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}, nil
+	co, err := connectOptions(c, inv)
+	return inv, co, err
 }
 
 func onlyPhases(c *cli.Context) ([]string, error) {

@@ -86,7 +86,8 @@ Examples:
    debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb
    debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb --dry-run
    debship deploy -i cluster.toml --json dist/hello-web_1.5-1_all.deb > events.jsonl
-   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb`,
+   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb
+   debship deploy -i cluster.toml --ssh-key "$DEBSHIP_SSH_KEY" --known-hosts "$DEBSHIP_KNOWN_HOSTS" "$DEB_PATH"   # the CI job`,
 		Flags: deployFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -180,7 +181,10 @@ func runDeploy(c *cli.Context, deb, kind string) error {
 	if err != nil {
 		return err
 	}
-	co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
+	co, err := connectOptions(c, inv)
+	if err != nil {
+		return err
+	}
 	if c.Int("health-retries") < 1 {
 		return usagef("--health-retries must be at least 1")
 	}
@@ -252,12 +256,16 @@ Examples:
 			if err != nil {
 				return err
 			}
+			// Checked before anything is built or released.
+			co, err := connectOptions(c, inv)
+			if err != nil {
+				return err
+			}
 			var release *gitlab.Config
 			if !c.Bool("no-release") {
 				cfg := gitlabConfig(c)
 				release = &cfg
 			}
-			co := inventory.ConnectOptions{AcceptNewHostKeys: c.Bool("accept-new-host-keys"), Timeout: c.Duration("connect-timeout")}
 			ctx, cancel := clusterContext(c)
 			defer cancel()
 			_, err = ship.Run(ctx, ship.Options{
