@@ -89,7 +89,7 @@ func TestDeployJobLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	ctx := context.Background()
-	if _, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Out: &testLog{t: t}}); err != nil {
+	if _, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
 		t.Fatalf("cluster apply: %v", err)
 	}
 	e.waitHealthy(t, 2*time.Minute)
