@@ -175,7 +175,7 @@ func TestBuildJobScript(t *testing.T) {
 	if debPath == "" || path.Base(debPath) != debFile {
 		t.Fatalf("dotenv report: %v", report)
 	}
-	ver, err := spec.DebianVersion()
+	ver, err := spec.TargetDebianVersion("")
 	if err != nil {
 		t.Fatal(err)
 	}
