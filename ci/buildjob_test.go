@@ -19,6 +19,7 @@ import (
 
 	"gitlab.com/debship/debship/ci"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -61,6 +62,7 @@ func TestMain(m *testing.M) {
 
 // job is the part of a GitLab job the tests read.
 type job struct {
+	name      string
 	Image     string   `yaml:"image"`
 	Script    []string `yaml:"script"`
 	Artifacts struct {
@@ -89,6 +91,7 @@ func jobOf(t *testing.T, pipeline []byte, name string) job {
 	if err := n.Decode(&j); err != nil {
 		t.Fatalf("job %s: %v", name, err)
 	}
+	j.name = name
 	return j
 }
 
@@ -130,20 +133,39 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) st
 	return string(out)
 }
 
-// TestBuildJobScript runs the build job's script, taken from the generated
-// YAML, in a clone of examples/hello-web with debship on PATH (what the
-// job's before_script sets up), and checks that the .deb named in the
-// dotenv report exists where the artifacts and the Dockerfile expect it.
+// TestBuildJobScript runs each build job's script, taken from the
+// generated YAML, in a clone of examples/hello-web with debship on PATH
+// (what the job's before_script sets up), and checks that the .deb named in
+// the dotenv report is the job's target's and lies where the artifacts and
+// the Dockerfile expect it. The job for this host's release builds with the
+// host's python3, as in its image; the other release's job builds in that
+// release's root, which needs root and may take a debootstrap.
 func TestBuildJobScript(t *testing.T) {
 	testenv.NeedCommand(t, "bash", "git")
 	testenv.NeedFile(t, "/usr/bin/python3")
 	bin := debshipBinary(t)
 	spec, files := generate(t, variants[1]) // with Docker, to check the COPY too
-	build := jobOf(t, fileOf(t, files, ".gitlab-ci.yml"), "build")
-	if len(build.Script) == 0 || build.Artifacts.Reports.Dotenv == "" {
-		t.Fatalf("build job: %+v", build)
+	pipeline := fileOf(t, files, ".gitlab-ci.yml")
+	host, _ := debian.Host()
+	for _, r := range debian.Releases {
+		t.Run(r.Target, func(t *testing.T) {
+			build := jobOf(t, pipeline, "build:"+r.Target)
+			if len(build.Script) == 0 || build.Artifacts.Reports.Dotenv == "" || build.Image != r.Image() {
+				t.Fatalf("build job: %+v", build)
+			}
+			if r.Suite != host.Suite {
+				testenv.NeedLong(t, "builds in another release's root")
+				testenv.NeedRoot(t)
+			}
+			runBuildJob(t, bin, spec, files, build, r.Target, ci.DebPathVariable(r.Target))
+		})
 	}
+}
 
+// runBuildJob runs a build job's script in a fresh clone and checks the
+// .deb its dotenv report names.
+func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File, build job, target, envVar string) {
+	t.Helper()
 	dir := t.TempDir()
 	copyTree(t, spec.Dir, dir)
 	env := append(os.Environ(),
@@ -171,11 +193,11 @@ func TestBuildJobScript(t *testing.T) {
 	}
 
 	report := readDotenv(t, filepath.Join(dir, build.Artifacts.Reports.Dotenv))
-	debPath, debFile := report["DEB_PATH"], report["DEB_FILE"]
-	if debPath == "" || path.Base(debPath) != debFile {
-		t.Fatalf("dotenv report: %v", report)
+	debPath := report[envVar]
+	if debPath == "" {
+		t.Fatalf("dotenv report has no %s: %v", envVar, report)
 	}
-	ver, err := spec.DebianVersion()
+	ver, err := spec.TargetDebianVersion(target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +206,8 @@ func TestBuildJobScript(t *testing.T) {
 		t.Fatalf("the report names %s: %v", debPath, err)
 	}
 	arch := pkg.Field("Architecture")
-	if want := spec.Package + "_" + ver + "_" + arch + ".deb"; debFile != want || pkg.Field("Package") != spec.Package || pkg.Field("Version") != ver {
-		t.Errorf("built %s (Package %s, Version %s), want %s", debFile, pkg.Field("Package"), pkg.Field("Version"), want)
+	if want := debbuild.FileName(spec.Package, ver, arch); path.Base(debPath) != want || pkg.Field("Package") != spec.Package || pkg.Field("Version") != ver || pkg.Target != target {
+		t.Errorf("built %s (Package %s, Version %s, for %q), want %s for %s", path.Base(debPath), pkg.Field("Package"), pkg.Field("Version"), pkg.Target, want, target)
 	}
 	if !underArtifacts(debPath, build.Artifacts.Paths) {
 		t.Errorf("%s is not under the build job's artifacts %v", debPath, build.Artifacts.Paths)
@@ -310,14 +332,19 @@ func TestDockerfileLint(t *testing.T) {
 				t.Errorf("%s: COPY %s does not match the build's .deb", v.name, glob)
 			}
 		}
+		// The image holds the newest target's .deb, on that release.
 		pipeline := fileOf(t, files, ".gitlab-ci.yml")
-		build := jobOf(t, pipeline, "build")
+		first := debian.Releases[0]
+		build := jobOf(t, pipeline, "build:"+first.Target)
 		if !underArtifacts(glob, build.Artifacts.Paths) {
 			t.Errorf("%s: COPY %s is outside the build job's artifacts %v", v.name, glob, build.Artifacts.Paths)
 		}
+		if got["FROM"][0] != first.Image()+"-slim" {
+			t.Errorf("%s: FROM %s, want %s-slim: the image's release must be its .deb's", v.name, got["FROM"][0], first.Image())
+		}
 		docker := jobOf(t, pipeline, "docker")
-		if len(docker.Needs) != 1 || docker.Needs[0].Job != "build" || !docker.Needs[0].Artifacts ||
-			!strings.Contains(strings.Join(docker.Script, "\n"), `--build-arg "DEB=$DEB_PATH"`) {
+		if len(docker.Needs) != 1 || docker.Needs[0].Job != build.name || !docker.Needs[0].Artifacts ||
+			!strings.Contains(strings.Join(docker.Script, "\n"), `--build-arg "DEB=$DEB_PATH_DEBIAN_13"`) {
 			t.Errorf("%s: the docker job does not pass the build job's .deb: %+v", v.name, docker)
 		}
 		// Only the .deb goes into the build context.

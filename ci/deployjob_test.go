@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gitlab.com/debship/debship/ci"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -40,8 +42,13 @@ func TestDeployJobRefusesMissingVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, ci.DefaultInventory), inv, 0o644)
-	deb := "dist/hello-web_1.4.0-1_all.deb"
-	os.WriteFile(filepath.Join(dir, deb), []byte("not contacted"), 0o644)
+	// One .deb per target, as the build jobs hand them over.
+	var debVars []string
+	for _, r := range debian.Releases {
+		deb := "dist/hello-web_1.4.0-1+deb" + strconv.Itoa(r.Version) + "u1_all.deb"
+		os.WriteFile(filepath.Join(dir, deb), []byte("not contacted"), 0o644)
+		debVars = append(debVars, ci.DebPathVariable(r.Target)+"="+deb)
+	}
 
 	// GitLab writes a File variable's value to a file and puts its path in
 	// the variable; a variable of type Variable holds the value itself.
@@ -86,7 +93,7 @@ func TestDeployJobRefusesMissingVariables(t *testing.T) {
 			cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
 			cmd.Dir = dir
 			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "CI=true", "GITLAB_CI=true",
-				"CI_PROJECT_DIR=" + dir, "DEB_PATH=" + deb, "CI_COMMIT_TAG=v1.4.0"}, c.vars...)
+				"CI_PROJECT_DIR=" + dir, "CI_COMMIT_TAG=v1.4.0"}, append(debVars, c.vars...)...)
 			out, err := cmd.CombinedOutput()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 				t.Fatalf("exit %v, want 1:\n%s", err, out)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -21,13 +22,11 @@ import (
 const (
 	// GoImage builds debship itself once per pipeline (a static binary).
 	GoImage = "golang:1.26-bookworm"
-	// DefaultBuildImage is the Debian release the cluster runs, so the
-	// venv is built against the same /usr/bin/python3 it will run with.
-	DefaultBuildImage = "debian:bookworm"
 	// RunImage runs the small jobs (release, deploy) that only need
 	// debship (static, with its own SSH client) and CA certificates.
 	RunImage = "debian:bookworm-slim"
-	// DockerBaseImage is the base of the generated Dockerfile.
+	// DockerBaseImage is the base of the generated Dockerfile when the
+	// .deb it holds is for no target (else that release's slim image).
 	DockerBaseImage = "debian:bookworm-slim"
 	// Docker-in-Docker for the buildx job; buildah runs daemonless.
 	DockerCLIImage  = "docker:28-cli"
@@ -58,7 +57,9 @@ type Options struct {
 	AutoDeploy     bool   // deploy tags without a manual click
 	Inventory      string // cluster inventory for the deploy job
 	TestCommand    string // "" runs pytest when the project has tests
-	BuildImage     string // image of the build job
+	// BuildImage replaces the build jobs per target by one build job in
+	// this image, for the image's own release (its python3).
+	BuildImage string
 }
 
 // FromSpec returns the options written in [tool.debship.ci], with defaults.
@@ -139,11 +140,65 @@ type pipelineData struct {
 	BuildImage     string
 	RunImage       string
 	BuildPackages  string // Debian packages the build job installs
+	Builds         []buildJob
 	Stages         []string
 	Test           *testJob
 	Docker         *dockerJob
 	Deploy         *deployJob
 	Regenerate     string // the command that writes these files again
+}
+
+// buildJob is one build job: one target in its release's image, or the
+// one untargeted job of --build-image.
+type buildJob struct {
+	Name   string // "build:debian-13", or "build"
+	Target string // "debian-13"; "" builds for the image's own release
+	Image  string
+	// Var is the dotenv variable with the .deb's path: DEB_PATH_DEBIAN_13,
+	// so that the jobs that need several build jobs see each one's.
+	Var string
+}
+
+// DebPathVariable is the dotenv variable in which the build job for target
+// hands its .deb's path to the later jobs: DEB_PATH_DEBIAN_13, or DEB_PATH
+// for the one untargeted build job.
+func DebPathVariable(target string) string {
+	if target == "" {
+		return "DEB_PATH"
+	}
+	return "DEB_PATH_" + strings.ToUpper(strings.ReplaceAll(target, "-", "_"))
+}
+
+// Args are the debship build arguments that pick the target.
+func (b buildJob) Args() string {
+	if b.Target == "" {
+		return ""
+	}
+	return " --target " + b.Target
+}
+
+// buildJobs are the build jobs: one per target of the spec (default: every
+// release debship builds for, so that a cluster on either release finds its
+// .deb in the release), or the one job in the image o names.
+func buildJobs(spec *debbuild.Spec, o Options) []buildJob {
+	if o.BuildImage != "" {
+		return []buildJob{{Name: "build", Image: o.BuildImage, Var: DebPathVariable("")}}
+	}
+	targets := spec.Targets
+	if len(targets) == 0 {
+		targets = debian.Targets()
+	}
+	var jobs []buildJob
+	for _, tg := range targets {
+		r, _ := debian.ByTarget(tg) // LoadSpec checked the names
+		jobs = append(jobs, buildJob{
+			Name:   "build:" + r.Target,
+			Target: r.Target,
+			Image:  r.Image(),
+			Var:    DebPathVariable(r.Target),
+		})
+	}
+	return jobs
 }
 
 type testJob struct {
@@ -156,7 +211,8 @@ type deployJob struct {
 }
 
 type dockerJob struct {
-	Image        string // "user/repo" or "$DOCKERHUB_USERNAME/<package>"
+	Build        buildJob // the build job whose .deb the image holds
+	Image        string   // "user/repo" or "$DOCKERHUB_USERNAME/<package>"
 	Builder      string
 	CLIImage     string
 	DindImage    string
@@ -186,20 +242,21 @@ func newPipelineData(spec *debbuild.Spec, o Options) (*pipelineData, error) {
 	if err := debbuild.ValidateCIConfig(&probe); err != nil {
 		return nil, err
 	}
+	builds := buildJobs(spec, o)
 	d := &pipelineData{
 		Package:        spec.Package,
 		DebshipVersion: o.DebshipVersion,
 		ModulePath:     ModulePath,
 		GoImage:        GoImage,
-		BuildImage:     o.BuildImage,
-		RunImage:       RunImage,
+		// The tests run in the image of the first build job, the newest
+		// release the project targets.
+		BuildImage: builds[0].Image,
+		Builds:     builds,
+		RunImage:   RunImage,
 		// python3-pip: the build runs the system pip against the new venv;
 		// git: SOURCE_DATE_EPOCH defaults to the last commit's time.
 		BuildPackages: "ca-certificates git python3 python3-pip python3-venv",
 		Regenerate:    regenerateCommand(o),
-	}
-	if d.BuildImage == "" {
-		d.BuildImage = DefaultBuildImage
 	}
 	if cmd := strings.TrimSpace(o.TestCommand); cmd != "" {
 		d.Test = &testJob{Command: cmd}
@@ -207,7 +264,7 @@ func newPipelineData(spec *debbuild.Spec, o Options) (*pipelineData, error) {
 		d.Test = &testJob{Command: "python -m pytest"}
 	}
 	if o.Docker || o.DockerImage != "" {
-		dj, err := newDockerJob(spec, o)
+		dj, err := newDockerJob(spec, o, builds[0])
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +291,7 @@ func newPipelineData(spec *debbuild.Spec, o Options) (*pipelineData, error) {
 	return d, nil
 }
 
-func newDockerJob(spec *debbuild.Spec, o Options) (*dockerJob, error) {
+func newDockerJob(spec *debbuild.Spec, o Options, build buildJob) (*dockerJob, error) {
 	if len(spec.Services) == 0 {
 		return nil, fmt.Errorf("%s: the Docker image runs the package's service, but there is none; add a [[tool.debship.service]] with exec and port, or drop --docker", spec.PyProject)
 	}
@@ -275,13 +332,20 @@ func newDockerJob(spec *debbuild.Spec, o Options) (*dockerJob, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The image holds the first build job's .deb, on a slim image of its
+	// release.
+	base := DockerBaseImage
+	if r, ok := debian.ByTarget(build.Target); ok {
+		base = r.Image() + "-slim"
+	}
 	return &dockerJob{
+		Build:        build,
 		Image:        image,
 		Builder:      builder,
 		CLIImage:     DockerCLIImage,
 		DindImage:    DockerDindImage,
 		BuildahImage: BuildahImage,
-		BaseImage:    DockerBaseImage,
+		BaseImage:    base,
 		DebGlob:      "dist/" + spec.Package + "_*.deb",
 		User:         spec.User,
 		WorkDir:      spec.StateDir(),

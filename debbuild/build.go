@@ -30,8 +30,13 @@ type BuildOptions struct {
 	NoBuildIsolation bool
 	BuildIsolation   bool  // force pip's isolated build env for the project's wheel
 	SourceDateEpoch  int64 // 0: $SOURCE_DATE_EPOCH, else the last commit's time, else now
-	Log              io.Writer
-	Verbose          bool
+	// Target is the Debian release to build for ("debian-13"); "" is the
+	// host's. A build for another release runs in a cached root of it.
+	Target string
+	// Refresh rebuilds that cached root even when it is less than a day old.
+	Refresh bool
+	Log     io.Writer
+	Verbose bool
 }
 
 // BuildResult describes the written package.
@@ -39,6 +44,7 @@ type BuildResult struct {
 	Path    string
 	Arch    string
 	Version string // full Debian version
+	Target  string // the release it is for ("debian-13"); "" when untargeted
 	// ProjectVersion is the project's PEP 440 version, a dynamic one
 	// resolved by the build backend.
 	ProjectVersion string
@@ -61,9 +67,39 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err != nil {
 		return nil, err
 	}
+	rel, targeted, err := ResolveTarget(o.Target)
+	if err != nil {
+		return nil, err
+	}
+	vo := venv.Options{
+		ProjectDir:   spec.Dir,
+		Requirements: spec.Requirements,
+		FindLinks:    o.FindLinks,
+	}
 	// A short staging path keeps pip's shebangs under the kernel's 127-byte
 	// limit, so pip writes plain shebangs instead of its exec trampolines.
-	stage, err := os.MkdirTemp("", "dsb")
+	tmp := ""
+	if targeted && NeedsBuildRoot(rel) {
+		br, err := openBuildRoot(ctx, rel, o.Refresh, logw)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			kept, cerr := br.close(o.KeepStaging)
+			if res != nil && kept != "" {
+				res.Staging = filepath.Join(kept, strings.TrimPrefix(res.Staging, br.Root()))
+				logf("staging kept in %s", res.Staging)
+			}
+			if err == nil && cerr != nil {
+				res, err = nil, cerr
+			}
+		}()
+		if vo, err = exposeToRoot(br, vo); err != nil {
+			return nil, err
+		}
+		tmp = br.Root()
+	}
+	stage, err := os.MkdirTemp(tmp, "dsb")
 	if err != nil {
 		return nil, fmt.Errorf("create staging directory: %w", err)
 	}
@@ -72,25 +108,32 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 			if res != nil {
 				res.Staging = stage
 			}
-			logf("staging kept in %s", stage)
+			if tmp == "" {
+				logf("staging kept in %s", stage)
+			}
 			return
 		}
 		os.RemoveAll(stage)
 	}()
 	root := filepath.Join(stage, "root")
 
-	logf("building virtualenv %s with %s", spec.VenvDir, spec.Python)
+	where := ""
+	if vo.Root != "" {
+		where = " in the " + rel.Suite + " build root"
+	}
+	logf("building virtualenv %s with %s%s", spec.VenvDir, spec.Python, where)
 	vr, err := venv.Build(ctx, venv.Options{
-		ProjectDir:       spec.Dir,
+		Root:             vo.Root,
+		ProjectDir:       vo.ProjectDir,
 		Python:           spec.Python,
 		VenvDir:          spec.VenvDir,
 		StageRoot:        root,
-		Requirements:     spec.Requirements,
+		Requirements:     vo.Requirements,
 		Extras:           spec.Extras,
 		KeepPip:          spec.KeepPip,
 		IndexURL:         o.IndexURL,
 		ExtraIndexURLs:   o.ExtraIndexURLs,
-		FindLinks:        o.FindLinks,
+		FindLinks:        vo.FindLinks,
 		NoIndex:          o.NoIndex,
 		NoBuildIsolation: o.NoBuildIsolation,
 		BuildIsolation:   o.BuildIsolation,
@@ -109,6 +152,16 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err != nil {
 		return nil, fmt.Errorf("version %q of the built project: %w", spec.Version, err)
 	}
+	target := ""
+	if targeted {
+		// The venv is tied to its interpreter's minor version: a package
+		// labelled for a release whose python3 is another one could not
+		// be installed there.
+		if vr.PythonVersion != rel.Python {
+			return nil, fmt.Errorf("%s is Python %s, but %s's python3 is %s: the package would not install there; build with %s's /usr/bin/python3 (drop --python or [tool.debship] python)", spec.Python, vr.PythonVersion, rel.Target, rel.Python, rel.Target)
+		}
+		debVersion, target = TargetVersion(debVersion, rel), rel.Target
+	}
 	if err := checkScripts(spec, vr.ConsoleScripts); err != nil {
 		return nil, err
 	}
@@ -118,6 +171,9 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		arch = HostArch()
 	}
 	g := &generator{spec: spec, root: root, sde: sde, debVersion: debVersion}
+	if targeted {
+		g.suite, g.unitDir = rel.Suite, rel.UnitDir
+	}
 	if err := g.generate(); err != nil {
 		return nil, err
 	}
@@ -153,7 +209,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	for _, w := range vr.Warnings {
 		logf("warning: %s", w)
 	}
-	return &BuildResult{Path: final, Arch: arch, Version: debVersion, ProjectVersion: spec.Version, Depends: depends, Warnings: vr.Warnings}, nil
+	return &BuildResult{Path: final, Arch: arch, Version: debVersion, Target: target, ProjectVersion: spec.Version, Depends: depends, Warnings: vr.Warnings}, nil
 }
 
 // checkScripts makes sure every name we link into /usr/bin or start from a
@@ -188,12 +244,22 @@ type generator struct {
 	root       string
 	sde        int64
 	debVersion string
+	suite      string // the changelog's distribution
+	unitDir    string // the target release's systemd unit directory
 	conffiles  []string
 	scripts    map[string][]byte
 }
 
 func (g *generator) generate() error {
 	s := g.spec
+	// An untargeted build: Debian's default distribution and the unit
+	// directory every release reads.
+	if g.suite == "" {
+		g.suite = "unstable"
+	}
+	if g.unitDir == "" {
+		g.unitDir = "/lib/systemd/system"
+	}
 	var units []string
 	for _, svc := range s.Services {
 		var unit []byte
@@ -206,7 +272,7 @@ func (g *generator) generate() error {
 		if err != nil {
 			return fmt.Errorf("unit %s: %w", svc.Name, err)
 		}
-		if err := g.write("lib/systemd/system/"+svc.Name+".service", unit, 0o644); err != nil {
+		if err := g.write(strings.TrimPrefix(g.unitDir, "/")+"/"+svc.Name+".service", unit, 0o644); err != nil {
 			return err
 		}
 		units = append(units, svc.Name+".service")
@@ -227,7 +293,8 @@ func (g *generator) generate() error {
 	}
 
 	doc := "usr/share/doc/" + s.Package + "/"
-	data := map[string]any{"Spec": s, "Year": date.Year(), "Entries": changelogEntries(s, g.debVersion, g.sde)}
+	entries := changelogEntries(s, g.debVersion, g.sde)
+	data := map[string]any{"Spec": s, "Year": date.Year(), "Entries": entries, "Suite": g.suite}
 	for _, f := range []struct {
 		tmpl, dest string
 		gz         bool
@@ -250,6 +317,7 @@ func (g *generator) generate() error {
 	}
 	ov, err := templates.Render("deb/lintian-overrides", map[string]any{
 		"Spec": s, "InOpt": strings.HasPrefix(s.VenvDir, "/opt/"),
+		"InitialUpload": initialUpload(entries),
 	})
 	if err != nil {
 		return err
@@ -374,4 +442,46 @@ func uniq(l []string) []string {
 		}
 	}
 	return out
+}
+
+// exposeToRoot makes the project, a requirements file outside it and the
+// local find-links directories visible in the build root, and returns the
+// options with their paths there.
+func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
+	vo.Root = br.Root()
+	project, err := br.expose(vo.ProjectDir)
+	if err != nil {
+		return vo, err
+	}
+	if vo.Requirements != "" {
+		if rel, err := filepath.Rel(vo.ProjectDir, vo.Requirements); err == nil && !strings.HasPrefix(rel, "..") {
+			vo.Requirements = filepath.Join(project, rel)
+		} else if vo.Requirements, err = br.exposeFile(vo.Requirements); err != nil {
+			return vo, err
+		}
+	}
+	vo.ProjectDir = project
+	var links []string
+	for _, fl := range vo.FindLinks {
+		if !strings.Contains(fl, "://") {
+			abs, err := filepath.Abs(fl)
+			if err != nil {
+				return vo, err
+			}
+			if fl, err = br.expose(abs); err != nil {
+				return vo, err
+			}
+		}
+		links = append(links, fl)
+	}
+	vo.FindLinks = links
+	return vo, nil
+}
+
+// initialUpload reports whether lintian takes the changelog for a new
+// package's first upload to Debian (one entry, revision 1), which it wants
+// to close an ITP bug. debship's packages are never uploaded to Debian, so
+// there is no such bug; the override says so.
+func initialUpload(entries []changelogEntry) bool {
+	return len(entries) == 1 && strings.HasSuffix(entries[0].Version, "-1")
 }

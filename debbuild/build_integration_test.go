@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/debroot"
 	"gitlab.com/debship/debship/internal/testenv"
 )
@@ -93,15 +96,16 @@ func run(t *testing.T, name string, args ...string) string {
 func TestBuildExample(t *testing.T) {
 	testenv.NeedCommand(t, "dpkg-deb", "lintian")
 	res := buildExample(t, Overrides{}, true)
-	if filepath.Base(res.Path) != "hello-web_1.4-1_all.deb" {
-		t.Errorf("package file = %s, want hello-web_1.4-1_all.deb", filepath.Base(res.Path))
+	version, _ := VersionFor("1.4-1", "")
+	if want := FileName("hello-web", version, "all"); filepath.Base(res.Path) != want {
+		t.Errorf("package file = %s, want %s", filepath.Base(res.Path), want)
 	}
 
 	t.Run("dpkg-deb --info", func(t *testing.T) {
 		info := run(t, "dpkg-deb", "--info", res.Path)
 		for _, want := range []string{
 			"Package: hello-web",
-			"Version: 1.4-1",
+			"Version: " + version + "\n",
 			"Architecture: all",
 			"Maintainer: debship example <example@debship.invalid>",
 			"Depends: python3 (>= 3.11), python3 (<< 3.12), adduser",
@@ -230,7 +234,7 @@ func TestBuildReproducible(t *testing.T) {
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	testenv.NeedCommand(t, "systemd-analyze", "dpkg-deb")
 	res := buildExample(t, Overrides{}, false)
-	root := debroot.Root(t)
+	root := debroot.Root(t, hostSuite(t))
 	install(t, root, res.Path)
 	out, err := exec.Command("systemd-analyze", "verify", "--root="+root, "/lib/systemd/system/hello-web.service").CombinedOutput()
 	if err != nil {
@@ -251,7 +255,7 @@ func TestInstallUpgradePurge(t *testing.T) {
 	os.WriteFile(py, bytes.Replace(b, []byte(`version = "1.4.0"`), []byte(`version = "1.5.0"`), 1), 0o644)
 	run(t, "git", "-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-q", "-a", "-m", "release 1.5.0")
 	v2 := buildProject(t, dir, Overrides{}, false)
-	root := debroot.Root(t)
+	root := debroot.Root(t, hostSuite(t))
 	chroot := func(args ...string) (string, error) {
 		out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput()
 		return string(out), err
@@ -389,7 +393,8 @@ func TestBuildRealProject(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
-	if want := "fastapp_2.1-1_" + HostArch() + ".deb"; filepath.Base(res.Path) != want {
+	version, _ := VersionFor("2.1-1", "")
+	if want := FileName("fastapp", version, HostArch()); filepath.Base(res.Path) != want {
 		t.Errorf("package = %s, want %s", filepath.Base(res.Path), want)
 	}
 	depends := run(t, "dpkg-deb", "--field", res.Path, "Depends")
@@ -411,10 +416,82 @@ func TestBuildRealProject(t *testing.T) {
 			t.Errorf("check %q: %v", c.Name, c.Problems)
 		}
 	}
-	root := debroot.Root(t)
+	root := debroot.Root(t, hostSuite(t))
 	install(t, root, res.Path)
 	got, err := exec.Command("chroot", root, "/usr/bin/fastapp").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(got)) != "crc 907060870 k 1 hi from helperlib" {
 		t.Errorf("fastapp in the clean root: %v %q", err, got)
+	}
+}
+
+// hostSuite is the release of the host, whose python3 builds by default.
+func hostSuite(t *testing.T) string {
+	t.Helper()
+	r, ok := debian.Host()
+	if !ok {
+		testenv.Missing(t, "the host is no Debian release debship knows (/etc/os-release)")
+	}
+	return r.Suite
+}
+
+// TestBuildForEachTarget is the acceptance of the build targets on any
+// host: for every release, examples/hello-web (a project with no release
+// tag yet) is built offline for it, which on another release's host runs
+// in that release's build root; the package names that release's Python,
+// says it is for that release, passes that release's lintian with 0 errors
+// and 0 warnings, and installs and serves /healthz in a clean root of it.
+func TestBuildForEachTarget(t *testing.T) {
+	testenv.NeedLong(t, "builds in and installs into a Debian root of each release")
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "debootstrap", "chroot", "dpkg-deb", "cp")
+	for _, r := range debian.Releases {
+		t.Run(r.Target, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "hello-web")
+			run(t, "cp", "-r", example, dir)
+			spec, err := LoadSpec(dir, Overrides{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			start := time.Now()
+			res, err := Build(t.Context(), spec, BuildOptions{Output: t.TempDir(), NoIndex: true, Target: r.Target, Log: &log})
+			if err != nil {
+				t.Fatalf("build for %s: %v\n%s", r.Target, err, log.String())
+			}
+			t.Logf("built %s in %.1fs", filepath.Base(res.Path), time.Since(start).Seconds())
+			if want := FileName("hello-web", TargetVersion("1.4-1", r), "all"); filepath.Base(res.Path) != want || res.Target != r.Target {
+				t.Errorf("built %s for %q, want %s for %s", filepath.Base(res.Path), res.Target, want, r.Target)
+			}
+			major, minor, _ := strings.Cut(r.Python, ".")
+			next, _ := strconv.Atoi(minor)
+			for _, want := range []string{
+				"python3 (>= " + r.Python + ")",
+				fmt.Sprintf("python3 (<< %s.%d)", major, next+1),
+			} {
+				if !slices.Contains(res.Depends, want) {
+					t.Errorf("Depends %v lacks %s", res.Depends, want)
+				}
+			}
+			p, err := ReadPackage(res.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Target != r.Target {
+				t.Errorf("inspect says built for %q, want %s", p.Target, r.Target)
+			}
+			if _, ok := p.FileContent(strings.TrimPrefix(r.UnitDir, "/") + "/hello-web.service"); !ok {
+				t.Errorf("no unit in %s", r.UnitDir)
+			}
+			for _, c := range append(p.Check(), p.Lintian(t.Context())) {
+				if !c.OK || c.Skipped {
+					t.Errorf("check %q: ok %v, skipped %v: %v", c.Name, c.OK, c.Skipped, c.Problems)
+				}
+			}
+			root := debroot.Root(t, r.Suite)
+			install(t, root, res.Path)
+			if got := serveHealthz(t, root); got != "ok 1.4.0" {
+				t.Errorf("/healthz in a clean %s root = %q, want %q", r.Suite, got, "ok 1.4.0")
+			}
+		})
 	}
 }

@@ -27,13 +27,18 @@ import (
 )
 
 // Identity is what a .deb is: its control fields Package, Version (the full
-// Debian version, "[epoch:]upstream-revision") and Architecture, and the
-// SHA-256 of the file's bytes (hex).
+// Debian version, "[epoch:]upstream-revision") and Architecture, the
+// SHA-256 of the file's bytes (hex), and the Debian release it was built
+// for.
 type Identity struct {
 	Package string
 	Version string
 	Arch    string
 	SHA256  string
+	// Target is the release the package was built for ("debian-13"),
+	// read from the version's suffix (VersionTarget); "" when the version
+	// names no release debship knows.
+	Target string
 }
 
 // FileName is the Debian file name of the package (see FileName).
@@ -204,6 +209,9 @@ func readIdentity(r io.Reader) (Identity, error) {
 	}
 	if id.Package == "" || id.Version == "" || id.Arch == "" {
 		return id, errors.New("no Package, Version or Architecture control field")
+	}
+	if r, ok := VersionTarget(id.Version); ok {
+		id.Target = r.Target
 	}
 	return id, nil
 }

@@ -74,7 +74,8 @@ func TestOpenDeb(t *testing.T) {
 	// An epoch (PEP 440 "2!") and a revision: the file name drops the
 	// epoch, the identity keeps it.
 	res := buildProject(t, exampleRepo(t), Overrides{Version: "2!1.4.1", Revision: "3"}, false)
-	if got, want := filepath.Base(res.Path), "hello-web_1.4.1-3_all.deb"; got != want {
+	version, _ := VersionFor("2:1.4.1-3", "")
+	if got, want := filepath.Base(res.Path), FileName("hello-web", version, "all"); got != want {
 		t.Errorf("built %s, want %s", got, want)
 	}
 	id, err := OpenDeb(res.Path)
@@ -85,12 +86,12 @@ func TestOpenDeb(t *testing.T) {
 		return strings.TrimSpace(run(t, "dpkg-deb", "-f", res.Path, name))
 	}
 	sum, _, _ := strings.Cut(run(t, "sha256sum", res.Path), " ")
-	want := Identity{Package: field("Package"), Version: field("Version"), Arch: field("Architecture"), SHA256: sum}
+	want := Identity{Package: field("Package"), Version: field("Version"), Arch: field("Architecture"), SHA256: sum, Target: res.Target}
 	if id != want {
 		t.Errorf("OpenDeb = %+v\ndpkg-deb -f and sha256sum say %+v", id, want)
 	}
-	if id.Version != "2:1.4.1-3" || id.Version != res.Version {
-		t.Errorf("version %s, build said %s, want 2:1.4.1-3", id.Version, res.Version)
+	if id.Version != version || id.Version != res.Version {
+		t.Errorf("version %s, build said %s, want %s", id.Version, res.Version, version)
 	}
 	if id.FileName() != filepath.Base(res.Path) {
 		t.Errorf("FileName() = %s, the build wrote %s", id.FileName(), filepath.Base(res.Path))

@@ -23,9 +23,12 @@ import (
 
 // Package is a .deb read back: any .deb, not only ours.
 type Package struct {
-	File      string            `json:"file"`
-	Format    string            `json:"format"`
-	Members   []string          `json:"members"`
+	File    string   `json:"file"`
+	Format  string   `json:"format"`
+	Members []string `json:"members"`
+	// Target is the Debian release the package was built for, from its
+	// version (VersionTarget); "" when it names none.
+	Target    string            `json:"target,omitempty"`
 	Control   []Field           `json:"control"`
 	Scripts   map[string]string `json:"scripts,omitempty"`
 	Conffiles []string          `json:"conffiles,omitempty"`
@@ -58,6 +61,7 @@ type Entry struct {
 type CheckResult struct {
 	Name     string   `json:"name"`
 	OK       bool     `json:"ok"`
+	Skipped  bool     `json:"skipped,omitempty"` // not run; Problems says why
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -138,6 +142,9 @@ func ReadPackage(file string) (*Package, error) {
 	}
 	if p.Format != "2.0" || !haveControl || !haveData {
 		return nil, fmt.Errorf("%s: not a Debian binary package (format %q, members %s)", file, p.Format, strings.Join(p.Members, ", "))
+	}
+	if r, ok := VersionTarget(p.Field("Version")); ok {
+		p.Target = r.Target
 	}
 	conf := map[string]bool{}
 	for _, c := range p.Conffiles {

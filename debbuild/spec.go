@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/tomlfile"
 	"os"
 	"os/exec"
@@ -49,9 +50,12 @@ type Spec struct {
 	Mode            string   // "systemd" or "cluster"
 	KeepPip         bool
 	Compression     string // xz, zstd, gzip, none
-	Conffiles       []Conffile
-	Services        []Service
-	CI              CIConfig
+	// Targets are the Debian releases one build run makes packages for
+	// ("debian-13", "debian-12"); empty: the build host's release.
+	Targets   []string
+	Conffiles []Conffile
+	Services  []Service
+	CI        CIConfig
 }
 
 // Conffile maps a file of the project to its place under /etc.
@@ -125,6 +129,7 @@ type table struct {
 	Mode         *string           `toml:"mode"`
 	KeepPip      *bool             `toml:"keep-pip"`
 	Compression  *string           `toml:"compression"`
+	Targets      []string          `toml:"targets"`
 	Conffiles    map[string]string `toml:"conffiles"`
 	Service      []serviceTable    `toml:"service"`
 	CI           CIConfig          `toml:"ci"`
@@ -356,6 +361,17 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	default:
 		return nil, fmt.Errorf("%s: compression %q is not one of xz, zstd, gzip, none", line("compression"), s.Compression)
 	}
+
+	// Targets.
+	for i, tg := range t.Targets {
+		if _, ok := debian.ByTarget(tg); !ok {
+			return nil, fmt.Errorf("%s: targets: %v", line("targets"), debian.UnknownTargetError(tg))
+		}
+		if contains(t.Targets[:i], tg) {
+			return nil, fmt.Errorf("%s: targets names %s twice; list each release once", line("targets"), tg)
+		}
+	}
+	s.Targets = t.Targets
 
 	// Scripts.
 	for name := range p.Scripts {

@@ -19,7 +19,7 @@ type CIConfig struct {
 	Inventory      string `toml:"inventory"`       // cluster.toml path used by the deploy job
 	DebshipVersion string `toml:"debship-version"` // pinned debship version installed in jobs
 	TestCommand    string `toml:"test-command"`    // overrides the detected test command
-	BuildImage     string `toml:"build-image"`     // image of the build job, default debian:bookworm
+	BuildImage     string `toml:"build-image"`     // one build job in this image instead of one per target
 }
 
 var (

@@ -26,7 +26,7 @@ const testEpoch = 1700000000
 func needDebianPython(t *testing.T, keepPip bool) *interpreter {
 	t.Helper()
 	testenv.NeedFile(t, DefaultPython, filepath.Join(DebianWheels))
-	py, err := probePython(context.Background(), DefaultPython, childEnv(os.Environ(), 0), keepPip)
+	py, err := probePython(context.Background(), sandbox{}, DefaultPython, childEnv(os.Environ(), 0), keepPip)
 	if err != nil {
 		testenv.Missing(t, "%v", err)
 	}
@@ -42,7 +42,7 @@ func needDebianPython(t *testing.T, keepPip bool) *interpreter {
 // the way a user would prepare a --find-links directory.
 func buildLocalWheel(t *testing.T, project, dir string) {
 	t.Helper()
-	err := runTool(context.Background(), project, childEnv(os.Environ(), 0), nil, false, DefaultPython,
+	err := runTool(context.Background(), sandbox{}, project, childEnv(os.Environ(), 0), nil, false, DefaultPython,
 		"-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "--wheel-dir", dir, project)
 	if err != nil {
 		t.Fatalf("build wheel of %s: %v", project, err)

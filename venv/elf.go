@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -177,26 +176,67 @@ type shlibResolver struct {
 	ldconfig func(ctx context.Context) (io.Reader, error)
 	owner    func(ctx context.Context, path string) (string, error) // dpkg -S
 	exists   func(path string) bool
+	realPath func(path string) (string, error)
 }
 
-func newShlibResolver() *shlibResolver {
+// newShlibResolver resolves against the packages of the sandbox's system:
+// the host's, or those of the release the venv is built for.
+func newShlibResolver(sb sandbox) *shlibResolver {
 	return &shlibResolver{
 		cache:    map[string]string{},
 		errs:     map[string]string{},
-		ldconfig: runLdconfig,
-		owner:    dpkgOwner,
+		ldconfig: func(ctx context.Context) (io.Reader, error) { return runLdconfig(ctx, sb) },
+		owner:    func(ctx context.Context, p string) (string, error) { return dpkgOwner(ctx, sb, p) },
 		exists: func(p string) bool {
-			_, err := os.Stat(p)
+			_, err := os.Stat(sb.host(p))
 			return err == nil
+		},
+		realPath: func(p string) (string, error) {
+			if sb.root == "" {
+				return filepath.EvalSymlinks(p)
+			}
+			return realPathIn(sb.root, p)
 		},
 	}
 }
 
-func runLdconfig(ctx context.Context) (io.Reader, error) {
-	bin, err := exec.LookPath("ldconfig")
+// realPathIn resolves the symlinks of p as the root's own system would
+// (an absolute link target is below root, not on the host).
+func realPathIn(root, p string) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(filepath.Clean(p), "/"), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0; {
+		next := filepath.Join(cur, parts[0])
+		parts = parts[1:]
+		fi, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		t, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(cur, t)
+		}
+		parts = append(strings.Split(strings.TrimPrefix(filepath.Clean(t), "/"), "/"), parts...)
+		cur = "/"
+	}
+	return cur, nil
+}
+
+func runLdconfig(ctx context.Context, sb sandbox) (io.Reader, error) {
+	bin, err := sb.lookPath("ldconfig")
 	if err != nil {
 		for _, p := range []string{"/sbin/ldconfig", "/usr/sbin/ldconfig"} {
-			if _, err2 := os.Stat(p); err2 == nil {
+			if _, err2 := os.Stat(sb.host(p)); err2 == nil {
 				bin, err = p, nil
 				break
 			}
@@ -205,13 +245,13 @@ func runLdconfig(ctx context.Context) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, bin, "-p").Output()
+	out, err := sb.command(ctx, bin, "-p").Output()
 	return bytes.NewReader(out), err
 }
 
 // dpkgOwner returns the package that ships path, without the ":arch".
-func dpkgOwner(ctx context.Context, path string) (string, error) {
-	cmd := exec.CommandContext(ctx, "dpkg-query", "-S", path)
+func dpkgOwner(ctx context.Context, sb sandbox, path string) (string, error) {
+	cmd := sb.command(ctx, "dpkg-query", "-S", path)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.Output()
 	if err != nil {
@@ -243,7 +283,7 @@ func parseDpkgS(out []byte, path string) string {
 // candidates are the paths under which dpkg may know a library: the path
 // itself, its real path, and their twins across the /usr merge (dpkg's
 // database keeps the path the package shipped, ldconfig reports either).
-func candidates(path string) []string {
+func candidates(path string, realPath func(string) (string, error)) []string {
 	var out []string
 	add := func(p string) {
 		if p != "" && !slices.Contains(out, p) {
@@ -251,7 +291,7 @@ func candidates(path string) []string {
 		}
 	}
 	paths := []string{path}
-	if real, err := filepath.EvalSymlinks(path); err == nil {
+	if real, err := realPath(path); err == nil {
 		paths = append(paths, real)
 	}
 	for _, p := range paths {
@@ -303,7 +343,11 @@ func (r *shlibResolver) resolve(ctx context.Context, soname string, m elf.Machin
 	if path := r.locate(ctx, soname, m, c); path == "" {
 		why = "not found on the build host (ldconfig -p, multiarch lib dirs)"
 	} else {
-		for _, p := range candidates(path) {
+		realPath := r.realPath
+		if realPath == nil {
+			realPath = filepath.EvalSymlinks
+		}
+		for _, p := range candidates(path, realPath) {
 			if pkg, _ = r.owner(ctx, p); pkg != "" {
 				break
 			}

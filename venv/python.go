@@ -40,18 +40,21 @@ var minPip = [2]int{22, 3}
 
 // probePython runs probe.py with the interpreter and checks that it can do
 // what the build needs.
-func probePython(ctx context.Context, python string, env []string, keepPip bool) (*interpreter, error) {
+func probePython(ctx context.Context, sb sandbox, python string, env []string, keepPip bool) (*interpreter, error) {
 	if !filepath.IsAbs(python) {
 		return nil, fmt.Errorf("python interpreter must be an absolute path such as /usr/bin/python3, not %q: a name looked up on PATH may be a pyenv or conda python that the target host does not have", python)
 	}
-	st, err := os.Stat(python)
+	st, err := os.Stat(sb.host(python))
 	if err != nil {
+		if sb.root != "" {
+			return nil, fmt.Errorf("python interpreter %s not found in the build root %s: remove the root to have it rebuilt", python, sb.root)
+		}
 		return nil, fmt.Errorf("python interpreter %s not found: install it with \"apt-get install python3\"", python)
 	}
 	if st.IsDir() || st.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("python interpreter %s is not an executable file", python)
 	}
-	cmd := exec.CommandContext(ctx, python, "-c", probeScript)
+	cmd := sb.command(ctx, python, "-c", probeScript)
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -253,8 +256,8 @@ func (t *tailLines) String() string {
 
 // runTool runs a python/pip child with the scrubbed environment. Its output
 // goes to log only when verbose; on failure the error carries its last lines.
-func runTool(ctx context.Context, dir string, env []string, log io.Writer, verbose bool, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
+func runTool(ctx context.Context, sb sandbox, dir string, env []string, log io.Writer, verbose bool, name string, args ...string) error {
+	cmd := sb.command(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdin = nil
@@ -290,8 +293,9 @@ func runTool(ctx context.Context, dir string, env []string, log io.Writer, verbo
 // true when the interpreter's installed packages meet [build-system]
 // requires, else false and the first requirement that is not met.
 func hostSatisfiesBuildRequires(ctx context.Context, o Options, env []string) (bool, string) {
-	cmd := exec.CommandContext(ctx, o.Python, "-I", "-c", buildReqsScript)
-	cmd.Dir, cmd.Env = o.ProjectDir, env
+	sb := o.sandbox()
+	cmd := sb.command(ctx, o.Python, "-I", "-c", buildReqsScript)
+	cmd.Dir, cmd.Env = sb.in(o.ProjectDir), env
 	out, err := cmd.Output()
 	if err != nil {
 		why := strings.TrimSpace(string(out))

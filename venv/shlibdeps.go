@@ -18,14 +18,14 @@ import (
 // package, which --ignore-missing-info accepts. ok is false when
 // dpkg-shlibdeps is not installed or fails; the caller then keeps the
 // unversioned mapping.
-func versionedShlibDepends(ctx context.Context, root string, objs []elfObject) (deps []string, ok bool, warning string) {
-	tool, err := exec.LookPath("dpkg-shlibdeps")
+func versionedShlibDepends(ctx context.Context, sb sandbox, root string, objs []elfObject) (deps []string, ok bool, warning string) {
+	tool, err := sb.lookPath("dpkg-shlibdeps")
 	if err != nil || len(objs) == 0 {
 		return nil, false, ""
 	}
 	// dpkg-shlibdeps insists on reading debian/control in its working
 	// directory, though it needs nothing from it here.
-	work, err := os.MkdirTemp("", "debship-shlibdeps-")
+	work, err := sb.tempDir("debship-shlibdeps-")
 	if err != nil {
 		return nil, false, ""
 	}
@@ -39,17 +39,17 @@ func versionedShlibDepends(ctx context.Context, root string, objs []elfObject) (
 	args := []string{"-O", "--ignore-missing-info"}
 	var dirs []string
 	for _, o := range objs {
-		dirs = append(dirs, filepath.Dir(filepath.Join(root, o.Rel)))
+		dirs = append(dirs, sb.in(filepath.Dir(filepath.Join(root, o.Rel))))
 	}
 	slices.Sort(dirs)
 	for _, d := range slices.Compact(dirs) {
 		args = append(args, "-l"+d)
 	}
 	for _, o := range objs {
-		args = append(args, filepath.Join(root, o.Rel))
+		args = append(args, sb.in(filepath.Join(root, o.Rel)))
 	}
-	cmd := exec.CommandContext(ctx, tool, args...)
-	cmd.Dir = work
+	cmd := sb.command(ctx, tool, args...)
+	cmd.Dir = sb.in(work)
 	out, err := cmd.Output()
 	if err != nil {
 		msg := err.Error()

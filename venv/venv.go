@@ -48,9 +48,16 @@ type Options struct {
 	// project's wheel. By default it is skipped when the interpreter's own
 	// packages satisfy [build-system] requires (see buildreqs.py).
 	BuildIsolation  bool
-	SourceDateEpoch int64     // > 0: every mtime in the venv is set to it, and SOURCE_DATE_EPOCH goes to pip and backends
-	Log             io.Writer // progress lines; pip output goes here only with Verbose
-	Verbose         bool
+	SourceDateEpoch int64 // > 0: every mtime in the venv is set to it, and SOURCE_DATE_EPOCH goes to pip and backends
+	// Root, when set, is another Debian release's root (a host path): the
+	// interpreter is that root's Python, and python, pip, ldconfig,
+	// dpkg-query and dpkg-shlibdeps run chrooted into it (which needs
+	// root), so the venv, the Python Depends and the library packages are
+	// that release's. ProjectDir, StageRoot, Requirements and local
+	// FindLinks are host paths below Root; the tools see them without it.
+	Root    string
+	Log     io.Writer // progress lines; pip output goes here only with Verbose
+	Verbose bool
 }
 
 // Result describes the venv that was built.
@@ -130,8 +137,24 @@ func (o *Options) normalize() error {
 			}
 		}
 	}
+	if o.Root != "" {
+		sb := o.sandbox()
+		paths := []string{o.ProjectDir, o.StageRoot, o.Requirements}
+		for _, fl := range o.FindLinks {
+			if !strings.Contains(fl, "://") {
+				paths = append(paths, fl)
+			}
+		}
+		for _, p := range paths {
+			if p != "" && !sb.inside(p) {
+				return fmt.Errorf("%s is outside the build root %s, where the build cannot see it", p, o.Root)
+			}
+		}
+	}
 	return nil
 }
+
+func (o *Options) sandbox() sandbox { return sandbox{root: o.Root} }
 
 // indexArgs are the pip options that say where packages come from.
 func (o *Options) indexArgs() []string {
@@ -142,13 +165,17 @@ func (o *Options) indexArgs() []string {
 	for _, u := range o.ExtraIndexURLs {
 		args = append(args, "--extra-index-url", u)
 	}
+	sb := o.sandbox()
 	for _, fl := range o.FindLinks {
+		if !strings.Contains(fl, "://") {
+			fl = sb.in(fl)
+		}
 		args = append(args, "--find-links", fl)
 	}
 	// Offline (--no-index or PIP_NO_INDEX) an isolated build still needs
 	// setuptools and wheel; Debian ships them as wheels. Online they only
 	// compete with the index's newer versions, which pip prefers.
-	if st, err := os.Stat(DebianWheels); err == nil && st.IsDir() {
+	if st, err := os.Stat(sb.host(DebianWheels)); err == nil && st.IsDir() {
 		args = append(args, "--find-links", DebianWheels)
 	}
 	if o.NoIndex {
@@ -180,15 +207,21 @@ func build(ctx context.Context, o Options) (*Result, error) {
 	}
 	start := time.Now()
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, "venv: "+format+"\n", args...) }
+	sb := o.sandbox()
 	env := childEnv(os.Environ(), o.SourceDateEpoch)
+	if sb.root != "" {
+		// The host's TMPDIR and HOME need not exist in the root.
+		env = append(env, "TMPDIR=/tmp", "HOME=/root")
+	}
+	project := sb.in(o.ProjectDir)
 	run := func(what string, args ...string) error {
-		if err := runTool(ctx, o.ProjectDir, env, o.Log, o.Verbose, o.Python, args...); err != nil {
+		if err := runTool(ctx, sb, project, env, o.Log, o.Verbose, o.Python, args...); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
 	}
 
-	py, err := probePython(ctx, o.Python, env, o.KeepPip)
+	py, err := probePython(ctx, sb, o.Python, env, o.KeepPip)
 	if err != nil {
 		return nil, err
 	}
@@ -196,14 +229,18 @@ func build(ctx context.Context, o Options) (*Result, error) {
 	if res.PythonDepends, err = pythonDepends(py.Version); err != nil {
 		return nil, err
 	}
-	logf("using %s (Python %s, pip %s)", o.Python, py.FullVersion, py.Pip)
+	where := ""
+	if sb.root != "" {
+		where = " in " + sb.root
+	}
+	logf("using %s%s (Python %s, pip %s)", o.Python, where, py.FullVersion, py.Pip)
 	if filepath.Dir(o.Python) != "/usr/bin" {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s is not Debian's interpreter in /usr/bin: the venv links to it, so every target host needs it at that path", o.Python))
 	}
 
 	// The wheel: the backend resolves dynamic metadata, and installing a
 	// wheel (not the directory) keeps the source path out of the venv.
-	tmp, err := os.MkdirTemp("", "debship-wheel-")
+	tmp, err := sb.tempDir("debship-wheel-")
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +251,7 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s/build/lib exists from an earlier build: setuptools packs whatever it holds into the wheel, so remove it if files were deleted since", o.ProjectDir))
 	}
 	t := time.Now()
-	args := append([]string{"-m", "pip", "wheel", "--no-deps", "--wheel-dir", tmp}, o.indexArgs()...)
+	args := append([]string{"-m", "pip", "wheel", "--no-deps", "--wheel-dir", sb.in(tmp)}, o.indexArgs()...)
 	hostBackend := false
 	if !o.NoBuildIsolation && !o.BuildIsolation {
 		var why string
@@ -223,7 +260,7 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	if hostBackend {
-		err = run("build the wheel of "+o.ProjectDir+" with pip", append(append(args, "--no-build-isolation"), o.ProjectDir)...)
+		err = run("build the wheel of "+o.ProjectDir+" with pip", append(append(args, "--no-build-isolation"), project)...)
 		if err != nil {
 			// The backend may ask for more than [build-system] says
 			// (get_requires_for_build_wheel); pip's isolation finds it.
@@ -236,7 +273,7 @@ func build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	if !hostBackend {
-		if err := run("build the wheel of "+o.ProjectDir+" with pip", append(args, o.ProjectDir)...); err != nil {
+		if err := run("build the wheel of "+o.ProjectDir+" with pip", append(args, project)...); err != nil {
 			return nil, err
 		}
 	}
@@ -267,18 +304,18 @@ func build(ctx context.Context, o Options) (*Result, error) {
 	if !o.KeepPip {
 		venvArgs = append(venvArgs, "--without-pip")
 	}
-	if err := run("create the virtualenv", append(venvArgs, stage)...); err != nil {
+	if err := run("create the virtualenv", append(venvArgs, sb.in(stage))...); err != nil {
 		return nil, err
 	}
-	args = []string{"-m", "pip", "--python", filepath.Join(stage, "bin", "python"), "install",
+	args = []string{"-m", "pip", "--python", filepath.Join(sb.in(stage), "bin", "python"), "install",
 		"--no-compile", "--no-warn-script-location"}
 	args = append(args, o.indexArgs()...)
 	// One resolver run for the pins and the project: the pins win or pip
 	// says which conflict, instead of a second run silently moving them.
 	if o.Requirements != "" {
-		args = append(args, "--requirement", o.Requirements)
+		args = append(args, "--requirement", sb.in(o.Requirements))
 	}
-	target := wheels[0]
+	target := sb.in(wheels[0])
 	if len(o.Extras) > 0 {
 		target += "[" + strings.Join(o.Extras, ",") + "]"
 	}
@@ -353,6 +390,7 @@ func makeStageDir(stageRoot, stage string) ([]string, error) {
 
 // finish turns the installed staging venv into what the package ships.
 func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelDir string) error {
+	sb := o.sandbox()
 	stage := res.StageDir
 	sitePackages := filepath.Join(stage, "lib", "python"+py.Version, "site-packages")
 	if st, err := os.Stat(sitePackages); err != nil || !st.IsDir() {
@@ -371,21 +409,25 @@ func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelD
 	if err := removeDirectURLs(sitePackages); err != nil {
 		return err
 	}
+	if err := removeVenvGitignore(stage); err != nil {
+		return err
+	}
 	// Strip before relocation: the RECORD hashes are recomputed there.
 	stripWarnings, err := stripDebug(ctx, stage)
 	if err != nil {
 		return fmt.Errorf("strip ELF files: %w", err)
 	}
 	res.Warnings = append(res.Warnings, stripWarnings...)
-	if err := relocateTree(stage, stage, o.VenvDir, filepath.Dir(o.Python)); err != nil {
+	// The paths in the venv are the ones the interpreter saw.
+	if err := relocateTree(stage, sb.in(stage), o.VenvDir, filepath.Dir(o.Python)); err != nil {
 		return fmt.Errorf("relocate %s to %s: %w", stage, o.VenvDir, err)
 	}
 	if err := normalizeModes(stage); err != nil {
 		return err
 	}
-	needles := []string{stage, wheelDir}
-	if !strings.Contains(o.VenvDir, o.StageRoot+"/") {
-		needles = append(needles, o.StageRoot+"/")
+	needles := []string{sb.in(stage), stage, sb.in(wheelDir), wheelDir}
+	if !strings.Contains(o.VenvDir, sb.in(o.StageRoot)+"/") {
+		needles = append(needles, sb.in(o.StageRoot)+"/")
 	}
 	if err := verifyNoLeak(stage, needles); err != nil {
 		return err
@@ -399,9 +441,9 @@ func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelD
 	if len(objs) > 0 {
 		res.ArchDependent = true
 		var warns []string
-		res.SharedLibDepends, warns = sharedLibDepends(ctx, newShlibResolver(), objs, local)
+		res.SharedLibDepends, warns = sharedLibDepends(ctx, newShlibResolver(sb), objs, local)
 		res.Warnings = append(res.Warnings, warns...)
-		if deps, ok, warn := versionedShlibDepends(ctx, stage, objs); ok {
+		if deps, ok, warn := versionedShlibDepends(ctx, sb, stage, objs); ok {
 			res.SharedLibDepends = deps
 		} else if warn != "" {
 			res.Warnings = append(res.Warnings, warn)
@@ -416,4 +458,22 @@ func finish(ctx context.Context, o Options, py *interpreter, res *Result, wheelD
 		}
 	}
 	return nil
+}
+
+// removeVenvGitignore drops the "*" .gitignore that Python 3.13's venv
+// writes so that a venv inside a work tree is not committed: a package
+// has no work tree, and lintian flags it (package-contains-vcs-control-file).
+func removeVenvGitignore(stage string) error {
+	p := filepath.Join(stage, ".gitignore")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), "Created by venv") {
+		return nil
+	}
+	return os.Remove(p)
 }

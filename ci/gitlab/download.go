@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
@@ -28,8 +29,12 @@ import (
 
 // FetchOptions says which .deb to fetch and where to put it.
 type FetchOptions struct {
-	Package  string // Debian package name = generic package name
-	Arch     string // Debian architecture of the target hosts; "_all.deb" files always match
+	Package string // Debian package name = generic package name
+	Arch    string // Debian architecture of the target hosts; "_all.deb" files always match
+	// Target is the Debian release of the target hosts ("debian-13"):
+	// only a .deb whose version names it matches (a release holds one per
+	// target). "" matches any, and then several targets are an error.
+	Target   string
 	Dir      string // where the .deb is written (created if missing)
 	MaxBytes int64  // refuse larger downloads; zero means 2 GiB
 }
@@ -67,7 +72,10 @@ func FetchPackage(ctx context.Context, cfg Config, o FetchOptions) (*Fetched, er
 	if err != nil {
 		return nil, err
 	}
-	f := pickFile(files, o.Package, o.Arch)
+	f, err := pickFile(files, o.Package, o.Arch, o.Target)
+	if err != nil {
+		return nil, fmt.Errorf("package %s %s in the registry of project %s: %w", o.Package, version, cfg.Project, err)
+	}
 	if f == nil {
 		var names []string
 		for _, f := range files {
@@ -125,7 +133,7 @@ func FetchArtifact(ctx context.Context, cfg Config, job string, o FetchOptions) 
 	defer zr.Close()
 	var cands []*zip.File
 	for _, zf := range zr.File {
-		if zf.FileInfo().Mode().IsRegular() && matchesDeb(path.Base(zf.Name), o.Package, o.Arch) {
+		if zf.FileInfo().Mode().IsRegular() && matchesDeb(path.Base(zf.Name), o.Package, o.Arch, o.Target) {
 			cands = append(cands, zf)
 		}
 	}
@@ -137,7 +145,7 @@ func FetchArtifact(ctx context.Context, cfg Config, job string, o FetchOptions) 
 		if len(cands) == 0 {
 			return nil, fmt.Errorf("%s: the archive holds no %s_*_%s.deb or _all.deb; does job %s keep dist/*.deb as artifacts?", what, o.Package, o.Arch, job)
 		}
-		return nil, fmt.Errorf("%s: the archive holds several candidate .debs (%s); keep only one per architecture", what, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%s: the archive holds several candidate .debs (%s); keep only one per architecture and target, or name the nodes' release (target)", what, strings.Join(names, ", "))
 	}
 	zf := cands[0]
 	if zf.UncompressedSize64 > uint64(r.max) {
@@ -192,8 +200,10 @@ func newFetcher(ctx context.Context, cfg Config, o FetchOptions) (*fetcher, erro
 
 // pickFile chooses the file to deploy among a registry package's files:
 // the host's architecture before "all", and of several uploads of one name
-// the newest (the one GitLab's download URL serves).
-func pickFile(files []*gl.PackageFile, pkg, arch string) *gl.PackageFile {
+// the newest (the one GitLab's download URL serves). Without a target,
+// files for several Debian releases are an error: picking one would be a
+// guess.
+func pickFile(files []*gl.PackageFile, pkg, arch, target string) (*gl.PackageFile, error) {
 	var best *gl.PackageFile
 	rank := func(f *gl.PackageFile) int {
 		if isDeb(f.FileName, pkg, arch) {
@@ -201,19 +211,43 @@ func pickFile(files []*gl.PackageFile, pkg, arch string) *gl.PackageFile {
 		}
 		return 1
 	}
+	targets := map[string]string{}
 	for _, f := range files {
-		if !matchesDeb(f.FileName, pkg, arch) {
+		if !matchesDeb(f.FileName, pkg, arch, target) {
 			continue
 		}
+		targets[fileTarget(f.FileName)] = f.FileName
 		if best == nil || rank(f) > rank(best) || (rank(f) == rank(best) && f.ID > best.ID) {
 			best = f
 		}
 	}
-	return best
+	if len(targets) > 1 {
+		var names []string
+		for _, n := range targets {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("it holds .debs for several Debian releases (%s): name the nodes' release (target)", strings.Join(names, ", "))
+	}
+	return best, nil
 }
 
-// matchesDeb reports whether name is a .deb of pkg for arch or for all.
-func matchesDeb(name, pkg, arch string) bool {
+// fileTarget is the release a .deb's file name says it is for ("" none).
+func fileTarget(name string) string {
+	parts := strings.Split(strings.TrimSuffix(name, ".deb"), "_")
+	if len(parts) != 3 {
+		return ""
+	}
+	r, _ := debbuild.VersionTarget(parts[1])
+	return r.Target
+}
+
+// matchesDeb reports whether name is a .deb of pkg for arch or for all,
+// and for target unless that is "".
+func matchesDeb(name, pkg, arch, target string) bool {
+	if target != "" && fileTarget(name) != target {
+		return false
+	}
 	return isDeb(name, pkg, arch) || isDeb(name, pkg, "all")
 }
 

@@ -159,3 +159,48 @@ func TestFetchArtifact(t *testing.T) {
 		t.Errorf("missing job: %v", err)
 	}
 }
+
+// A release holds one .deb per Debian release (the pipeline's build job per
+// target): Release uploads them all, and a fetch takes the one for the
+// nodes' release, or refuses to guess without one.
+func TestReleaseAndFetchPerTarget(t *testing.T) {
+	f := newFixture(t)
+	d13 := makeDeb(t, f.dir, "hello-web", "1.4.0", "1+deb13u1", "trixie")
+	d12 := makeDeb(t, f.dir, "hello-web", "1.4.0", "1+deb12u1", "bookworm")
+	res, err := gitlab.Release(context.Background(), f.cfg(d13, d12))
+	if err != nil {
+		t.Fatalf("release of both targets: %v\n%s", err, f.log.String())
+	}
+	if len(res.Assets) != 2 {
+		t.Fatalf("released %d files, want 2: %+v", len(res.Assets), res.Assets)
+	}
+	tests := []struct {
+		target, want, err string
+	}{
+		{"debian-13", d13, ""},
+		{"debian-12", d12, ""},
+		{"", "", "several Debian releases (hello-web_1.4.0-1+deb12u1_all.deb, hello-web_1.4.0-1+deb13u1_all.deb)"},
+	}
+	for _, tt := range tests {
+		got, err := gitlab.FetchPackage(context.Background(), f.fetchCfg("v1.4.0"), gitlab.FetchOptions{Package: "hello-web", Arch: "amd64", Target: tt.target, Dir: t.TempDir()})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("target %q: got %v, want %q", tt.target, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got.SHA256 != sha(t, tt.want) {
+			t.Errorf("target %q: fetched %+v, %v; want %s", tt.target, got, err, filepath.Base(tt.want))
+		}
+	}
+	// The artifacts of one pipeline hold both too.
+	b13, _ := os.ReadFile(d13)
+	b12, _ := os.ReadFile(d12)
+	f.srv.AddJobArtifacts(projectID, "v1.4.0", "release", map[string][]byte{
+		"dist/" + filepath.Base(d13): b13, "dist/" + filepath.Base(d12): b12,
+	})
+	got, err := gitlab.FetchArtifact(context.Background(), f.fetchCfg("v1.4.0"), "release", gitlab.FetchOptions{Package: "hello-web", Arch: "amd64", Target: "debian-12", Dir: t.TempDir()})
+	if err != nil || got.SHA256 != sha(t, d12) {
+		t.Errorf("artifact for debian-12: %+v %v", got, err)
+	}
+}

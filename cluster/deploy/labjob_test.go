@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +13,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"gitlab.com/debship/debship/ci"
+	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -103,6 +106,11 @@ func TestDeployJobLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	deb := "dist/" + filepath.Base(v5)
+	v5ID, err := debbuild.OpenDeb(v5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v5Target := v5ID.Target
 	os.MkdirAll(filepath.Join(dir, "dist"), 0o755)
 	if b, err := os.ReadFile(v5); err != nil || os.WriteFile(filepath.Join(dir, deb), b, 0o644) != nil {
 		t.Fatalf("copy %s: %v", v5, err)
@@ -141,7 +149,16 @@ func TestDeployJobLab(t *testing.T) {
 		// Nothing of this machine's SSH setup: no agent, an empty home.
 		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "CI=true", "GITLAB_CI=true",
 			"CI_PROJECT_DIR=" + dir, "CI_COMMIT_TAG=v5.0.0", "CI_JOB_ID=4711", "GITLAB_USER_LOGIN=release-bot",
-			"DEB_PATH=" + deb, "DEB_FILE=" + filepath.Base(deb)}
+		}
+		// The build jobs hand over one .deb per target: v5 for its own,
+		// a stand-in for the others; deploy takes the nodes' release's.
+		for _, r := range debian.Releases {
+			if r.Target == v5Target {
+				env = append(env, ci.DebPathVariable(r.Target)+"="+deb)
+				continue
+			}
+			env = append(env, ci.DebPathVariable(r.Target)+"="+gitlabtest.MakeDeb(t, filepath.Join(dir, "dist"), "hello-web", "5.0", "1+deb"+strconv.Itoa(r.Version)+"u1", "other release"))
+		}
 		for k, v := range job.Variables {
 			env = append(env, k+"="+v)
 		}

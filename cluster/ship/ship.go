@@ -129,7 +129,7 @@ func findOrBuild(ctx context.Context, spec *debbuild.Spec, o Options, logw io.Wr
 	if spec.DynamicVersion {
 		fmt.Fprintf(logw, "ship: the version of %s is dynamic (%s): building it\n", spec.Package, spec.PyProject)
 	} else {
-		ver, err := spec.DebianVersion()
+		ver, err := spec.TargetDebianVersion(o.Build.Target)
 		if err != nil {
 			return "", "", false, err
 		}

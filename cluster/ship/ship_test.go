@@ -129,7 +129,8 @@ func TestShipDynamicVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ship: %v\n%s", err, f.log.String())
 	}
-	if !res.Built || res.Identity.Package != "dynapp" || res.Identity.Version != "2.5-1" || res.Identity.Arch != "all" {
+	ver, _ := debbuild.VersionFor("2.5-1", "")
+	if !res.Built || res.Identity.Package != "dynapp" || res.Identity.Version != ver || res.Identity.Arch != "all" {
 		t.Errorf("built %v, identity %+v", res.Built, res.Identity)
 	}
 	if filepath.Dir(res.Deb) != filepath.Join(dir, "dist") {
@@ -138,7 +139,7 @@ func TestShipDynamicVersion(t *testing.T) {
 	if res.Release == nil || !res.Release.Created {
 		t.Errorf("release result %+v", res.Release)
 	}
-	f.checkShipped(t, res, "v2.5.0", "2.5.0", "dynapp_2.5-1_all.deb")
+	f.checkShipped(t, res, "v2.5.0", "2.5.0", "dynapp_"+ver+"_all.deb")
 	if !strings.Contains(f.log.String(), "ship: the version of dynapp is dynamic") {
 		t.Errorf("log does not say why it builds:\n%s", f.log.String())
 	}
@@ -164,8 +165,12 @@ func TestShipFindsTheDeb(t *testing.T) {
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gitlabtest.MakeDeb(t, dist, "dynapp", "1.3", "1", "older") // another version: not it
-	deb := gitlabtest.MakeDeb(t, dist, "dynapp", "1.4", "1", "current")
+	// The revision of a build for this host's release ("1+deb12u1").
+	ver, _ := debbuild.VersionFor("1.4-1", "")
+	rev := strings.TrimPrefix(ver, "1.4-")
+	gitlabtest.MakeDeb(t, dist, "dynapp", "1.3", rev, "older")      // another version: not it
+	gitlabtest.MakeDeb(t, dist, "dynapp", "1.4", "1", "untargeted") // another target: not it
+	deb := gitlabtest.MakeDeb(t, dist, "dynapp", "1.4", rev, "current")
 	res, err := ship.Run(context.Background(), f.options(dir, "dynapp"))
 	if err != nil {
 		t.Fatalf("ship: %v\n%s", err, f.log.String())
@@ -173,7 +178,7 @@ func TestShipFindsTheDeb(t *testing.T) {
 	if res.Built || res.Deb != deb {
 		t.Errorf("built %v, shipped %s, want the existing %s", res.Built, res.Deb, deb)
 	}
-	f.checkShipped(t, res, "v1.4.0", "1.4.0", "dynapp_1.4-1_all.deb")
+	f.checkShipped(t, res, "v1.4.0", "1.4.0", "dynapp_"+ver+"_all.deb")
 }
 
 func TestShipRefuses(t *testing.T) {
@@ -187,7 +192,8 @@ func TestShipRefuses(t *testing.T) {
 	}
 
 	// A dry run publishes nothing.
-	gitlabtest.MakeDeb(t, filepath.Join(dir, "dist"), "dynapp", "1.4", "1", "x")
+	ver, _ := debbuild.VersionFor("1.4-1", "")
+	gitlabtest.MakeDeb(t, filepath.Join(dir, "dist"), "dynapp", "1.4", strings.TrimPrefix(ver, "1.4-"), "x")
 	o := f.options(dir, "dynapp")
 	o.Deploy.DryRun = true
 	res, err := ship.Run(context.Background(), o)

@@ -44,18 +44,32 @@ func buildCommand() *cli.Command {
 and the optional [tool.debship] table. Builds the virtualenv with Debian's
 /usr/bin/python3 at its final path (/opt/venvs/<package>), adds systemd units,
 maintainer scripts, a system user, conffiles and docs, and writes
-<output>/<package>_<version>_<arch>.deb. The path of the .deb is the last line
-of output. Two builds of one commit are byte-identical (SOURCE_DATE_EPOCH,
-default: the last commit's time). The same command is the CI build job.
+<output>/<package>_<version>_<arch>.deb. The path of each .deb is a line of
+standard output. Two builds of one commit are byte-identical
+(SOURCE_DATE_EPOCH, default: the last commit's time). The same command is the
+CI build job.
+
+A target is a Debian release: debian-13 (trixie, Python 3.13) or debian-12
+(bookworm, Python 3.11). The default is the build host's release, or
+[tool.debship] targets = ["debian-13", "debian-12"] to build several. The
+version carries the target (1.4-1+deb13u1), so the builds for both releases
+can share one APT repository. A build for the host's own release uses its
+/usr/bin/python3; a build for another release runs as root in a cached
+minimal root of that release (/var/cache/debship/build, made with
+debootstrap, renewed daily or with --refresh), so that the venv, the Python
+Depends and the library Depends are that release's.
 
 Examples:
    debship build
+   debship build --target debian-13 --target debian-12
    debship build ../other-app --output /tmp/out --find-links ./wheels --no-index`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `DIR` (default: PROJECT-DIR/dist)"},
 			&cli.StringFlag{Name: "package", Usage: "Debian package `NAME` (overrides [tool.debship] package)"},
 			&cli.StringFlag{Name: "version", Usage: "upstream PEP 440 `VERSION` (overrides pyproject.toml)"},
 			&cli.StringFlag{Name: "revision", Usage: "Debian `REVISION` (default 1)"},
+			&cli.StringSliceFlag{Name: "target", Usage: "Debian release to build for: `TARGET` debian-13 or debian-12 (repeatable; default [tool.debship] targets, else the host's release)"},
+			&cli.BoolFlag{Name: "refresh", Usage: "rebuild the cached root of another release before building in it"},
 			&cli.StringFlag{Name: "python", Usage: "interpreter by absolute `PATH` (default /usr/bin/python3)"},
 			&cli.StringFlag{Name: "compression", Usage: "data.tar compression: xz (default), zstd, gzip or none"},
 			&cli.StringFlag{Name: "mode", Usage: "who runs the service: systemd (the package enables and starts it) or cluster (pacemaker does)"},
@@ -87,11 +101,30 @@ Examples:
 			o := pipOptions(c)
 			o.Output, o.KeepStaging = c.String("output"), c.Bool("keep-staging")
 			o.SourceDateEpoch, o.Verbose, o.Log = c.Int64("source-date-epoch"), c.Bool("verbose"), os.Stderr
-			res, err := debbuild.Build(c.Context, spec, o)
-			if err != nil {
-				return err
+			o.Refresh = c.Bool("refresh")
+			targets := c.StringSlice("target")
+			for _, tg := range targets {
+				if _, _, err := debbuild.ResolveTarget(tg); err != nil {
+					return usagef("--target: %v", err)
+				}
 			}
-			fmt.Println(res.Path)
+			if len(targets) == 0 {
+				targets = spec.Targets
+			}
+			if len(targets) == 0 {
+				targets = []string{""} // the host's release
+			}
+			for _, tg := range targets {
+				o.Target = tg
+				res, err := debbuild.Build(c.Context, spec, o)
+				if err != nil {
+					if tg != "" {
+						return fmt.Errorf("build for %s: %w", tg, err)
+					}
+					return err
+				}
+				fmt.Println(res.Path)
+			}
 			return nil
 		},
 	}

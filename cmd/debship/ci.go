@@ -30,10 +30,13 @@ func ciGenerateCommand() *cli.Command {
 		ArgsUsage: "[PROJECT-DIR]",
 		Description: `Writes PROJECT-DIR/.gitlab-ci.yml from the same pyproject.toml that
 "debship build" reads: stages test (pytest, when the project has tests),
-build (debship build in debian:bookworm; the .deb is an artifact and its
-path is in the dotenv report as DEB_PATH), docker (optional), release (tags:
-debship release) and deploy (tags: debship deploy; manual unless
---auto-deploy). debship itself is installed in the jobs with a pinned
+build (one job per target of [tool.debship] targets, default every release
+debship builds for: build:debian-13 runs "debship build --target debian-13"
+in debian:trixie, build:debian-12 in debian:bookworm; each .deb is an
+artifact and its path is in the dotenv report as DEB_PATH_DEBIAN_13 and
+DEB_PATH_DEBIAN_12), docker (optional), release (tags: debship release of
+every target's .deb) and deploy (tags: debship deploy, which picks the .deb
+built for the nodes' release; manual unless --auto-deploy). debship itself is installed in the jobs with a pinned
 "go install gitlab.com/debship/debship/cmd/debship@<version>".
 
 Every option is also a key of [tool.debship.ci] (the flag wins). The files
@@ -56,7 +59,7 @@ Examples:
 			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "cluster inventory `FILE` of the deploy job (default cluster.toml)"},
 			&cli.StringFlag{Name: "debship-version", Usage: "debship `VERSION` the jobs install, e.g. v0.1.0 (default: this binary's version)"},
 			&cli.StringFlag{Name: "test-command", Usage: "shell `COMMAND` of the test job (default: python -m pytest when there are tests)"},
-			&cli.StringFlag{Name: "build-image", Usage: "`IMAGE` of the test and build jobs (default debian:bookworm)"},
+			&cli.StringFlag{Name: "build-image", Usage: "`IMAGE` of the test job and of one build job for the image's own release, instead of one build job per target"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {

@@ -77,27 +77,31 @@ func deployCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "deploy",
 		Usage:     "install a new .deb on the cluster, one node at a time, without dropping requests",
-		ArgsUsage: "PKG.deb",
-		Description: `Rolls PKG.deb across the cluster the inventory describes.
+		ArgsUsage: "PKG.deb...",
+		Description: `Rolls PKG.deb across the cluster the inventory describes. Given the .debs
+of one version for several Debian releases (as the pipeline builds them),
+it deploys the one built for the release the nodes run.
 
 ` + deployProcedure + `
 
 Examples:
-   debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb
-   debship deploy -i cluster.toml dist/hello-web_1.5-1_all.deb --dry-run
-   debship deploy -i cluster.toml --json dist/hello-web_1.5-1_all.deb > events.jsonl
-   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1_all.deb
-   debship deploy -i cluster.toml --ssh-key "$DEBSHIP_SSH_KEY" --known-hosts "$DEBSHIP_KNOWN_HOSTS" "$DEB_PATH"   # the CI job`,
+   debship deploy -i cluster.toml dist/hello-web_1.5-1+deb13u1_all.deb
+   debship deploy -i cluster.toml dist/hello-web_1.5-1+deb13u1_all.deb --dry-run
+   debship deploy -i cluster.toml dist/hello-web_1.5-1+deb13u1_all.deb dist/hello-web_1.5-1+deb12u1_all.deb
+   debship deploy -i cluster.toml --json dist/hello-web_1.5-1+deb13u1_all.deb > events.jsonl
+   debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1+deb13u1_all.deb
+   debship deploy -i cluster.toml --ssh-key "$DEBSHIP_SSH_KEY" --known-hosts "$DEBSHIP_KNOWN_HOSTS" "$DEB_PATH_DEBIAN_13" "$DEB_PATH_DEBIAN_12"   # the CI job`,
 		Flags: deployFlags(),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("deploy takes one .deb, got %d arguments (the inventory is given with -i)", c.NArg())
+			if c.NArg() < 1 {
+				return usagef("deploy takes a .deb (or one per Debian release), got none (the inventory is given with -i)")
 			}
-			deb := c.Args().First()
-			if _, err := os.Stat(deb); err != nil {
-				return usagef("%v", err)
+			for _, deb := range c.Args().Slice() {
+				if _, err := os.Stat(deb); err != nil {
+					return usagef("%v", err)
+				}
 			}
-			return runDeploy(c, deb, deploy.KindDeploy)
+			return runDeploy(c, c.Args().Slice(), deploy.KindDeploy)
 		},
 	}
 }
@@ -121,7 +125,7 @@ Examples:
 			if c.NArg() > 0 {
 				return usagef("rollback takes no arguments, got %q (use --to VERSION)", c.Args().First())
 			}
-			return runDeploy(c, "", deploy.KindRollback)
+			return runDeploy(c, nil, deploy.KindRollback)
 		},
 	}
 }
@@ -176,7 +180,7 @@ func progressFor(c *cli.Context, inv *inventory.Inventory) progress.Progress {
 	return progress.LinesProgress(os.Stderr)
 }
 
-func runDeploy(c *cli.Context, deb, kind string) error {
+func runDeploy(c *cli.Context, debs []string, kind string) error {
 	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
 		return err
@@ -190,6 +194,12 @@ func runDeploy(c *cli.Context, deb, kind string) error {
 	}
 	ctx, cancel := clusterContext(c)
 	defer cancel()
+	deb := ""
+	if len(debs) > 0 {
+		if deb, err = ship.PickDeb(ctx, inv, co, debs); err != nil {
+			return err
+		}
+	}
 	_, err = deployWith(ctx, c, deployOptions(c, inv, co, deb, kind))
 	return err
 }

@@ -22,9 +22,18 @@ func inspectCommand() *cli.Command {
 		Description: `Reads any .deb (not only debship's) and prints its control fields,
 maintainer scripts, conffiles, systemd units and file tree.
 
+It says which Debian release the package was built for, from the suffix
+of its version (1.4-1+deb13u1: debian-13).
+
 With --check it also verifies that the md5sums match the files, that scripts
 inside a virtualenv run the virtualenv's own interpreter, and that no build
-path leaked into any file; it exits 1 if a check fails.`,
+path leaked into any file, and runs the lintian of the package's release:
+the host's when the host is that release, else the one in that release's
+cached build root (as root). It exits 1 if a check fails.
+
+Examples:
+   debship inspect dist/hello-web_1.4-1+deb13u1_all.deb
+   debship inspect --check --json dist/hello-web_1.4-1+deb12u1_all.deb`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "check", Usage: "run the checks; exit 1 if one fails"},
@@ -39,7 +48,7 @@ path leaked into any file; it exits 1 if a check fails.`,
 			}
 			var checks []debbuild.CheckResult
 			if c.Bool("check") {
-				checks = p.Check()
+				checks = append(p.Check(), p.Lintian(c.Context))
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(os.Stdout)
@@ -64,7 +73,12 @@ path leaked into any file; it exits 1 if a check fails.`,
 }
 
 func printPackage(p *debbuild.Package, checks []debbuild.CheckResult) {
-	fmt.Printf("%s (format %s: %s)\n\n", p.File, p.Format, strings.Join(p.Members, ", "))
+	fmt.Printf("%s (format %s: %s)\n", p.File, p.Format, strings.Join(p.Members, ", "))
+	target := p.Target
+	if target == "" {
+		target = "none named by the version"
+	}
+	fmt.Printf("built for: %s\n\n", target)
 	for _, f := range p.Control {
 		fmt.Printf("%s: %s\n", f.Name, f.Value)
 	}
@@ -101,8 +115,11 @@ func printPackage(p *debbuild.Package, checks []debbuild.CheckResult) {
 		fmt.Printf("\nchecks:\n")
 		for _, ch := range checks {
 			mark := "ok  "
-			if !ch.OK {
+			switch {
+			case !ch.OK:
 				mark = "FAIL"
+			case ch.Skipped:
+				mark = "skip"
 			}
 			fmt.Printf("  %s %s\n", mark, ch.Name)
 			for _, pr := range ch.Problems {

@@ -1,6 +1,7 @@
-// Package debroot gives tests a clean Debian 12 root to install packages
-// into: built once with debootstrap (cached outside the repository), then
-// overlaid per test so that every test starts from the same clean root.
+// Package debroot gives tests a clean Debian root of a given release to
+// install packages into: built once per release with debootstrap (cached
+// outside the repository), then overlaid per test so that every test
+// starts from the same clean root.
 package debroot
 
 import (
@@ -21,20 +22,21 @@ const mountTag = "debship-testroot"
 var CacheDir = "/var/cache/debship/testroot"
 
 // Packages are in the cached root besides minbase: what a debship package
-// needs from a fresh Debian 12 host (python3, adduser) and systemd, which
-// every Debian 12 VM has (systemd-analyze verify runs against this root).
+// needs from a fresh Debian host (python3, adduser) and systemd, which
+// every Debian VM has (systemd-analyze verify runs against this root).
 var Packages = []string{"python3", "adduser", "ca-certificates", "systemd"}
 
-// Root returns a writable clean Debian 12 root for this test, removed at
-// the end. It needs root, debootstrap and overlayfs.
-func Root(t *testing.T) string {
+// Root returns a writable clean root of the Debian release suite
+// ("trixie") for this test, removed at the end. It needs root, debootstrap
+// and overlayfs.
+func Root(t *testing.T, suite string) string {
 	t.Helper()
 	testenv.NeedLong(t, "installs into a clean Debian root")
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "debootstrap", "chroot", "mount")
-	base, err := ensureBase(t.Context())
+	base, err := ensureBase(t.Context(), suite)
 	if err != nil {
-		t.Fatalf("clean Debian root: %v", err)
+		t.Fatalf("clean Debian %s root: %v", suite, err)
 	}
 	layer := rootfs.Layer{Dir: t.TempDir()}
 	if err := layer.Mount(mountTag, base); err != nil {
@@ -55,10 +57,10 @@ func Root(t *testing.T) string {
 // ensureBase builds the cached root once (rootfs.Base: debootstrap from the
 // host's mirrors, renamed into place when complete, locked against a second
 // test binary building the same root).
-func ensureBase(ctx context.Context) (string, error) {
+func ensureBase(ctx context.Context, suite string) (string, error) {
 	b := rootfs.Base{
-		Dir:     filepath.Join(CacheDir, rootfs.DefaultSuite+"-"+strings.Join(Packages, "_")),
-		Suite:   rootfs.DefaultSuite,
+		Dir:     filepath.Join(CacheDir, suite+"-"+strings.Join(Packages, "_")),
+		Suite:   suite,
 		Include: Packages,
 	}
 	if err := b.Ensure(ctx, rootfs.Runner{}, nil, nil); err != nil {

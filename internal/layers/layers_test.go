@@ -27,6 +27,7 @@ var layer = map[string]int{
 	"internal/shtest":        1,
 	"internal/debroot":       1,
 	"internal/rootfs":        1,
+	"internal/debian":        1,
 	"internal/layers":        1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Base is a Debian root built once with debootstrap and cached read-only;
@@ -21,6 +22,12 @@ type Base struct {
 	// Debs keeps downloaded .debs between builds (debootstrap's
 	// --cache-dir); empty keeps none.
 	Debs string
+	// MaxAge > 0 rebuilds a root older than that, so that a cached build
+	// root follows the release's point updates; 0 keeps it for ever (the
+	// lab and the test roots are replaced by hand).
+	MaxAge time.Duration
+	// Refresh rebuilds the root even when it is fresh.
+	Refresh bool
 }
 
 // Finish completes a root that debootstrap made (a second stage of
@@ -37,6 +44,31 @@ func (b Base) Ready() bool {
 	return err == nil
 }
 
+// Age is how long ago the root was finished.
+func (b Base) Age() time.Duration {
+	st, err := os.Stat(b.Dir)
+	if err != nil {
+		return 0
+	}
+	return time.Since(st.ModTime())
+}
+
+// fresh reports whether Ensure may use the root as it is.
+func (b Base) fresh() bool {
+	return b.Ready() && !b.Refresh && (b.MaxAge <= 0 || b.Age() < b.MaxAge)
+}
+
+// useLock is held shared by every user of a root that may be replaced
+// (Use), and exclusively by Ensure to delete a replaced one: an overlay's
+// lower directory must not change under a mounted overlay.
+func (b Base) useLock() string { return b.Dir + ".use.lock" }
+
+// Use marks the root as in use until release is called (or the process
+// dies), so that a refresh by another process leaves it in place.
+func (b Base) Use() (release func(), err error) {
+	return FlockShared(b.useLock())
+}
+
 // BuildDir is where the root is built before the rename to Dir.
 func (b Base) BuildDir() string { return b.Dir + ".building" }
 
@@ -51,7 +83,7 @@ func (b Base) lockPath() string { return filepath.Join(filepath.Dir(b.Dir), "bui
 // of the wait for the lock and of the debootstrap stage. Errors of finish
 // are returned as they are.
 func (b Base) Ensure(ctx context.Context, r Runner, progress io.Writer, finish Finish) error {
-	if b.Ready() {
+	if b.fresh() {
 		return nil
 	}
 	if progress == nil {
@@ -65,9 +97,13 @@ func (b Base) Ensure(ctx context.Context, r Runner, progress io.Writer, finish F
 		return fmt.Errorf("base root cache: %w", err)
 	}
 	defer unlock()
-	if b.Ready() {
+	b.removeReplaced()
+	if b.fresh() {
 		return nil
 	}
+	// Refresh once: a second process that waited for this lock finds the
+	// new root fresh, not still asked to refresh.
+	b.Refresh = false
 	m, err := HostMirrors(hostRoot, b.Suite)
 	if err != nil {
 		return err
@@ -98,10 +134,43 @@ func (b Base) Ensure(ctx context.Context, r Runner, progress io.Writer, finish F
 			return err
 		}
 	}
+	// The root's age is counted from here (nothing writes to the top of
+	// a finished root: its users write to overlays).
+	now := time.Now()
+	if err := os.Chtimes(root, now, now); err != nil {
+		return fmt.Errorf("base root cache: %w", err)
+	}
+	if b.Ready() {
+		// Replaced, not removed: a build may still have it mounted.
+		if err := os.Rename(b.Dir, fmt.Sprintf("%s.old-%d", b.Dir, now.UnixNano())); err != nil {
+			return fmt.Errorf("base root cache: %w", err)
+		}
+	}
 	if err := os.Rename(root, b.Dir); err != nil {
 		return fmt.Errorf("base root cache: %w", err)
 	}
+	b.removeReplaced()
 	return nil
+}
+
+// removeReplaced deletes roots replaced by a refresh once nobody uses
+// them (a user holds the use lock of the root it mounted); otherwise a
+// later Ensure does.
+func (b Base) removeReplaced() {
+	old, _ := filepath.Glob(b.Dir + ".old-*")
+	if len(old) == 0 {
+		return
+	}
+	unlock, ok, err := TryFlock(b.useLock())
+	if err != nil || !ok {
+		return
+	}
+	defer unlock()
+	for _, d := range old {
+		if UnmountBelow(d) == nil {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func (b Base) debootstrapArgs(mirror string) []string {

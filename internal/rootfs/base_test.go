@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeDebootstrap stands in for debootstrap: it records its arguments and
@@ -111,5 +112,60 @@ func TestDebootstrapArgsWithoutExtras(t *testing.T) {
 		"/var/cache/debship/testroot/bookworm-python3.building", "http://deb.debian.org/debian"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q", got)
+	}
+}
+
+// A root older than MaxAge, or one asked to Refresh, is built again; the
+// replaced root is deleted unless a user holds it.
+func TestBaseEnsureRefresh(t *testing.T) {
+	useHostSources(t, "deb http://deb.debian.org/debian trixie main\n")
+	tests := []struct {
+		name      string
+		age       time.Duration
+		maxAge    time.Duration
+		refresh   bool
+		inUse     bool
+		rebuilt   bool
+		oldRemain bool
+	}{
+		{"fresh", time.Hour, 24 * time.Hour, false, false, false, false},
+		{"no max age", 48 * time.Hour, 0, false, false, false, false},
+		{"older than a day", 25 * time.Hour, 24 * time.Hour, false, false, true, false},
+		{"refresh", time.Minute, 24 * time.Hour, true, false, true, false},
+		{"refresh while in use", time.Minute, 24 * time.Hour, true, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Base{Dir: filepath.Join(t.TempDir(), "trixie"), Suite: "trixie", MaxAge: tt.maxAge}
+			var calls [][]string
+			if err := b.Ensure(context.Background(), fakeDebootstrap(t, &calls), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-tt.age)
+			if err := os.Chtimes(b.Dir, old, old); err != nil {
+				t.Fatal(err)
+			}
+			if tt.inUse {
+				release, err := b.Use()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer release()
+			}
+			b.Refresh = tt.refresh
+			if err := b.Ensure(context.Background(), fakeDebootstrap(t, &calls), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(calls) == 2; got != tt.rebuilt {
+				t.Errorf("rebuilt %v, want %v", got, tt.rebuilt)
+			}
+			if !b.Ready() || (tt.rebuilt && b.Age() > time.Minute) {
+				t.Errorf("after Ensure: ready %v, age %s", b.Ready(), b.Age())
+			}
+			old2, _ := filepath.Glob(b.Dir + ".old-*")
+			if (len(old2) > 0) != tt.oldRemain {
+				t.Errorf("replaced roots left: %v, want some: %v", old2, tt.oldRemain)
+			}
+		})
 	}
 }

@@ -33,3 +33,28 @@ func TestFlockWaitsForHolder(t *testing.T) {
 	}
 	unlock2()
 }
+
+// Users of a root hold it shared; a refresh deletes a replaced root only
+// when it gets the lock exclusively.
+func TestSharedLockKeepsTryFlockOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "use.lock")
+	release1, err := FlockShared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2, err := FlockShared(path) // many users at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, release := range []func(){release1, release2} {
+		if _, ok, err := TryFlock(path); ok || err != nil {
+			t.Fatalf("TryFlock with %d users: ok=%v err=%v", 2-i, ok, err)
+		}
+		release()
+	}
+	unlock, ok, err := TryFlock(path)
+	if !ok || err != nil {
+		t.Fatalf("TryFlock without users: ok=%v err=%v", ok, err)
+	}
+	unlock()
+}

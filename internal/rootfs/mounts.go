@@ -193,3 +193,16 @@ func unmountEach(targets []string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// BindMount makes the directory src visible at target (created if
+// missing), as a build root sees the project it builds. Remove it with
+// Unmount or UnmountBelow.
+func BindMount(src, target string) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("bind mount %s: %w", src, err)
+	}
+	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mount %s on %s: %w", src, target, err)
+	}
+	return nil
+}

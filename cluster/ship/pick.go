@@ -1,0 +1,98 @@
+package ship
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
+)
+
+// PickDeb chooses, of the .debs of one release built for several Debian
+// releases (the pipeline's build job per target), the one built for the
+// release the cluster's app nodes run, read from their /etc/os-release. One
+// .deb is returned as it is: the deploy's own checks judge it.
+func PickDeb(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, debs []string) (string, error) {
+	if len(debs) == 1 {
+		return debs[0], nil
+	}
+	ids := make([]debbuild.Identity, len(debs))
+	for i, d := range debs {
+		id, err := debbuild.OpenDeb(d)
+		if err != nil {
+			return "", err
+		}
+		ids[i] = id
+	}
+	conns, err := inventory.ConnectAll(ctx, inv, co)
+	if err != nil {
+		return "", fmt.Errorf("read the nodes' Debian release to pick a .deb: %w", err)
+	}
+	defer inventory.CloseAll(conns)
+	nodes := map[string]string{}
+	for _, n := range inv.Members() {
+		out, _, err := conns[n.Name].Run(ctx, "cat /etc/os-release")
+		if err != nil {
+			return "", fmt.Errorf("%s: read /etc/os-release: %w", n.Name, err)
+		}
+		r, ok := debian.ParseOSRelease(out)
+		if !ok {
+			return "", fmt.Errorf("%s runs no Debian release debship builds for (%s); the .debs are for %s", n.Name, strings.Join(debian.Targets(), ", "), targetsOf(ids))
+		}
+		nodes[n.Name] = r.Target
+	}
+	i, err := pickFor(ids, nodes)
+	if err != nil {
+		return "", err
+	}
+	return debs[i], nil
+}
+
+// pickFor is the index of the .deb built for the release every node runs.
+func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
+	var names []string
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	release := ""
+	for _, n := range names {
+		if release != "" && nodes[n] != release {
+			var l []string
+			for _, m := range names {
+				l = append(l, m+" "+nodes[m])
+			}
+			return 0, fmt.Errorf("the nodes run different Debian releases (%s): pass the one .deb to deploy", strings.Join(l, ", "))
+		}
+		release = nodes[n]
+	}
+	found := -1
+	for i, id := range ids {
+		if id.Target != release {
+			continue
+		}
+		if found >= 0 {
+			return 0, fmt.Errorf("%s and %s are both built for %s: pass one", ids[found].FileName(), id.FileName(), release)
+		}
+		found = i
+	}
+	if found < 0 {
+		return 0, fmt.Errorf("the nodes run %s, but none of the .debs is built for it (they are for %s); build with --target %s", release, targetsOf(ids), release)
+	}
+	return found, nil
+}
+
+func targetsOf(ids []debbuild.Identity) string {
+	var l []string
+	for _, id := range ids {
+		t := id.Target
+		if t == "" {
+			t = "no target"
+		}
+		l = append(l, id.FileName()+": "+t)
+	}
+	return strings.Join(l, ", ")
+}
