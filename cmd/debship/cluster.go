@@ -183,7 +183,7 @@ exist yet).
 
 Examples:
    debship cluster apply -i cluster.toml --accept-new-host-keys
-   debship cluster apply -i cluster.toml --package dist/hello-web_1.4-1_all.deb
+   debship cluster apply -i cluster.toml --package dist/hello-web_1.4-1+deb13u1_all.deb
    debship cluster apply -i cluster.toml --only harden
    debship cluster apply -i cluster.toml --json | jq -c 'select(.type == "result")'`,
 		Flags: append(clusterFlags(), onlyFlag(),

@@ -61,6 +61,9 @@ func TestExampleDebNamesAreOnesDebshipWrites(t *testing.T) {
 			if canonical != upstream {
 				t.Errorf("%s: %s names version %s, but debship writes %s for it", where, m[0], upstream, canonical)
 			}
+			if _, ok := debbuild.VersionTarget(version); !ok {
+				t.Errorf("%s: %s has no target suffix (debship writes e.g. %s_%s-1+deb13u1_%s.deb)", where, m[0], m[1], upstream, m[3])
+			}
 			if m[3] != "all" && m[3] != "amd64" && m[3] != "arm64" {
 				t.Errorf("%s: %s: architecture %q is not one debship builds", where, m[0], m[3])
 			}

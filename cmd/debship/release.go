@@ -51,7 +51,7 @@ must match the version inside the .deb.
 Examples:
    debship release                       # in a tag pipeline
    GITLAB_TOKEN=... debship release --gitlab-url https://gitlab.example.com \
-       --project group/app --tag v1.4.0 dist/app_1.4-1_all.deb`,
+       --project group/app --tag v1.4.0 dist/app_1.4-1+deb13u1_all.deb`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL`, e.g. https://gitlab.com (default $CI_API_V4_URL)"},
 			&cli.StringFlag{Name: "project", Usage: "project `ID` or path such as group/app (default $CI_PROJECT_ID)"},
