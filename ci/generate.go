@@ -169,6 +169,16 @@ func DebPathVariable(target string) string {
 	return "DEB_PATH_" + strings.ToUpper(strings.ReplaceAll(target, "-", "_"))
 }
 
+// BuildJobName is the name of the build job for target: "build:debian-13",
+// or "build" for the one untargeted job of --build-image. The webhook
+// receiver fetches a target's artifacts from the job of this name.
+func BuildJobName(target string) string {
+	if target == "" {
+		return "build"
+	}
+	return "build:" + target
+}
+
 // Args are the debship build arguments that pick the target.
 func (b buildJob) Args() string {
 	if b.Target == "" {
@@ -182,7 +192,7 @@ func (b buildJob) Args() string {
 // .deb in the release), or the one job in the image o names.
 func buildJobs(spec *debbuild.Spec, o Options) []buildJob {
 	if o.BuildImage != "" {
-		return []buildJob{{Name: "build", Image: o.BuildImage, Var: DebPathVariable("")}}
+		return []buildJob{{Name: BuildJobName(""), Image: o.BuildImage, Var: DebPathVariable("")}}
 	}
 	targets := spec.Targets
 	if len(targets) == 0 {
@@ -192,7 +202,7 @@ func buildJobs(spec *debbuild.Spec, o Options) []buildJob {
 	for _, tg := range targets {
 		r, _ := debian.ByTarget(tg) // LoadSpec checked the names
 		jobs = append(jobs, buildJob{
-			Name:   "build:" + r.Target,
+			Name:   BuildJobName(r.Target),
 			Target: r.Target,
 			Image:  r.Image(),
 			Var:    DebPathVariable(r.Target),
