@@ -27,22 +27,9 @@ func PickDeb(ctx context.Context, inv *inventory.Inventory, co inventory.Connect
 		}
 		ids[i] = id
 	}
-	conns, err := inventory.ConnectAll(ctx, inv, co)
+	nodes, err := nodeReleases(ctx, inv, co)
 	if err != nil {
-		return "", fmt.Errorf("read the nodes' Debian release to pick a .deb: %w", err)
-	}
-	defer inventory.CloseAll(conns)
-	nodes := map[string]string{}
-	for _, n := range inv.Members() {
-		out, _, err := conns[n.Name].Run(ctx, "cat /etc/os-release")
-		if err != nil {
-			return "", fmt.Errorf("%s: read /etc/os-release: %w", n.Name, err)
-		}
-		r, ok := debian.ParseOSRelease(out)
-		if !ok {
-			return "", fmt.Errorf("%s runs no Debian release debship builds for (%s); the .debs are for %s", n.Name, strings.Join(debian.Targets(), ", "), targetsOf(ids))
-		}
-		nodes[n.Name] = r.Target
+		return "", fmt.Errorf("%w; the .debs are for %s", err, targetsOf(ids))
 	}
 	i, err := pickFor(ids, nodes)
 	if err != nil {
@@ -51,8 +38,42 @@ func PickDeb(ctx context.Context, inv *inventory.Inventory, co inventory.Connect
 	return debs[i], nil
 }
 
-// pickFor is the index of the .deb built for the release every node runs.
-func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
+// NodesTarget is the Debian release ("debian-13") every member node of
+// the cluster runs, read from their /etc/os-release: the target whose .deb
+// suits the cluster.
+func NodesTarget(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) (string, error) {
+	nodes, err := nodeReleases(ctx, inv, co)
+	if err != nil {
+		return "", err
+	}
+	return oneRelease(nodes)
+}
+
+// nodeReleases is the target of each member node's Debian release.
+func nodeReleases(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions) (map[string]string, error) {
+	conns, err := inventory.ConnectAll(ctx, inv, co)
+	if err != nil {
+		return nil, fmt.Errorf("read the nodes' Debian release: %w", err)
+	}
+	defer inventory.CloseAll(conns)
+	nodes := map[string]string{}
+	for _, n := range inv.Members() {
+		out, _, err := conns[n.Name].Run(ctx, "cat /etc/os-release")
+		if err != nil {
+			return nil, fmt.Errorf("%s: read /etc/os-release: %w", n.Name, err)
+		}
+		r, ok := debian.ParseOSRelease(out)
+		if !ok {
+			return nil, fmt.Errorf("%s runs no Debian release debship builds for (%s)", n.Name, strings.Join(debian.Targets(), ", "))
+		}
+		nodes[n.Name] = r.Target
+	}
+	return nodes, nil
+}
+
+// oneRelease is the release all nodes run; nodes on different releases
+// (an upgrade half done) have no one .deb that suits them all.
+func oneRelease(nodes map[string]string) (string, error) {
 	var names []string
 	for n := range nodes {
 		names = append(names, n)
@@ -65,9 +86,18 @@ func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
 			for _, m := range names {
 				l = append(l, m+" "+nodes[m])
 			}
-			return 0, fmt.Errorf("the nodes run different Debian releases (%s): pass the one .deb to deploy", strings.Join(l, ", "))
+			return "", fmt.Errorf("the nodes run different Debian releases (%s)", strings.Join(l, ", "))
 		}
 		release = nodes[n]
+	}
+	return release, nil
+}
+
+// pickFor is the index of the .deb built for the release every node runs.
+func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
+	release, err := oneRelease(nodes)
+	if err != nil {
+		return 0, fmt.Errorf("%w: pass the one .deb to deploy", err)
 	}
 	found := -1
 	for i, id := range ids {

@@ -40,3 +40,25 @@ func RollingDeployer(cfg *webhook.Config) (webhook.Deployer, error) {
 		return err
 	}), nil
 }
+
+// ReceiverTarget is the receiver's webhook.Options.Target for a
+// configuration without [gitlab] target: the Debian release the
+// inventory's nodes run (NodesTarget, as `debship deploy` picks among
+// .debs), read before each fetch, so that nodes upgraded to a new release
+// get its .deb without a restart of the receiver.
+func ReceiverTarget(cfg *webhook.Config) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if cfg.Inventory == "" {
+			return "", fmt.Errorf("%s names no [gitlab] target and no inventory to read the nodes' Debian release from", cfg.File)
+		}
+		inv, err := inventory.Load(cfg.Inventory)
+		if err != nil {
+			return "", err
+		}
+		t, err := NodesTarget(ctx, inv, inventory.ConnectOptions{})
+		if err != nil {
+			return "", fmt.Errorf("%w; or name the release with [gitlab] target in %s", err, cfg.File)
+		}
+		return t, nil
+	}
+}

@@ -1,8 +1,12 @@
 package ship_test
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,5 +43,43 @@ func TestRollingDeployer(t *testing.T) {
 	cfg.Inventory = ""
 	if _, err := ship.RollingDeployer(cfg); err == nil || err.Error() != "/etc/debship/webhook.toml has no inventory to deploy to" {
 		t.Errorf("no inventory: %v", err)
+	}
+}
+
+// TestReceiverTarget: a receiver without [gitlab] target reads the nodes'
+// release before each fetch; when it cannot, the error says which key
+// names the release instead.
+func TestReceiverTarget(t *testing.T) {
+	dir := t.TempDir()
+	// No usable key, and loopback addresses on a port nothing listens on:
+	// the nodes cannot be reached.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	inv := strings.NewReplacer("192.0.2.1", "127.0.0.1", "192.0.2.2", "127.0.0.2", `known-hosts = "known_hosts"`, fmt.Sprintf(`known-hosts = "known_hosts", port = %d`, port)).Replace(inventoryTOML)
+	for name, body := range map[string]string{"cluster.toml": inv, "id_ed25519": "", "known_hosts": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const file = "/etc/debship/webhook.toml"
+	cases := []struct {
+		name, inventory, want string
+	}{
+		{"no inventory", "", "^/etc/debship/webhook.toml names no \\[gitlab\\] target and no inventory to read the nodes' Debian release from$"},
+		{"missing inventory", filepath.Join(dir, "missing.toml"), "missing.toml"},
+		{"nodes not reached", filepath.Join(dir, "cluster.toml"), "(?s)^read the nodes' Debian release: .*; or name the release with \\[gitlab\\] target in /etc/debship/webhook.toml$"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			target := ship.ReceiverTarget(&webhook.Config{File: file, Inventory: c.inventory})
+			got, err := target(context.Background())
+			if err == nil || !regexp.MustCompile(c.want).MatchString(err.Error()) {
+				t.Errorf("got %q, %v; want an error matching %s", got, err, c.want)
+			}
+		})
 	}
 }
