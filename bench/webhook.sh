@@ -44,6 +44,7 @@ event = "pipeline"
 [gitlab]
 url = "http://127.0.0.1:1"
 package = "hello-web"
+target = "debian-13"
 [gitlab.token]
 file = "$dir/gitlab-token"
 [deploy]

@@ -15,8 +15,10 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"gitlab.com/debship/debship/ci"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/grammar"
 	"gitlab.com/debship/debship/internal/tomlfile"
 )
@@ -42,7 +44,6 @@ const (
 	DefaultShutdownGrace = 5 * time.Minute
 	DefaultDeployTimeout = 30 * time.Minute
 	DefaultTagPattern    = `v?[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?`
-	DefaultArtifactsJob  = "build"
 	DefaultTriggerJob    = "release"
 )
 
@@ -74,10 +75,14 @@ type Config struct {
 	GitLabAPI    string // e.g. https://gitlab.example.com/api/v4
 	GitLabToken  Secret
 	Source       string // SourceRegistry or SourceArtifacts
-	ArtifactsJob string
+	ArtifactsJob string // as written; ArtifactsJobFor gives the default
 	Package      string // Debian package name = generic package name
 	Arch         string // Debian architecture of the nodes
 	MaxDownload  int64
+	// Target is the Debian release of the nodes ("debian-13"), which picks
+	// the .deb of a release that holds one per build target. Empty: read
+	// from the inventory's nodes before each fetch (Options.Target).
+	Target string
 
 	Command       []string // deploy with this command instead of the rolling deploy
 	DeployTimeout time.Duration
@@ -93,6 +98,16 @@ func (c *Config) APIProject() string {
 		return strconv.FormatInt(c.ProjectID, 10)
 	}
 	return c.ProjectPath
+}
+
+// ArtifactsJobFor is the job whose artifacts hold the .deb for target: the
+// configured artifacts-job, else the build job `debship ci generate` makes
+// for the target.
+func (c *Config) ArtifactsJobFor(target string) string {
+	if c.ArtifactsJob != "" {
+		return c.ArtifactsJob
+	}
+	return ci.BuildJobName(target)
 }
 
 // SecretEnvVars lists the environment variables the configuration reads
@@ -148,6 +163,7 @@ type gitlabTable struct {
 	ArtifactsJob     string     `toml:"artifacts-job"`
 	Package          string     `toml:"package"`
 	Arch             string     `toml:"arch"`
+	Target           string     `toml:"target"`
 	MaxDownloadBytes int64      `toml:"max-download-bytes"`
 }
 
@@ -335,7 +351,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 			add(c.errAt("gitlab.artifacts-job", "artifacts-job is only used with source = %q; remove it", SourceArtifacts))
 		}
 	case SourceArtifacts:
-		c.ArtifactsJob = or(gl.ArtifactsJob, DefaultArtifactsJob)
+		c.ArtifactsJob = gl.ArtifactsJob
 	default:
 		add(c.errAt("gitlab.source", "source = %q is not %q or %q", c.Source, SourceRegistry, SourceArtifacts))
 	}
@@ -345,6 +361,18 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	}
 	if !archRE.MatchString(c.Arch) {
 		add(c.errAt("gitlab.arch", "arch = %q is not a Debian architecture such as amd64 or arm64", c.Arch))
+	}
+	c.Target = gl.Target
+	if c.Target != "" {
+		if _, ok := debian.ByTarget(c.Target); !ok {
+			if r, ok := debian.BySuite(c.Target); ok {
+				add(c.errAt("gitlab.target", "target = %q is a codename; write target = %q", c.Target, r.Target))
+			} else {
+				add(c.errAt("gitlab.target", "target: %v", debian.UnknownTargetError(c.Target)))
+			}
+		}
+	} else if fc.Inventory == "" {
+		add(c.errAt("gitlab", "no target: add [gitlab] target = %q (the nodes' Debian release, one of %s), or an inventory to read it from the nodes", debian.Releases[0].Target, strings.Join(debian.Targets(), ", ")))
 	}
 	c.MaxDownload = gl.MaxDownloadBytes
 	if c.MaxDownload < 0 {

@@ -92,10 +92,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "token in the GitLab URL", edit: func(s string) string {
 			return regexp.MustCompile(`url = ".*"`).ReplaceAllString(s, `url = "https://user:glpat-x@gitlab.example.com"`)
 		}, want: `must not hold credentials`, line: 17},
-		{name: "relative command", edit: replace(`command = ["/bin/true"]`, `command = ["true"]`), want: `must be an absolute path`, line: 24},
+		{name: "relative command", edit: replace(`command = ["/bin/true"]`, `command = ["true"]`), want: `must be an absolute path`, line: 25},
 		{name: "no inventory and no command", edit: replace("[deploy]\ncommand = [\"/bin/true\"]\n", ""), want: `no inventory`},
 		{name: "missing inventory", edit: editFunc(replace("[deploy]\ncommand = [\"/bin/true\"]\n", "")).withTop(`inventory = "nope.toml"`), want: `inventory: .*nope.toml`, line: 1},
-		{name: "bad signing key", edit: func(s string) string { return s + "\n[signing-key]\nvalue = \"whsec_???\"\n" }, want: `not GitLab's whsec_<base64> form`, line: 26},
+		{name: "bad signing key", edit: func(s string) string { return s + "\n[signing-key]\nvalue = \"whsec_???\"\n" }, want: `not GitLab's whsec_<base64> form`, line: 27},
 		{name: "duration", edit: replace(`shutdown-grace = "2s"`, `shutdown-grace = "2 minutes"`), want: `shutdown-grace = "2 minutes" is not a duration`, line: 4},
 		{name: "artifacts-job without artifacts", edit: replace(`package = "hello-web"`, "package = \"hello-web\"\nartifacts-job = \"build\""), want: `only used with source = "artifacts"`, line: 19},
 	}
@@ -159,8 +159,72 @@ func (f editFunc) withTop(line string) func(string) string {
 	return func(s string) string { return line + "\n" + f(s) }
 }
 
-func TestInventoryGivesPackage(t *testing.T) {
-	dir := t.TempDir()
+// TestConfigTarget: [gitlab] target picks the .deb of the nodes' release;
+// without it the nodes are read (an inventory is needed), and the
+// artifacts job follows the target as `debship ci generate` names it.
+func TestConfigTarget(t *testing.T) {
+	invDir := t.TempDir()
+	writeInventory(t, invDir)
+	inventoryLine := `inventory = "` + filepath.Join(invDir, "cluster.toml") + `"`
+	cases := []struct {
+		name      string
+		inventory bool   // an inventory instead of the deploy command
+		gitlab    string // lines added to [gitlab] (the base's target removed)
+		target    string // Config.Target
+		artifacts string // ArtifactsJobFor the nodes' release debian-12
+		err       string // a regexp, at line 19 unless errLine says otherwise
+		errLine   int
+	}{
+		{name: "target", gitlab: `target = "debian-13"`, target: "debian-13"},
+		{name: "other target", gitlab: `target = "debian-12"`, target: "debian-12"},
+		{name: "artifacts job follows the target", gitlab: "target = \"debian-12\"\nsource = \"artifacts\"", target: "debian-12", artifacts: "build:debian-12"},
+		{name: "artifacts job as written", gitlab: "target = \"debian-13\"\nsource = \"artifacts\"\nartifacts-job = \"package\"", target: "debian-13", artifacts: "package"},
+		{name: "unset, read from the inventory's nodes", inventory: true, target: ""},
+		{name: "unset with artifacts: the nodes' build job", inventory: true, gitlab: `source = "artifacts"`, target: "", artifacts: "build:debian-12"},
+		{name: "inventory, target named", inventory: true, gitlab: `target = "debian-12"`, target: "debian-12"},
+		{name: "unknown target", gitlab: `target = "debian-11"`, err: `target: unknown target "debian-11"; the targets are debian-13, debian-12$`},
+		{name: "suite instead of target", gitlab: `target = "trixie"`, err: `target = "trixie" is a codename; write target = "debian-13"$`},
+		{name: "unset without an inventory", err: `no target: add \[gitlab\] target = "debian-13" \(the nodes' Debian release, one of debian-13, debian-12\), or an inventory`, errLine: 16},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			text := strings.ReplaceAll(baseConfig, "{{GITLAB}}", "https://gitlab.example.com")
+			text = strings.Replace(text, "target = \"debian-13\"\n", c.gitlab+"\n", 1)
+			if c.inventory {
+				text = inventoryLine + "\n" + strings.Replace(text, "[deploy]\ncommand = [\"/bin/true\"]\n", "", 1)
+			}
+			cfg, err := writeConfig(t, dir, text)
+			if c.err != "" {
+				line := c.errLine
+				if line == 0 {
+					line = 19
+				}
+				want := fmt.Sprintf("^%s:%d: %s", regexp.QuoteMeta(filepath.Join(dir, "webhook.toml")), line, c.err)
+				if err == nil || !regexp.MustCompile(want).MatchString(err.Error()) {
+					t.Fatalf("error %v, want %s, for:\n%s", err, want, text)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Target != c.target {
+				t.Errorf("target %q, want %q", cfg.Target, c.target)
+			}
+			if c.artifacts != "" {
+				if got := cfg.ArtifactsJobFor(or(cfg.Target, "debian-12")); cfg.Source != SourceArtifacts || got != c.artifacts {
+					t.Errorf("source %s, artifacts job %q, want %q", cfg.Source, got, c.artifacts)
+				}
+			}
+		})
+	}
+}
+
+// writeInventory writes a valid cluster.toml of two nodes running
+// hello-web into dir.
+func writeInventory(t *testing.T, dir string) {
+	t.Helper()
 	inv := `name = "lab"
 [ssh]
 user = "deploy"
@@ -179,6 +243,11 @@ port = 8000
 	if err := os.WriteFile(filepath.Join(dir, "cluster.toml"), []byte(inv), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestInventoryGivesPackage(t *testing.T) {
+	dir := t.TempDir()
+	writeInventory(t, dir)
 	text := strings.ReplaceAll(baseConfig, "{{GITLAB}}", "https://gitlab.example.com")
 	text = strings.Replace(text, "package = \"hello-web\"\n", "", 1)
 	text = strings.Replace(text, "[deploy]\ncommand = [\"/bin/true\"]\n", "", 1)

@@ -43,7 +43,7 @@ type Artifact struct {
 	Source string // where it came from and what it was checked against
 }
 
-// Fetcher gets the .deb of a job's version into dir.
+// Fetcher gets the .deb of a job's version (for the job's Target) into dir.
 type Fetcher interface {
 	Fetch(ctx context.Context, job Job, dir string) (Artifact, error)
 }
@@ -75,11 +75,12 @@ func (f *GitLabFetcher) Fetch(ctx context.Context, job Job, dir string) (Artifac
 		TokenHint:    fmt.Sprintf("check [gitlab.token] in %s: an unexpired access token with the read_api scope and at least the Reporter role", c.File),
 		ProjectHint:  fmt.Sprintf("check [project] in %s and that the token's user is a member of the project", c.File),
 	}
-	o := gitlab.FetchOptions{Package: c.Package, Arch: c.Arch, Dir: dir, MaxBytes: c.MaxDownload}
+	target := or(job.Target, c.Target)
+	o := gitlab.FetchOptions{Package: c.Package, Arch: c.Arch, Target: target, Dir: dir, MaxBytes: c.MaxDownload}
 	var got *gitlab.Fetched
 	var err error
 	if c.Source == SourceArtifacts {
-		got, err = gitlab.FetchArtifact(ctx, cfg, c.ArtifactsJob, o)
+		got, err = gitlab.FetchArtifact(ctx, cfg, c.ArtifactsJobFor(target), o)
 	} else {
 		got, err = gitlab.FetchPackage(ctx, cfg, o)
 	}

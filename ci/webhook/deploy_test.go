@@ -94,9 +94,15 @@ func TestArtifactsSource(t *testing.T) {
 	e := newEnv(t, func(s string) string {
 		return strings.Replace(s, `package = "hello-web"`, "package = \"hello-web\"\nsource = \"artifacts\"", 1)
 	})
-	deb := makeDeb(t, t.TempDir(), pkgName, "1.4.0", "1")
-	b, _ := os.ReadFile(deb)
-	e.gl.AddJobArtifacts(projectID, "v1.4.0", "build", map[string][]byte{"dist/hello-web_1.4.0-1_all.deb": b, "build.env": []byte("DEB_PATH=dist/x\n")})
+	// The generated pipeline's build job per target; target = "debian-13".
+	var b []byte
+	for target, deb := range makeTargetDebs(t, "1.4.0") {
+		data, _ := os.ReadFile(deb)
+		if target == "debian-13" {
+			b = data
+		}
+		e.gl.AddJobArtifacts(projectID, "v1.4.0", "build:"+target, map[string][]byte{"dist/" + filepath.Base(deb): data, "build.env": []byte("DEB_PATH_X=dist/x\n")})
+	}
 	dir := t.TempDir()
 	got := filepath.Join(dir, "got.deb")
 	e.deployer = &CommandDeployer{Argv: []string{script(t, dir, "deploy.sh", "cp \"$1\" "+got+"\n")}, DropEnv: e.cfg.SecretEnvVars()}
@@ -105,7 +111,7 @@ func TestArtifactsSource(t *testing.T) {
 		t.Fatalf("%d %+v", code, a)
 	}
 	s := e.waitFor("the deploy", func(s Status) bool { return idle(s) && len(s.Recent) == 1 })
-	if j := s.Recent[0]; j.State != StateSucceeded || j.Deb != "hello-web_1.4.0-1_all.deb" {
+	if j := s.Recent[0]; j.State != StateSucceeded || j.Deb != "hello-web_1.4.0-1+deb13u1_all.deb" {
 		t.Errorf("job %+v", j)
 	}
 	if g, _ := os.ReadFile(got); string(g) != string(b) {

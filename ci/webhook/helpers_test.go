@@ -19,6 +19,7 @@ import (
 
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/ci/webhook/webhooktest"
+	"gitlab.com/debship/debship/internal/debian"
 )
 
 // The secrets of the tests. Every test's logs, answers and state file are
@@ -51,7 +52,8 @@ func (s *syncBuffer) String() string {
 
 // baseConfig is a valid webhook.toml for the tests; {{GITLAB}} is the fake
 // GitLab's URL. The deploy command is only there to make the file valid
-// without an inventory: the tests hand their own Deployer to New.
+// without an inventory: the tests hand their own Deployer to New. Without
+// an inventory the nodes' release is named (target).
 const baseConfig = `# test receiver
 listen = "127.0.0.1:0"
 state-dir = "state"
@@ -70,6 +72,7 @@ event = "pipeline"
 [gitlab]
 url = "{{GITLAB}}"
 package = "hello-web"
+target = "debian-13"
 
 [gitlab.token]
 env = "TEST_WEBHOOK_GITLAB_TOKEN"
@@ -160,7 +163,8 @@ type env struct {
 	sent      []string   // header values that must never come back (signatures)
 	sentMu    sync.Mutex
 	dep       *fakeDeployer
-	deployer  Deployer // instead of dep when set
+	deployer  Deployer                              // instead of dep when set
+	target    func(context.Context) (string, error) // Options.Target
 	rec       *Receiver
 	url       string
 	hook      *gitlabtest.Hook
@@ -191,18 +195,33 @@ func newEnv(t *testing.T, edit func(string) string) *env {
 	return e
 }
 
-// release publishes the .deb of each version (e.g. "1.4.0") in the fake
-// registry, as `debship release` of tag v<version> would.
+// release publishes the .debs of each version (e.g. "1.4.0") in the fake
+// registry, one per Debian release, as `debship release` of tag
+// v<version> after the generated pipeline's build jobs would.
 func (e *env) release(versions ...string) {
 	e.t.Helper()
 	for _, v := range versions {
-		p := makeDeb(e.t, e.t.TempDir(), pkgName, v, "1")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			e.t.Fatal(err)
+		for _, p := range makeTargetDebs(e.t, v) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			e.gl.AddPackageFile(projectID, pkgName, v, filepath.Base(p), b)
 		}
-		e.gl.AddPackageFile(projectID, pkgName, v, filepath.Base(p), b)
 	}
+}
+
+// makeTargetDebs writes the .deb of version for each Debian release
+// debship builds for (hello-web_1.4.0-1+deb13u1_all.deb …), keyed by
+// target.
+func makeTargetDebs(t *testing.T, version string) map[string]string {
+	t.Helper()
+	debs := map[string]string{}
+	dir := t.TempDir()
+	for _, r := range debian.Releases {
+		debs[r.Target] = makeDeb(t, dir, pkgName, version, fmt.Sprintf("1+deb%du1", r.Version))
+	}
+	return debs
 }
 
 // start runs the receiver (a new one on the same state directory each
@@ -218,6 +237,7 @@ func (e *env) start() {
 		Fetcher:  &GitLabFetcher{Config: e.cfg, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond},
 		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      e.now,
+		Target:   e.target,
 	})
 	if err != nil {
 		e.t.Fatal(err)

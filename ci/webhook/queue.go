@@ -45,7 +45,8 @@ type Job struct {
 	Started     time.Time `json:"started,omitzero"`
 	Finished    time.Time `json:"finished,omitzero"`
 	Attempts    int       `json:"attempts,omitempty"`
-	Deb         string    `json:"deb,omitempty"` // file name of the fetched .deb
+	Target      string    `json:"target,omitempty"` // the nodes' Debian release the .deb is fetched for
+	Deb         string    `json:"deb,omitempty"`    // file name of the fetched .deb
 	DebSHA256   string    `json:"deb_sha256,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	Note        string    `json:"note,omitempty"` // why superseded, skipped or resumed

@@ -3,10 +3,13 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +33,7 @@ func TestPipelineDeploys(t *testing.T) {
 		t.Errorf("deployed %v", got)
 	}
 	j := s.Recent[0]
-	if j.State != StateSucceeded || j.Deb != "hello-web_1.4.0-1_all.deb" || len(j.DebSHA256) != 64 || j.Tag != "v1.4.0" || j.PipelineID != 3101 || j.ProjectID != 42 {
+	if j.State != StateSucceeded || j.Deb != "hello-web_1.4.0-1+deb13u1_all.deb" || j.Target != "debian-13" || len(j.DebSHA256) != 64 || j.Tag != "v1.4.0" || j.PipelineID != 3101 || j.ProjectID != 42 {
 		t.Errorf("job %+v", j)
 	}
 	// /status over HTTP shows the same, without secrets (checked at the end).
@@ -526,5 +529,71 @@ func TestMaxAttempts(t *testing.T) {
 	s := q.status(5)
 	if len(s.Queued) != 0 || len(s.Recent) != 1 || s.Recent[0].State != StateFailed || !strings.Contains(s.Recent[0].Error, "3 times") {
 		t.Errorf("status %+v", s)
+	}
+}
+
+// TestFetchPicksTarget: a release holds a .deb per Debian release (the
+// default pipeline's build:debian-13 and build:debian-12); the receiver
+// fetches the one for the nodes' release, named in webhook.toml or read
+// from the nodes before the fetch.
+func TestFetchPicksTarget(t *testing.T) {
+	nodes12 := func(context.Context) (string, error) { return "debian-12", nil }
+	unreachable := func(context.Context) (string, error) {
+		return "", errors.New("read the nodes' Debian release: b: dial tcp 10.0.0.2:22: connection refused")
+	}
+	cases := []struct {
+		name    string
+		gitlab  string // replaces the base's target line
+		nodes   func(context.Context) (string, error)
+		deb     string // the .deb deployed; "" none
+		target  string // the job's target
+		errText string // the job's error
+	}{
+		{name: "named target", gitlab: `target = "debian-12"`, deb: "hello-web_1.4.0-1+deb12u1_all.deb", target: "debian-12"},
+		{name: "named target wins over the nodes", gitlab: `target = "debian-13"`, nodes: nodes12, deb: "hello-web_1.4.0-1+deb13u1_all.deb", target: "debian-13"},
+		{name: "the nodes' release", nodes: nodes12, deb: "hello-web_1.4.0-1+deb12u1_all.deb", target: "debian-12"},
+		{name: "the nodes' build job's artifacts", gitlab: `source = "artifacts"`, nodes: nodes12, deb: "hello-web_1.4.0-1+deb12u1_all.deb", target: "debian-12"},
+		{name: "named target's build job", gitlab: "source = \"artifacts\"\ntarget = \"debian-13\"", deb: "hello-web_1.4.0-1+deb13u1_all.deb", target: "debian-13"},
+		{name: "nodes unreachable", nodes: unreachable,
+			errText: "which .deb of v1.4.0 to fetch: read the nodes' Debian release: b: dial tcp 10.0.0.2:22: connection refused"},
+		{name: "nothing reads the nodes", errText: "several Debian releases (hello-web_1.4.0-1+deb12u1_all.deb, hello-web_1.4.0-1+deb13u1_all.deb): name the nodes' release (target)"},
+	}
+	invDir := t.TempDir()
+	writeInventory(t, invDir)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(s string) string {
+				s = strings.Replace(s, "target = \"debian-13\"\n", c.gitlab+"\n", 1)
+				if !strings.Contains(c.gitlab, "target =") {
+					s = `inventory = "` + filepath.Join(invDir, "cluster.toml") + "\"\n" + s
+				}
+				return s
+			})
+			e.target = c.nodes
+			e.release("1.4.0")
+			for target, deb := range makeTargetDebs(t, "1.4.0") {
+				b, _ := os.ReadFile(deb)
+				e.gl.AddJobArtifacts(projectID, "v1.4.0", "build:"+target, map[string][]byte{"dist/" + filepath.Base(deb): b})
+			}
+			e.start()
+			if code, a := e.send(EventPipeline, pipeline(t, "v1.4.0"), ""); code != http.StatusAccepted {
+				t.Fatalf("%d %+v", code, a)
+			}
+			j := e.waitFor("the job", func(s Status) bool { return idle(s) && len(s.Recent) == 1 }).Recent[0]
+			if c.deb == "" {
+				if j.State != StateFailed || !strings.Contains(j.Error, c.errText) || len(e.dep.versions()) != 0 {
+					t.Errorf("job %+v, want failed with %q", j, c.errText)
+				}
+				return
+			}
+			if j.State != StateSucceeded || j.Deb != c.deb || j.Target != c.target {
+				t.Errorf("job %s: deb %s target %q error %q; want %s for %s", j.State, j.Deb, j.Target, j.Error, c.deb, c.target)
+			}
+			e.dep.mu.Lock()
+			defer e.dep.mu.Unlock()
+			if len(e.dep.debs) != 1 || e.dep.debs[0] != c.deb {
+				t.Errorf("deployed %v, want %s", e.dep.debs, c.deb)
+			}
+		})
 	}
 }

@@ -61,6 +61,11 @@ type Options struct {
 	Fetcher  Fetcher          // default: a GitLabFetcher for the configuration
 	Log      *slog.Logger     // default: text to stderr
 	Now      func() time.Time // default: time.Now (tests move the clock)
+	// Target reads the nodes' Debian release before each fetch when the
+	// configuration names no [gitlab] target (cluster/ship's
+	// ReceiverTarget: this package cannot read the nodes' release the
+	// way the deploy does). nil: the release must hold a single .deb.
+	Target func(ctx context.Context) (string, error)
 }
 
 // Receiver is the HTTP handler, the queue and its worker.
@@ -69,6 +74,7 @@ type Receiver struct {
 	q        *queue
 	deployer Deployer
 	fetcher  Fetcher
+	target   func(ctx context.Context) (string, error)
 	log      *slog.Logger
 	now      func() time.Time
 	debDir   string
@@ -82,7 +88,7 @@ func New(cfg *Config, o Options) (*Receiver, error) {
 	if o.Deployer == nil {
 		return nil, errors.New("webhook: no deployer")
 	}
-	r := &Receiver{cfg: cfg, deployer: o.Deployer, fetcher: o.Fetcher, log: o.Log, now: o.Now,
+	r := &Receiver{cfg: cfg, deployer: o.Deployer, fetcher: o.Fetcher, target: o.Target, log: o.Log, now: o.Now,
 		sem: make(chan struct{}, maxInFlight), debDir: filepath.Join(cfg.StateDir, "debs")}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -405,13 +411,24 @@ func (r *Receiver) process(ctx context.Context, j Job, step func(func(*Job))) er
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.DeployTimeout)
 	defer cancel()
 	step(func(j *Job) { j.Step = "fetch" })
+	// Read for each job: nodes upgraded to a new Debian release get its
+	// .deb without a restart of the receiver.
+	j.Target = r.cfg.Target
+	if j.Target == "" && r.target != nil {
+		t, err := r.target(ctx)
+		if err != nil {
+			return fmt.Errorf("which .deb of %s to fetch: %w", j.Tag, err)
+		}
+		j.Target = t
+	}
+	step(func(x *Job) { x.Target = j.Target })
 	a, err := r.fetcher.Fetch(ctx, j, r.debDir)
 	if err != nil {
 		return fmt.Errorf("fetch the .deb of %s: %w", j.Tag, err)
 	}
 	j.Deb, j.DebSHA256 = filepath.Base(a.Path), a.SHA256
 	step(func(x *Job) { x.Step, x.Deb, x.DebSHA256 = "deploy", j.Deb, j.DebSHA256 })
-	r.log.Info("fetched", "job", j.ID, "deb", j.Deb, "sha256", a.SHA256, "source", a.Source)
+	r.log.Info("fetched", "job", j.ID, "deb", j.Deb, "target", j.Target, "sha256", a.SHA256, "source", a.Source)
 	if err := r.deployer.Deploy(ctx, j, a.Path); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("deploy of %s timed out after %s: %w", j.Version, r.cfg.DeployTimeout, err)

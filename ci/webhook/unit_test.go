@@ -5,9 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	toml "github.com/pelletier/go-toml/v2"
+
+	"gitlab.com/debship/debship/ci"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 	"gitlab.com/debship/debship/templates"
 )
@@ -61,8 +66,10 @@ func TestExampleConfigMatchesUnit(t *testing.T) {
 	}
 	t.Setenv("CREDENTIALS_DIRECTORY", creds)
 	t.Setenv("STATE_DIRECTORY", filepath.Join(dir, "state"))
-	// The example deploys to an inventory; here a command stands in.
+	// The example deploys to an inventory; here a command stands in, and
+	// without the inventory's nodes to read it from, the target is named.
 	text := strings.Replace(string(ex), `inventory = "/etc/debship/cluster.toml"`, "", 1)
+	text = uncomment(t, text, "target")
 	text = strings.Replace(text, "# command = [\"/usr/local/bin/my-deploy\"]", "[deploy]\ncommand = [\"/bin/true\"]", 1)
 	text = strings.Replace(text, "# arch = \"amd64\"               # default: this host's", "package = \"app\"", 1)
 	p := filepath.Join(dir, "webhook.toml")
@@ -71,12 +78,52 @@ func TestExampleConfigMatchesUnit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example does not load: %v", err)
 	}
-	if c.Token.reveal() != testToken || c.GitLabToken.reveal() != readToken || c.StateDir != filepath.Join(dir, "state") || c.Listen != DefaultListen {
+	if c.Token.reveal() != testToken || c.GitLabToken.reveal() != readToken || c.StateDir != filepath.Join(dir, "state") || c.Listen != DefaultListen || c.Target != debian.Releases[0].Target {
 		t.Errorf("example config %+v", c)
 	}
 	if !strings.Contains(renderUnit(t), "webhook_<file> (webhook.toml: credential = \"webhook_token\")") {
 		t.Error("the unit's comment no longer explains the credential names the example uses")
 	}
+}
+
+// TestExampleDocumentsTarget: the example's [gitlab] target names every
+// release of the table, and its artifacts-job line shows the job `debship
+// ci generate` names for the example's target, the default it claims to be.
+func TestExampleDocumentsTarget(t *testing.T) {
+	ex, err := templates.Raw("webhook/webhook.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(ex)
+	for _, tg := range debian.Targets() {
+		if !strings.Contains(text, `"`+tg+`"`) {
+			t.Errorf("the example does not name the target %q", tg)
+		}
+	}
+	var fc fileConfig
+	on := uncomment(t, uncomment(t, text, "target"), "artifacts-job")
+	if err := toml.Unmarshal([]byte(on), &fc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := debian.ByTarget(fc.GitLab.Target); !ok {
+		t.Errorf("the example's target %q is not in the table", fc.GitLab.Target)
+	}
+	if want := ci.BuildJobName(fc.GitLab.Target); fc.GitLab.ArtifactsJob != want {
+		t.Errorf("the example's artifacts-job is %q; the default for target %q is %q", fc.GitLab.ArtifactsJob, fc.GitLab.Target, want)
+	}
+	if !strings.Contains(text, "default: build:<target>") {
+		t.Error("the example does not say what artifacts-job defaults to")
+	}
+}
+
+// uncomment turns the example's commented "# key = …" line into a setting.
+func uncomment(t *testing.T, text, key string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^# (` + regexp.QuoteMeta(key) + ` = )`)
+	if !re.MatchString(text) {
+		t.Fatalf("the example has no commented %s line", key)
+	}
+	return re.ReplaceAllString(text, "$1")
 }
 
 // TestUnitVerifies runs systemd-analyze verify on the unit in a root made

@@ -76,7 +76,10 @@ Configuration (TOML, unknown keys are errors; secrets are never logged):
   [trigger] event = "pipeline" | "release" | "job", job = "release",
             tags = 'v[0-9]+(\.[0-9]+)*'   (RE2, the whole tag)
   [gitlab] url = "https://gitlab.example.com", source = "registry" | "artifacts",
-           artifacts-job = "build", package, arch, max-download-bytes
+           target = "debian-13"   the nodes' Debian release: which .deb of the
+                                  release (one per build job); default: read
+                                  from the inventory's nodes before each fetch
+           artifacts-job = "build:<target>", package, arch, max-download-bytes
   [gitlab.token]                 read_api access token, same forms as [token]
   [deploy] command = ["/abs/path", "args"...], timeout = "30m"
 
@@ -110,7 +113,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			rec, err := webhook.New(cfg, webhook.Options{Deployer: dep, Log: log})
+			rec, err := webhook.New(cfg, webhook.Options{Deployer: dep, Log: log, Target: ship.ReceiverTarget(cfg)})
 			if err != nil {
 				return err
 			}
@@ -159,7 +162,15 @@ Examples:
 			fmt.Printf("  project      %s\n", cfg.APIProject())
 			fmt.Printf("  deploys on   %s events%s, tags matching %s\n", cfg.Trigger, job, cfg.Tags)
 			fmt.Printf("  signed       %v\n", cfg.SigningKey.IsSet())
-			fmt.Printf("  fetches      %s %s from the %s of %s\n", cfg.Package, cfg.Arch, cfg.Source, cfg.GitLabAPI)
+			target := cfg.Target
+			if target == "" {
+				target = "<the nodes' release>"
+			}
+			from := "the " + cfg.Source
+			if cfg.Source == webhook.SourceArtifacts {
+				from = "the artifacts of job " + cfg.ArtifactsJobFor(target)
+			}
+			fmt.Printf("  fetches      %s %s %s from %s of %s\n", cfg.Package, cfg.Arch, target, from, cfg.GitLabAPI)
 			fmt.Printf("  deploys with %s\n", deployer)
 			fmt.Printf("  state        %s\n", cfg.StateDir)
 			return nil
