@@ -641,6 +641,23 @@ func (s *Server) createRelease(c *reqCtx) {
 	c.json(http.StatusCreated, s.releaseJSON(p, r))
 }
 
+// linkFromBody reads a link's parameters from the request body and builds
+// the link (a new one, or old changed), answering 400 as GitLab does when the
+// body or a parameter is bad; ok is false once it has answered.
+func (s *Server) linkFromBody(c *reqCtx, r *Release, old *Link) (l *Link, ok bool) {
+	var lp linkParams
+	if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
+		c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
+		return nil, false
+	}
+	l, msg := s.newLink(r, old, lp)
+	if msg != nil {
+		c.message(http.StatusBadRequest, msg)
+		return nil, false
+	}
+	return l, true
+}
+
 // newLink validates link parameters like GitLab's Releases::Link model:
 // name and url are required and unique within the release, the url is
 // http(s), the direct asset path starts with "/". old is the link being
@@ -761,14 +778,8 @@ func (s *Server) links(c *reqCtx, tag string) {
 			c.message(http.StatusForbidden, "403 Forbidden")
 			return
 		}
-		var lp linkParams
-		if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
-			c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
-			return
-		}
-		l, msg := s.newLink(r, nil, lp)
-		if msg != nil {
-			c.message(http.StatusBadRequest, msg)
+		l, ok := s.linkFromBody(c, r, nil)
+		if !ok {
 			return
 		}
 		r.Links = append(r.Links, l)
@@ -793,14 +804,8 @@ func (s *Server) updateLink(c *reqCtx, tag, id string) {
 		if strconv.FormatInt(old.ID, 10) != id {
 			continue
 		}
-		var lp linkParams
-		if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
-			c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
-			return
-		}
-		l, msg := s.newLink(r, old, lp)
-		if msg != nil {
-			c.message(http.StatusBadRequest, msg)
+		l, ok := s.linkFromBody(c, r, old)
+		if !ok {
 			return
 		}
 		r.Links[i] = l
