@@ -58,16 +58,9 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 	})
 	stages := []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{pkgs}},
-		{Nodes: primary, Steps: []Step{{
-			Name: "corosync authkey",
-			Check: func(ctx context.Context, t *Target) (State, error) {
-				return shState(ctx, t, "test -s /etc/corosync/authkey && echo ok || echo 'generate the cluster key'")
-			},
-			Apply: func(ctx context.Context, t *Target) error {
-				_, err := t.Sh(ctx, "corosync-keygen >/dev/null 2>&1 && chmod 400 /etc/corosync/authkey")
-				return err
-			},
-		}}},
+		{Nodes: primary, Steps: []Step{shStep("corosync authkey", "",
+			"test -s /etc/corosync/authkey && echo ok || echo 'generate the cluster key'",
+			"corosync-keygen >/dev/null 2>&1 && chmod 400 /etc/corosync/authkey")}},
 	}
 	if hasTB {
 		stages = append(stages, Stage{Nodes: []inventory.Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})

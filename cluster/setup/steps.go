@@ -131,6 +131,20 @@ func unitState(ctx context.Context, t *Target, unit string) (State, error) {
 	return Done(), nil
 }
 
+// shStep is a step whose check is a shState script and whose apply is one
+// more script.
+func shStep(name, hint, check, apply string) Step {
+	return Step{
+		Name:  name,
+		Hint:  hint,
+		Check: func(ctx context.Context, t *Target) (State, error) { return shState(ctx, t, check) },
+		Apply: func(ctx context.Context, t *Target) error {
+			_, err := t.Sh(ctx, apply)
+			return err
+		},
+	}
+}
+
 // shState runs a read-only check script that prints "ok" when done, or the
 // reason it is not.
 func shState(ctx context.Context, t *Target, script string) (State, error) {

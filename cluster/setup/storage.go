@@ -26,16 +26,9 @@ func storagePhase(inv *inventory.Inventory) Phase {
 				return []string{"glusterfs-server", "glusterfs-client"}
 			}),
 			serviceStep("glusterd.service"),
-			{
-				Name: "brick directory",
-				Check: func(ctx context.Context, t *Target) (State, error) {
-					return shState(ctx, t, "test -d "+q(s.Brick)+" && echo ok || echo "+q("create "+s.Brick))
-				},
-				Apply: func(ctx context.Context, t *Target) error {
-					_, err := t.Sh(ctx, "mkdir -p "+q(s.Brick))
-					return err
-				},
-			},
+			shStep("brick directory", "",
+				"test -d "+q(s.Brick)+" && echo ok || echo "+q("create "+s.Brick),
+				"mkdir -p "+q(s.Brick)),
 		}},
 		{Nodes: primary, Steps: []Step{peersStep(), volumeStep(), volumeOptionsStep(), volumeStartStep()}},
 		{Nodes: inv.Members(), Steps: []Step{mountStep()}},
