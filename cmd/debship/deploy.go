@@ -313,13 +313,7 @@ Examples:
 		Flags: append(clusterFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "only the last `N` entries"}),
-		Action: func(c *cli.Context) error {
-			inv, co, err := loadInventory(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
+		Action: inventoryAction(func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error {
 			conns, errs := inventory.Connect(ctx, inv, co)
 			defer inventory.CloseAll(conns)
 			if len(conns) == 0 {
@@ -347,6 +341,6 @@ Examples:
 				fmt.Fprintf(os.Stderr, "warning: %v\n", herr)
 			}
 			return nil
-		},
+		}),
 	}
 }
