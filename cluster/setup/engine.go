@@ -267,19 +267,13 @@ func (r *Run) planPhases(ctx context.Context, phases []Phase) (*Report, error) {
 		// checks still say what apply would do.
 		r.eachStage(ph, func(t *Target, s Step) error {
 			state, err := s.Check(ctx, t)
-			n := t.Node
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
-				errs = append(errs, &StepError{Phase: ph.Name, Node: n.Name, Step: s.Name, Err: err, Hint: s.Hint})
-			case state.Done:
-				rep.Done++
-			case state.Skip:
-				rep.Skipped = append(rep.Skipped, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason, Skip: true})
-			default:
-				rep.Changes = append(rep.Changes, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason})
+			if err != nil {
+				errs = append(errs, &StepError{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Err: err, Hint: s.Hint})
+				return nil
 			}
+			rep.add(Change{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Reason: state.Reason, Skip: state.Skip}, state.Done)
 			return nil
 		})
 		done = append(done, PhaseSummary{Name: ph.Name, Took: time.Since(phStart).Seconds()})
@@ -316,14 +310,7 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case already:
-				rep.Done++
-			case ch.Skip:
-				rep.Skipped = append(rep.Skipped, ch)
-			default:
-				rep.Changes = append(rep.Changes, ch)
-			}
+			rep.add(ch, already)
 			return nil
 		})
 		if len(errs) > 0 {
@@ -421,6 +408,19 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 	ch.Took = time.Since(start)
 	end(progress.StatusChanged, state.Reason)
 	return ch, false, nil
+}
+
+// add counts a step that was done already, or lists it as skipped or
+// changed (to be changed, in a plan).
+func (rep *Report) add(ch Change, done bool) {
+	switch {
+	case done:
+		rep.Done++
+	case ch.Skip:
+		rep.Skipped = append(rep.Skipped, ch)
+	default:
+		rep.Changes = append(rep.Changes, ch)
+	}
 }
 
 // sort orders changes by phase, then node order in the inventory.
