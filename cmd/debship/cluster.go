@@ -66,6 +66,12 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptio
 	if c.NArg() > 0 {
 		return nil, inventory.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
 	}
+	return inventoryFlags(c)
+}
+
+// inventoryFlags reads the inventory -i names and the SSH options of the
+// flags (checked against it).
+func inventoryFlags(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptions, error) {
 	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
 		return nil, inventory.ConnectOptions{}, err

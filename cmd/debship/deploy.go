@@ -181,11 +181,7 @@ func progressFor(c *cli.Context, inv *inventory.Inventory) progress.Progress {
 }
 
 func runDeploy(c *cli.Context, debs []string, kind string) error {
-	inv, err := inventory.Load(c.String("inventory"))
-	if err != nil {
-		return err
-	}
-	co, err := connectOptions(c, inv)
+	inv, co, err := inventoryFlags(c)
 	if err != nil {
 		return err
 	}
@@ -262,12 +258,8 @@ Examples:
 			if c.NArg() > 1 {
 				return usagef("ship takes at most one PROJECT-DIR, got %d arguments", c.NArg())
 			}
-			inv, err := inventory.Load(c.String("inventory"))
-			if err != nil {
-				return err
-			}
 			// Checked before anything is built or released.
-			co, err := connectOptions(c, inv)
+			inv, co, err := inventoryFlags(c)
 			if err != nil {
 				return err
 			}
