@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -83,13 +84,8 @@ func main() {
 	for _, c := range codes {
 		hist[c]++
 	}
-	var keys []int
-	for c := range hist {
-		keys = append(keys, c)
-	}
-	slices.Sort(keys)
 	var hs []string
-	for _, c := range keys {
+	for _, c := range slices.Sorted(maps.Keys(hist)) {
 		name := fmt.Sprint(c)
 		if c == 0 {
 			name = "error"

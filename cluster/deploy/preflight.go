@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -239,13 +241,8 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 }
 
 func versionsSummary(installed map[string]string) string {
-	var nodes []string
-	for n := range installed {
-		nodes = append(nodes, n)
-	}
-	sort.Strings(nodes)
 	var parts []string
-	for _, n := range nodes {
+	for _, n := range slices.Sorted(maps.Keys(installed)) {
 		parts = append(parts, n+" runs "+orNone(installed[n]))
 	}
 	return strings.Join(parts, ", ")

@@ -263,32 +263,19 @@ func (r *Run) planPhases(ctx context.Context, phases []Phase) (*Report, error) {
 	var done []PhaseSummary
 	for _, ph := range phases {
 		phStart := time.Now()
-		for _, st := range ph.Stages {
-			var wg sync.WaitGroup
-			for _, n := range st.Nodes {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					t := r.target(n)
-					for _, s := range st.Steps {
-						state, err := s.Check(ctx, t)
-						mu.Lock()
-						switch {
-						case err != nil:
-							errs = append(errs, &StepError{Phase: ph.Name, Node: n.Name, Step: s.Name, Err: err, Hint: s.Hint})
-						case state.Done:
-							rep.Done++
-						case state.Skip:
-							rep.Skipped = append(rep.Skipped, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason, Skip: true})
-						default:
-							rep.Changes = append(rep.Changes, Change{Phase: ph.Name, Node: n.Name, Step: s.Name, Reason: state.Reason})
-						}
-						mu.Unlock()
-					}
-				}()
+		// A check that fails is reported and the plan goes on: the other
+		// checks still say what apply would do.
+		r.eachStage(ph, func(t *Target, s Step) error {
+			state, err := s.Check(ctx, t)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, &StepError{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Err: err, Hint: s.Hint})
+				return nil
 			}
-			wg.Wait()
-		}
+			rep.add(Change{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Reason: state.Reason, Skip: state.Skip}, state.Done)
+			return nil
+		})
 		done = append(done, PhaseSummary{Name: ph.Name, Took: time.Since(phStart).Seconds()})
 	}
 	rep.sort(r.Inv)
@@ -316,39 +303,19 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 		before := len(rep.Changes)
 		phase := progress.Event{Type: progress.EventStep, Phase: ph.Name, Status: progress.StatusRunning}
 		r.emit(phase)
-		for _, st := range ph.Stages {
-			var wg sync.WaitGroup
-			var errs []error
-			for _, n := range st.Nodes {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					t := r.target(n)
-					for _, s := range st.Steps {
-						ch, done, err := r.applyStep(ctx, ph.Name, t, s)
-						mu.Lock()
-						if err != nil {
-							errs = append(errs, err)
-							mu.Unlock()
-							return
-						}
-						switch {
-						case done:
-							rep.Done++
-						case ch.Skip:
-							rep.Skipped = append(rep.Skipped, ch)
-						default:
-							rep.Changes = append(rep.Changes, ch)
-						}
-						mu.Unlock()
-					}
-				}()
+		errs := r.eachStage(ph, func(t *Target, s Step) error {
+			ch, already, err := r.applyStep(ctx, ph.Name, t, s)
+			if err != nil {
+				return err
 			}
-			wg.Wait()
-			if len(errs) > 0 {
-				phase.Status, phase.Message = progress.StatusFailed, fmt.Sprintf("%d changed, %d failed", len(rep.Changes)-before, len(errs))
-				return r.applied(rep, start, append(done, r.endPhase(phase, phStart)), errs...)
-			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.add(ch, already)
+			return nil
+		})
+		if len(errs) > 0 {
+			phase.Status, phase.Message = progress.StatusFailed, fmt.Sprintf("%d changed, %d failed", len(rep.Changes)-before, len(errs))
+			return r.applied(rep, start, append(done, r.endPhase(phase, phStart)), errs...)
 		}
 		phase.Status, phase.Message = progress.StatusOK, fmt.Sprintf("%d changed", len(rep.Changes)-before)
 		if len(rep.Changes) > before {
@@ -357,6 +324,39 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 		done = append(done, r.endPhase(phase, phStart))
 	}
 	return r.applied(rep, start, done)
+}
+
+// eachStage runs the stages of a phase one after another; in a stage the
+// nodes run in parallel, each its steps in order, and a node stops at the
+// first step that returns an error. A stage with errors is the phase's last:
+// its errors are returned once all its nodes have stopped, since later stages
+// build on it. step is called on the node's goroutine.
+func (r *Run) eachStage(ph Phase, step func(t *Target, s Step) error) []error {
+	var mu sync.Mutex
+	for _, st := range ph.Stages {
+		var wg sync.WaitGroup
+		var errs []error
+		for _, n := range st.Nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t := r.target(n)
+				for _, s := range st.Steps {
+					if err := step(t, s); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			return errs
+		}
+	}
+	return nil
 }
 
 // endPhase reports the end of a phase of an apply.
@@ -408,6 +408,19 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 	ch.Took = time.Since(start)
 	end(progress.StatusChanged, state.Reason)
 	return ch, false, nil
+}
+
+// add counts a step that was done already, or lists it as skipped or
+// changed (to be changed, in a plan).
+func (rep *Report) add(ch Change, done bool) {
+	switch {
+	case done:
+		rep.Done++
+	case ch.Skip:
+		rep.Skipped = append(rep.Skipped, ch)
+	default:
+		rep.Changes = append(rep.Changes, ch)
+	}
 }
 
 // sort orders changes by phase, then node order in the inventory.

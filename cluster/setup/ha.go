@@ -58,16 +58,9 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 	})
 	stages := []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{pkgs}},
-		{Nodes: primary, Steps: []Step{{
-			Name: "corosync authkey",
-			Check: func(ctx context.Context, t *Target) (State, error) {
-				return shState(ctx, t, "test -s /etc/corosync/authkey && echo ok || echo 'generate the cluster key'")
-			},
-			Apply: func(ctx context.Context, t *Target) error {
-				_, err := t.Sh(ctx, "corosync-keygen >/dev/null 2>&1 && chmod 400 /etc/corosync/authkey")
-				return err
-			},
-		}}},
+		{Nodes: primary, Steps: []Step{shStep("corosync authkey", "",
+			"test -s /etc/corosync/authkey && echo ok || echo 'generate the cluster key'",
+			"corosync-keygen >/dev/null 2>&1 && chmod 400 /etc/corosync/authkey")}},
 	}
 	if hasTB {
 		stages = append(stages, Stage{Nodes: []inventory.Node{tb}, Steps: []Step{serviceStep("corosync-qnetd.service")}})
@@ -238,15 +231,13 @@ func formedStep() Step {
 	}
 }
 
-type attr struct{ typ, name, value string }
-
-func wantedProperties(inv *inventory.Inventory) []attr {
+func wantedProperties(inv *inventory.Inventory) []setting {
 	h := inv.HAOptions()
 	stonith := "true"
 	if inv.FenceAgent() == inventory.FenceNone {
 		stonith = "false"
 	}
-	return []attr{
+	return []setting{
 		{"crm_config", "stonith-enabled", stonith},
 		{"crm_config", "dc-deadtime", h.DCDeadtime},
 		{"crm_config", "no-quorum-policy", "stop"},
@@ -255,45 +246,13 @@ func wantedProperties(inv *inventory.Inventory) []attr {
 }
 
 func propertiesStep() Step {
-	diff := func(ctx context.Context, t *Target) ([]attr, error) {
-		var out []attr
-		for _, a := range wantedProperties(t.Inv()) {
-			v, err := host.Property(ctx, t.T, a.typ, a.name)
-			if err != nil {
-				return nil, err
-			}
-			if v != a.value {
-				out = append(out, a)
-			}
-		}
-		return out, nil
-	}
-	return Step{
-		Name: "cluster properties",
-		Check: func(ctx context.Context, t *Target) (State, error) {
-			d, err := diff(ctx, t)
-			if err != nil {
-				return State{}, err
-			}
-			var s []string
-			for _, a := range d {
-				s = append(s, a.name+"="+a.value)
-			}
-			return doneIf(len(d) == 0, "set %s", strings.Join(s, " ")), nil
+	return settingsStep("cluster properties", func(t *Target) []setting { return wantedProperties(t.Inv()) },
+		func(ctx context.Context, t *Target, s setting) (string, error) {
+			return host.Property(ctx, t.T, s.section, s.name)
 		},
-		Apply: func(ctx context.Context, t *Target) error {
-			d, err := diff(ctx, t)
-			if err != nil {
-				return err
-			}
-			for _, a := range d {
-				if err := host.SetProperty(ctx, t.T, a.typ, a.name, a.value); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}
+		func(ctx context.Context, t *Target, s setting) error {
+			return host.SetProperty(ctx, t.T, s.section, s.name, s.value)
+		})
 }
 
 func resourceState(ctx context.Context, t *Target, r host.Resource) (State, *host.Primitive, error) {

@@ -110,17 +110,9 @@ func hardenPhase(inv *inventory.Inventory) Phase {
 		steps = append(steps,
 			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), nil),
 			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), nil),
-			Step{
-				Name: "rkhunter file properties database",
-				Hint: "run rkhunter --propupd on the node to see the error",
-				Check: func(ctx context.Context, t *Target) (State, error) {
-					return shState(ctx, t, "test -s /var/lib/rkhunter/db/rkhunter.dat && echo ok || echo 'rkhunter --propupd (first run)'")
-				},
-				Apply: func(ctx context.Context, t *Target) error {
-					_, err := t.Sh(ctx, "rkhunter --propupd --nocolors >/dev/null")
-					return err
-				},
-			})
+			shStep("rkhunter file properties database", "run rkhunter --propupd on the node to see the error",
+				"test -s /var/lib/rkhunter/db/rkhunter.dat && echo ok || echo 'rkhunter --propupd (first run)'",
+				"rkhunter --propupd --nocolors >/dev/null"))
 	}
 	return Phase{Name: PhaseHarden, Stages: []Stage{{Nodes: inv.Nodes, Steps: steps}}}
 }
@@ -165,17 +157,10 @@ func ufwStep() Step {
 // fail2banReadyStep waits until the sshd jail answers: fail2ban starts
 // slowly, and a jail that cannot start only shows there.
 func fail2banReadyStep() Step {
-	return Step{
-		Name: "fail2ban sshd jail running",
-		Hint: "see journalctl -u fail2ban on the node; the sshd jail needs python3-systemd (backend = systemd)",
-		Check: func(ctx context.Context, t *Target) (State, error) {
-			return shState(ctx, t, "fail2ban-client status sshd >/dev/null 2>&1 && echo ok || echo 'sshd jail not running yet'")
-		},
-		Apply: func(ctx context.Context, t *Target) error {
-			_, err := t.Sh(ctx, "i=0; until fail2ban-client status sshd >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 60 ] || { fail2ban-client status sshd; exit 1; }; sleep 0.5; done")
-			return err
-		},
-	}
+	return shStep("fail2ban sshd jail running",
+		"see journalctl -u fail2ban on the node; the sshd jail needs python3-systemd (backend = systemd)",
+		"fail2ban-client status sshd >/dev/null 2>&1 && echo ok || echo 'sshd jail not running yet'",
+		"i=0; until fail2ban-client status sshd >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 60 ] || { fail2ban-client status sshd; exit 1; }; sleep 0.5; done")
 }
 
 const sshdDropIn = "/etc/ssh/sshd_config.d/50-debship-hardening.conf"

@@ -52,16 +52,9 @@ func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 const wgKey = "/etc/wireguard/private.key"
 
 func wireguardPhase(inv *inventory.Inventory) Phase {
-	keyStep := Step{
-		Name: "wireguard key",
-		Check: func(ctx context.Context, t *Target) (State, error) {
-			return shState(ctx, t, "test -s "+wgKey+" && echo ok || echo 'generate the private key on the node'")
-		},
-		Apply: func(ctx context.Context, t *Target) error {
-			_, err := t.Sh(ctx, "umask 077; mkdir -p /etc/wireguard && wg genkey > "+wgKey+".tmp && mv "+wgKey+".tmp "+wgKey)
-			return err
-		},
-	}
+	keyStep := shStep("wireguard key", "",
+		"test -s "+wgKey+" && echo ok || echo 'generate the private key on the node'",
+		"umask 077; mkdir -p /etc/wireguard && wg genkey > "+wgKey+".tmp && mv "+wgKey+".tmp "+wgKey)
 	conf := func(ctx context.Context, t *Target) ([]byte, error) {
 		inv := t.Inv()
 		type peer struct{ Name, PublicKey, Tunnel, Endpoint string }

@@ -131,6 +131,70 @@ func unitState(ctx context.Context, t *Target, unit string) (State, error) {
 	return Done(), nil
 }
 
+// A setting is a named value on a node (in a section, for pacemaker's
+// properties), as settingsStep keeps it.
+type setting struct{ section, name, value string }
+
+// settingsStep keeps settings at their wanted values: the check names those
+// that differ (name=value), the apply sets only those.
+func settingsStep(name string, want func(t *Target) []setting,
+	get func(ctx context.Context, t *Target, s setting) (string, error),
+	set func(ctx context.Context, t *Target, s setting) error) Step {
+	differ := func(ctx context.Context, t *Target) ([]setting, error) {
+		var d []setting
+		for _, s := range want(t) {
+			v, err := get(ctx, t, s)
+			if err != nil {
+				return nil, err
+			}
+			if v != s.value {
+				d = append(d, s)
+			}
+		}
+		return d, nil
+	}
+	return Step{
+		Name: name,
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			d, err := differ(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			var s []string
+			for _, o := range d {
+				s = append(s, o.name+"="+o.value)
+			}
+			return doneIf(len(d) == 0, "set %s", strings.Join(s, " ")), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			d, err := differ(ctx, t)
+			if err != nil {
+				return err
+			}
+			for _, s := range d {
+				if err := set(ctx, t, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// shStep is a step whose check is a shState script and whose apply is one
+// more script.
+func shStep(name, hint, check, apply string) Step {
+	return Step{
+		Name:  name,
+		Hint:  hint,
+		Check: func(ctx context.Context, t *Target) (State, error) { return shState(ctx, t, check) },
+		Apply: func(ctx context.Context, t *Target) error {
+			_, err := t.Sh(ctx, apply)
+			return err
+		},
+	}
+}
+
 // shState runs a read-only check script that prints "ok" when done, or the
 // reason it is not.
 func shState(ctx context.Context, t *Target, script string) (State, error) {

@@ -26,16 +26,9 @@ func storagePhase(inv *inventory.Inventory) Phase {
 				return []string{"glusterfs-server", "glusterfs-client"}
 			}),
 			serviceStep("glusterd.service"),
-			{
-				Name: "brick directory",
-				Check: func(ctx context.Context, t *Target) (State, error) {
-					return shState(ctx, t, "test -d "+q(s.Brick)+" && echo ok || echo "+q("create "+s.Brick))
-				},
-				Apply: func(ctx context.Context, t *Target) error {
-					_, err := t.Sh(ctx, "mkdir -p "+q(s.Brick))
-					return err
-				},
-			},
+			shStep("brick directory", "",
+				"test -d "+q(s.Brick)+" && echo ok || echo "+q("create "+s.Brick),
+				"mkdir -p "+q(s.Brick)),
 		}},
 		{Nodes: primary, Steps: []Step{peersStep(), volumeStep(), volumeOptionsStep(), volumeStartStep()}},
 		{Nodes: inv.Members(), Steps: []Step{mountStep()}},
@@ -153,47 +146,22 @@ func volumeStep() Step {
 	}
 }
 
-func volumeOptions(inv *inventory.Inventory) [][2]string {
-	o := [][2]string{{"network.ping-timeout", strconv.Itoa(inv.Storage.PingTimeoutSeconds())}}
+func volumeOptions(inv *inventory.Inventory) []setting {
+	o := []setting{{name: "network.ping-timeout", value: strconv.Itoa(inv.Storage.PingTimeoutSeconds())}}
 	if _, ok := inv.Tiebreaker(); ok {
-		o = append(o, [2]string{"cluster.quorum-type", "auto"})
+		o = append(o, setting{name: "cluster.quorum-type", value: "auto"})
 	}
 	return o
 }
 
 func volumeOptionsStep() Step {
-	diff := func(ctx context.Context, t *Target) ([][2]string, error) {
-		var d [][2]string
-		for _, o := range volumeOptions(t.Inv()) {
-			if host.VolumeOption(ctx, t.T, t.Inv().Storage.Volume, o[0]) != o[1] {
-				d = append(d, o)
-			}
-		}
-		return d, nil
-	}
-	return Step{
-		Name: "gluster volume options",
-		Check: func(ctx context.Context, t *Target) (State, error) {
-			d, err := diff(ctx, t)
-			var s []string
-			for _, o := range d {
-				s = append(s, o[0]+"="+o[1])
-			}
-			return doneIf(len(d) == 0, "set %s", strings.Join(s, " ")), err
+	return settingsStep("gluster volume options", func(t *Target) []setting { return volumeOptions(t.Inv()) },
+		func(ctx context.Context, t *Target, s setting) (string, error) {
+			return host.VolumeOption(ctx, t.T, t.Inv().Storage.Volume, s.name), nil
 		},
-		Apply: func(ctx context.Context, t *Target) error {
-			d, err := diff(ctx, t)
-			if err != nil {
-				return err
-			}
-			for _, o := range d {
-				if err := host.SetVolumeOption(ctx, t.T, t.Inv().Storage.Volume, o[0], o[1]); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}
+		func(ctx context.Context, t *Target, s setting) error {
+			return host.SetVolumeOption(ctx, t.T, t.Inv().Storage.Volume, s.name, s.value)
+		})
 }
 
 func volumeStartStep() Step {

@@ -98,3 +98,12 @@ func takesValue(flags []cli.Flag, tok string) bool {
 	}
 	return false
 }
+
+// override sets *dst to the value of the flag name (read with get, e.g.
+// c.String) when the user gave that flag; otherwise the value *dst already
+// has (from the Spec or the environment) stands.
+func override[T any](c *cli.Context, dst *T, name string, get func(string) T) {
+	if c.IsSet(name) {
+		*dst = get(name)
+	}
+}

@@ -80,33 +80,17 @@ Examples:
 				return err
 			}
 			o := ci.FromSpec(spec, ci.BinaryVersion(version))
-			if c.IsSet("docker") {
-				o.Docker = c.Bool("docker")
-			}
-			if c.IsSet("docker-image") {
-				o.DockerImage = c.String("docker-image")
-			}
-			if c.IsSet("docker-builder") {
-				o.DockerBuilder = c.String("docker-builder")
-			}
+			override(c, &o.Docker, "docker", c.Bool)
+			override(c, &o.DockerImage, "docker-image", c.String)
+			override(c, &o.DockerBuilder, "docker-builder", c.String)
 			if c.IsSet("no-deploy") {
 				o.Deploy = !c.Bool("no-deploy")
 			}
-			if c.IsSet("auto-deploy") {
-				o.AutoDeploy = c.Bool("auto-deploy")
-			}
-			if c.IsSet("inventory") {
-				o.Inventory = c.String("inventory")
-			}
-			if c.IsSet("debship-version") {
-				o.DebshipVersion = c.String("debship-version")
-			}
-			if c.IsSet("test-command") {
-				o.TestCommand = c.String("test-command")
-			}
-			if c.IsSet("build-image") {
-				o.BuildImage = c.String("build-image")
-			}
+			override(c, &o.AutoDeploy, "auto-deploy", c.Bool)
+			override(c, &o.Inventory, "inventory", c.String)
+			override(c, &o.DebshipVersion, "debship-version", c.String)
+			override(c, &o.TestCommand, "test-command", c.String)
+			override(c, &o.BuildImage, "build-image", c.String)
 			files, err := ci.Generate(spec, o)
 			if err != nil {
 				return err

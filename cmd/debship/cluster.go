@@ -66,12 +66,59 @@ func loadInventory(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptio
 	if c.NArg() > 0 {
 		return nil, inventory.ConnectOptions{}, usagef("%s takes no arguments, got %q (the inventory is given with -i)", c.Command.Name, c.Args().First())
 	}
+	return inventoryFlags(c)
+}
+
+// inventoryFlags reads the inventory -i names and the SSH options of the
+// flags (checked against it).
+func inventoryFlags(c *cli.Context) (*inventory.Inventory, inventory.ConnectOptions, error) {
 	inv, err := inventory.Load(c.String("inventory"))
 	if err != nil {
 		return nil, inventory.ConnectOptions{}, err
 	}
 	co, err := connectOptions(c, inv)
 	return inv, co, err
+}
+
+// inventoryAction is the Action of a command that takes no arguments and
+// works on the inventory's cluster: it loads the inventory and runs f with
+// a context that ends when the user interrupts.
+func inventoryAction(f func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		inv, co, err := loadInventory(c)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := clusterContext(c)
+		defer cancel()
+		return f(ctx, c, inv, co)
+	}
+}
+
+// setupAction is the Action of cluster plan and apply: run (setup.Plan or
+// setup.Apply) on the phases --only selects, with the progress output --json
+// asks for, and with the --package to install if the command has that flag.
+func setupAction(run func(context.Context, *inventory.Inventory, inventory.ConnectOptions, setup.Options) (*setup.Report, error), withPackage bool) cli.ActionFunc {
+	return inventoryAction(func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error {
+		only, err := onlyPhases(c)
+		if err != nil {
+			return err
+		}
+		o := setup.Options{Only: only}
+		if withPackage {
+			o.Package = c.String("package")
+		}
+		if o.Package != "" {
+			if _, err := os.Stat(o.Package); err != nil {
+				return usagef("--package: %v", err)
+			}
+		}
+		prog := setupProgress(c)
+		defer prog.Close()
+		o.Progress = prog
+		_, err = run(ctx, inv, co, o)
+		return err
+	})
 }
 
 func onlyPhases(c *cli.Context) ([]string, error) {
@@ -138,23 +185,8 @@ last a "result" event with the summary. A plan event:
 Examples:
    debship cluster plan -i cluster.toml
    debship cluster plan -i cluster.toml --only harden --json`,
-		Flags: append(clusterFlags(), onlyFlag(), jsonEventsFlag()),
-		Action: func(c *cli.Context) error {
-			inv, co, err := loadInventory(c)
-			if err != nil {
-				return err
-			}
-			only, err := onlyPhases(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
-			prog := setupProgress(c)
-			defer prog.Close()
-			_, err = setup.Plan(ctx, inv, co, setup.Options{Only: only, Progress: prog})
-			return err
-		},
+		Flags:  append(clusterFlags(), onlyFlag(), jsonEventsFlag()),
+		Action: setupAction(setup.Plan, false),
 	}
 }
 
@@ -188,27 +220,7 @@ Examples:
    debship cluster apply -i cluster.toml --json | jq -c 'select(.type == "result")'`,
 		Flags: append(clusterFlags(), onlyFlag(),
 			&cli.StringFlag{Name: "package", Usage: "install `PKG.deb` (the app's first version) where the app is not installed"}, jsonEventsFlag()),
-		Action: func(c *cli.Context) error {
-			inv, co, err := loadInventory(c)
-			if err != nil {
-				return err
-			}
-			only, err := onlyPhases(c)
-			if err != nil {
-				return err
-			}
-			if p := c.String("package"); p != "" {
-				if _, err := os.Stat(p); err != nil {
-					return usagef("--package: %v", err)
-				}
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
-			prog := setupProgress(c)
-			defer prog.Close()
-			_, err = setup.Apply(ctx, inv, co, setup.Options{Only: only, Package: c.String("package"), Progress: prog})
-			return err
-		},
+		Action: setupAction(setup.Apply, true),
 	}
 }
 
@@ -227,13 +239,7 @@ Examples:
    debship cluster status -i cluster.toml
    debship cluster status -i cluster.toml --json`,
 		Flags: append(clusterFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
-		Action: func(c *cli.Context) error {
-			inv, co, err := loadInventory(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
+		Action: inventoryAction(func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error {
 			co.Attempts = 1 // a node that does not answer is part of the status
 			st := status.Get(ctx, inv, co)
 			if c.Bool("json") {
@@ -247,7 +253,7 @@ Examples:
 				return cli.Exit("cluster not healthy: "+strings.Join(why, "; "), 1)
 			}
 			return nil
-		},
+		}),
 	}
 }
 

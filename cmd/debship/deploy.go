@@ -181,11 +181,7 @@ func progressFor(c *cli.Context, inv *inventory.Inventory) progress.Progress {
 }
 
 func runDeploy(c *cli.Context, debs []string, kind string) error {
-	inv, err := inventory.Load(c.String("inventory"))
-	if err != nil {
-		return err
-	}
-	co, err := connectOptions(c, inv)
+	inv, co, err := inventoryFlags(c)
 	if err != nil {
 		return err
 	}
@@ -262,12 +258,8 @@ Examples:
 			if c.NArg() > 1 {
 				return usagef("ship takes at most one PROJECT-DIR, got %d arguments", c.NArg())
 			}
-			inv, err := inventory.Load(c.String("inventory"))
-			if err != nil {
-				return err
-			}
 			// Checked before anything is built or released.
-			co, err := connectOptions(c, inv)
+			inv, co, err := inventoryFlags(c)
 			if err != nil {
 				return err
 			}
@@ -313,13 +305,7 @@ Examples:
 		Flags: append(clusterFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "only the last `N` entries"}),
-		Action: func(c *cli.Context) error {
-			inv, co, err := loadInventory(c)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := clusterContext(c)
-			defer cancel()
+		Action: inventoryAction(func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error {
 			conns, errs := inventory.Connect(ctx, inv, co)
 			defer inventory.CloseAll(conns)
 			if len(conns) == 0 {
@@ -347,6 +333,6 @@ Examples:
 				fmt.Fprintf(os.Stderr, "warning: %v\n", herr)
 			}
 			return nil
-		},
+		}),
 	}
 }

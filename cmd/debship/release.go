@@ -17,14 +17,10 @@ func init() { commands = append(commands, releaseCommand()) }
 // what the flags --gitlab-url, --project, --tag and --ref set instead.
 func gitlabConfig(c *cli.Context) gitlab.Config {
 	cfg := gitlab.ConfigFromEnv(os.Getenv)
-	for _, f := range []struct {
-		flag string
-		dst  *string
-	}{{"gitlab-url", &cfg.APIURL}, {"project", &cfg.Project}, {"tag", &cfg.Tag}, {"ref", &cfg.Ref}} {
-		if c.IsSet(f.flag) {
-			*f.dst = c.String(f.flag)
-		}
-	}
+	override(c, &cfg.APIURL, "gitlab-url", c.String)
+	override(c, &cfg.Project, "project", c.String)
+	override(c, &cfg.Tag, "tag", c.String)
+	override(c, &cfg.Ref, "ref", c.String)
 	return cfg
 }
 

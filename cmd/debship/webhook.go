@@ -101,10 +101,7 @@ Examples:
    curl -s http://127.0.0.1:8470/status`,
 		Flags: []cli.Flag{webhookConfigFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usagef("webhook serve takes no arguments (got %q); pass the configuration with --config", c.Args().First())
-			}
-			cfg, err := webhook.Load(c.String("config"))
+			cfg, err := webhookConfig(c)
 			if err != nil {
 				return err
 			}
@@ -124,6 +121,15 @@ Examples:
 	}
 }
 
+// webhookConfig reads the --config of webhook serve and check, which take no
+// arguments.
+func webhookConfig(c *cli.Context) (*webhook.Config, error) {
+	if c.NArg() > 0 {
+		return nil, usagef("webhook %s takes no arguments (got %q); pass the configuration with --config", c.Command.Name, c.Args().First())
+	}
+	return webhook.Load(c.String("config"))
+}
+
 func webhookCheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
@@ -136,10 +142,7 @@ Examples:
    debship webhook check --config /etc/debship/webhook.toml`,
 		Flags: []cli.Flag{webhookConfigFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usagef("webhook check takes no arguments (got %q); pass the configuration with --config", c.Args().First())
-			}
-			cfg, err := webhook.Load(c.String("config"))
+			cfg, err := webhookConfig(c)
 			if err != nil {
 				return err
 			}

@@ -288,6 +288,25 @@ func (c *reqCtx) json(status int, v any) {
 // message answers with GitLab's usual error body.
 func (c *reqCtx) message(status int, msg any) { c.json(status, map[string]any{"message": msg}) }
 
+// developer says whether the token may change the project (Developer or
+// more), answering 403 when it may not.
+func (c *reqCtx) developer() bool {
+	if c.tok.role < Developer {
+		c.message(http.StatusForbidden, "403 Forbidden")
+		return false
+	}
+	return true
+}
+
+// release is the project's release of tag, or nil once it has answered 404.
+func (c *reqCtx) release(tag string) *Release {
+	r := c.project.Releases[tag]
+	if r == nil {
+		c.message(http.StatusNotFound, "404 Not Found")
+	}
+	return r
+}
+
 // invalid answers like Grape's parameter validation does.
 func (c *reqCtx) invalid(param string) {
 	c.json(http.StatusBadRequest, map[string]string{"error": param + " is invalid"})
@@ -429,8 +448,7 @@ func (s *Server) generic(c *reqCtx, name, version, file string) {
 		}
 		c.message(http.StatusNotFound, "404 Package Not Found")
 	case http.MethodPut:
-		if c.tok.role < Developer {
-			c.message(http.StatusForbidden, "403 Forbidden")
+		if !c.developer() {
 			return
 		}
 		data, err := io.ReadAll(c.r.Body)
@@ -596,8 +614,7 @@ type linkParams struct {
 }
 
 func (s *Server) createRelease(c *reqCtx) {
-	if c.tok.role < Developer {
-		c.message(http.StatusForbidden, "403 Forbidden")
+	if !c.developer() {
 		return
 	}
 	var in struct {
@@ -639,6 +656,23 @@ func (s *Server) createRelease(c *reqCtx) {
 	}
 	p.Releases[in.TagName] = r
 	c.json(http.StatusCreated, s.releaseJSON(p, r))
+}
+
+// linkFromBody reads a link's parameters from the request body and builds
+// the link (a new one, or old changed), answering 400 as GitLab does when the
+// body or a parameter is bad; ok is false once it has answered.
+func (s *Server) linkFromBody(c *reqCtx, r *Release, old *Link) (l *Link, ok bool) {
+	var lp linkParams
+	if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
+		c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
+		return nil, false
+	}
+	l, msg := s.newLink(r, old, lp)
+	if msg != nil {
+		c.message(http.StatusBadRequest, msg)
+		return nil, false
+	}
+	return l, true
 }
 
 // newLink validates link parameters like GitLab's Releases::Link model:
@@ -706,18 +740,15 @@ func (s *Server) newLink(r *Release, old *Link, lp linkParams) (*Link, any) {
 }
 
 func (s *Server) release(c *reqCtx, tag string) {
-	p := c.project
-	r := p.Releases[tag]
+	p, r := c.project, c.release(tag)
 	if r == nil {
-		c.message(http.StatusNotFound, "404 Not Found")
 		return
 	}
 	switch c.r.Method {
 	case http.MethodGet:
 		c.json(http.StatusOK, s.releaseJSON(p, r))
 	case http.MethodPut:
-		if c.tok.role < Developer {
-			c.message(http.StatusForbidden, "403 Forbidden")
+		if !c.developer() {
 			return
 		}
 		var in struct {
@@ -741,10 +772,8 @@ func (s *Server) release(c *reqCtx, tag string) {
 }
 
 func (s *Server) links(c *reqCtx, tag string) {
-	p := c.project
-	r := p.Releases[tag]
+	p, r := c.project, c.release(tag)
 	if r == nil {
-		c.message(http.StatusNotFound, "404 Not Found")
 		return
 	}
 	switch c.r.Method {
@@ -757,18 +786,11 @@ func (s *Server) links(c *reqCtx, tag string) {
 		}
 		s.paginate(c, out)
 	case http.MethodPost:
-		if c.tok.role < Developer {
-			c.message(http.StatusForbidden, "403 Forbidden")
+		if !c.developer() {
 			return
 		}
-		var lp linkParams
-		if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
-			c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
-			return
-		}
-		l, msg := s.newLink(r, nil, lp)
-		if msg != nil {
-			c.message(http.StatusBadRequest, msg)
+		l, ok := s.linkFromBody(c, r, nil)
+		if !ok {
 			return
 		}
 		r.Links = append(r.Links, l)
@@ -779,28 +801,19 @@ func (s *Server) links(c *reqCtx, tag string) {
 }
 
 func (s *Server) updateLink(c *reqCtx, tag, id string) {
-	p := c.project
-	r := p.Releases[tag]
+	p, r := c.project, c.release(tag)
 	if r == nil {
-		c.message(http.StatusNotFound, "404 Not Found")
 		return
 	}
-	if c.tok.role < Developer {
-		c.message(http.StatusForbidden, "403 Forbidden")
+	if !c.developer() {
 		return
 	}
 	for i, old := range r.Links {
 		if strconv.FormatInt(old.ID, 10) != id {
 			continue
 		}
-		var lp linkParams
-		if err := json.NewDecoder(c.r.Body).Decode(&lp); err != nil {
-			c.json(http.StatusBadRequest, map[string]string{"error": "body is invalid"})
-			return
-		}
-		l, msg := s.newLink(r, old, lp)
-		if msg != nil {
-			c.message(http.StatusBadRequest, msg)
+		l, ok := s.linkFromBody(c, r, old)
+		if !ok {
 			return
 		}
 		r.Links[i] = l
