@@ -82,14 +82,13 @@ func (e *HandEditedError) Error() string {
 func Write(dir string, files []File, force bool) ([]Status, error) {
 	var st []Status
 	for _, f := range files {
-		p := filepath.Join(dir, f.Name)
-		old, err := os.ReadFile(p)
+		p, old, state, err := compare(dir, f)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			st = append(st, Status{Name: f.Name, Action: "created"})
 		case err != nil:
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		case bytes.Equal(old, f.Content):
+			return nil, err
+		case state == "missing":
+			st = append(st, Status{Name: f.Name, Action: "created"})
+		case state == "unchanged":
 			st = append(st, Status{Name: f.Name, Action: "unchanged"})
 		case !force && !Pristine(old):
 			return nil, &HandEditedError{Path: p, Diff: UnifiedDiff(f.Name, old, f.Content)}
@@ -108,18 +107,33 @@ func Write(dir string, files []File, force bool) ([]Status, error) {
 	return st, nil
 }
 
+// compare reads f's file in dir: state is "missing", "unchanged" or
+// "differs" (then old is what is there).
+func compare(dir string, f File) (path string, old []byte, state string, err error) {
+	path = filepath.Join(dir, f.Name)
+	old, err = os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return path, nil, "missing", nil
+	case err != nil:
+		return path, nil, "", fmt.Errorf("read %s: %w", path, err)
+	case bytes.Equal(old, f.Content):
+		return path, old, "unchanged", nil
+	}
+	return path, old, "differs", nil
+}
+
 // Check compares files with what is in dir; it changes nothing.
 func Check(dir string, files []File) ([]Status, error) {
 	var st []Status
 	for _, f := range files {
-		p := filepath.Join(dir, f.Name)
-		old, err := os.ReadFile(p)
+		_, old, state, err := compare(dir, f)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			st = append(st, Status{Name: f.Name, Action: "missing", Diff: UnifiedDiff(f.Name, nil, f.Content)})
 		case err != nil:
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		case bytes.Equal(old, f.Content):
+			return nil, err
+		case state == "missing":
+			st = append(st, Status{Name: f.Name, Action: "missing", Diff: UnifiedDiff(f.Name, nil, f.Content)})
+		case state == "unchanged":
 			st = append(st, Status{Name: f.Name, Action: "unchanged"})
 		default:
 			st = append(st, Status{Name: f.Name, Action: "stale", Diff: UnifiedDiff(f.Name, old, f.Content)})

@@ -174,7 +174,9 @@ func decompress(name string, data []byte) (io.Reader, error) {
 	return nil, fmt.Errorf("unknown compression %q", path.Ext(name))
 }
 
-func (p *Package) readControl(m arMember) error {
+// eachTarEntry calls f for every entry of a compressed tar member of the
+// .deb (control.tar.* or data.tar.*), with the reader at its content.
+func eachTarEntry(m arMember, f func(h *tar.Header, tr *tar.Reader) error) error {
 	r, err := decompress(m.name, m.data)
 	if err != nil {
 		return err
@@ -188,8 +190,16 @@ func (p *Package) readControl(m arMember) error {
 		if err != nil {
 			return err
 		}
+		if err := f(h, tr); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Package) readControl(m arMember) error {
+	return eachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
 		if h.Typeflag != tar.TypeReg {
-			continue
+			return nil
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
@@ -216,7 +226,8 @@ func (p *Package) readControl(m arMember) error {
 		default:
 			p.extra[name] = b
 		}
-	}
+		return nil
+	})
 }
 
 func parseControl(s string) []Field {
@@ -235,22 +246,10 @@ func parseControl(s string) []Field {
 }
 
 func (p *Package) readData(m arMember) error {
-	r, err := decompress(m.name, m.data)
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	return eachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
 		name := path.Clean("/" + strings.TrimPrefix(h.Name, "./"))
 		if name == "/" {
-			continue
+			return nil
 		}
 		e := Entry{Path: name, Mode: fmt.Sprintf("%04o", h.Mode&0o7777), Owner: h.Uname + "/" + h.Gname, Size: h.Size}
 		if e.Owner == "/" {
@@ -277,8 +276,8 @@ func (p *Package) readData(m arMember) error {
 			e.Type = "other"
 		}
 		p.Files = append(p.Files, e)
-	}
-	return nil
+		return nil
+	})
 }
 
 // Check verifies the package: md5sums, venv shebangs, leaked build paths.

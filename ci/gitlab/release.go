@@ -441,6 +441,7 @@ func (r *releaser) links(tag string) ([]*gl.ReleaseLink, error) {
 // missing.
 func (r *releaser) syncLink(tag string, a *Asset, links []*gl.ReleaseLink) error {
 	dap := directAssetPath(a)
+	want := gl.CreateReleaseLinkOptions{Name: gl.Ptr(a.Name), URL: gl.Ptr(a.URL), DirectAssetPath: gl.Ptr(dap), LinkType: gl.Ptr(gl.PackageLinkType)}
 	for _, l := range links {
 		if !strings.HasSuffix(l.DirectAssetURL, "/downloads"+dap) && l.Name != a.Name {
 			continue
@@ -449,24 +450,16 @@ func (r *releaser) syncLink(tag string, a *Asset, links []*gl.ReleaseLink) error
 			a.Link = "unchanged"
 			return nil
 		}
-		_, resp, err := r.c.ReleaseLinks.UpdateReleaseLink(r.cfg.Project, tag, l.ID, &gl.UpdateReleaseLinkOptions{
-			Name:            gl.Ptr(a.Name),
-			URL:             gl.Ptr(a.URL),
-			DirectAssetPath: gl.Ptr(dap),
-			LinkType:        gl.Ptr(gl.PackageLinkType),
-		}, gl.WithContext(r.ctx))
+		// The update options are the create options under another type.
+		u := gl.UpdateReleaseLinkOptions{Name: want.Name, URL: want.URL, DirectAssetPath: want.DirectAssetPath, LinkType: want.LinkType}
+		_, resp, err := r.c.ReleaseLinks.UpdateReleaseLink(r.cfg.Project, tag, l.ID, &u, gl.WithContext(r.ctx))
 		if err != nil {
 			return r.apiError("updating the link of "+a.Name+" in release "+tag, resp, err)
 		}
 		a.Link = "updated"
 		return nil
 	}
-	_, resp, err := r.c.ReleaseLinks.CreateReleaseLink(r.cfg.Project, tag, &gl.CreateReleaseLinkOptions{
-		Name:            gl.Ptr(a.Name),
-		URL:             gl.Ptr(a.URL),
-		DirectAssetPath: gl.Ptr(dap),
-		LinkType:        gl.Ptr(gl.PackageLinkType),
-	}, gl.WithContext(r.ctx))
+	_, resp, err := r.c.ReleaseLinks.CreateReleaseLink(r.cfg.Project, tag, &want, gl.WithContext(r.ctx))
 	if err != nil {
 		return r.apiError("linking "+a.Name+" to release "+tag, resp, err)
 	}

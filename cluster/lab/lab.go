@@ -190,13 +190,7 @@ func (l *Lab) create(ctx context.Context) error {
 	if _, err := ensureKey(l.KeyPath(), "debship-lab"); err != nil {
 		return err
 	}
-	if err := l.writeKnownHosts(); err != nil {
-		return err
-	}
-	if err := l.writeInventory(); err != nil {
-		return err
-	}
-	if err := l.handOver(); err != nil {
+	if err := l.writeAccess(); err != nil {
 		return err
 	}
 	if err := l.startNodes(ctx, l.Nodes); err != nil {
@@ -205,6 +199,18 @@ func (l *Lab) create(ctx context.Context) error {
 	// Last: a lab.json means "this lab is up"; a run killed before this
 	// point leaves none, and the next up cleans by name.
 	return l.writeState()
+}
+
+// writeAccess writes what a user needs to reach the nodes: known_hosts and
+// the inventory, both owned by whoever ran sudo.
+func (l *Lab) writeAccess() error {
+	if err := l.writeKnownHosts(); err != nil {
+		return err
+	}
+	if err := l.writeInventory(); err != nil {
+		return err
+	}
+	return l.handOver()
 }
 
 // resume makes an existing lab whole again.
@@ -219,13 +225,7 @@ func (l *Lab) resume(ctx context.Context) error {
 			}
 		}
 	}
-	if err := l.writeKnownHosts(); err != nil {
-		return err
-	}
-	if err := l.writeInventory(); err != nil {
-		return err
-	}
-	if err := l.handOver(); err != nil {
+	if err := l.writeAccess(); err != nil {
 		return err
 	}
 	if len(stopped) == 0 {
