@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/debbuild"
-	"gitlab.com/debship/debship/internal/debian"
 )
 
 // PickDeb chooses, of the .debs of one release built for several Debian
@@ -58,13 +58,9 @@ func nodeReleases(ctx context.Context, inv *inventory.Inventory, co inventory.Co
 	defer inventory.CloseAll(conns)
 	nodes := map[string]string{}
 	for _, n := range inv.Members() {
-		out, _, err := conns[n.Name].Run(ctx, "cat /etc/os-release")
+		r, err := host.Release(ctx, conns[n.Name])
 		if err != nil {
-			return nil, fmt.Errorf("%s: read /etc/os-release: %w", n.Name, err)
-		}
-		r, ok := debian.ParseOSRelease(out)
-		if !ok {
-			return nil, fmt.Errorf("%s runs no Debian release debship builds for (%s)", n.Name, strings.Join(debian.Targets(), ", "))
+			return nil, fmt.Errorf("%s: %w", n.Name, err)
 		}
 		nodes[n.Name] = r.Target
 	}
