@@ -22,6 +22,7 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -140,6 +141,17 @@ func (e *labEnv) healthz(node string) (string, error) {
 
 // expectVersion checks that every node runs version (dpkg) and says so on
 // /healthz.
+// built is the Debian version a build on this host writes for v: every
+// build carries its target, and the lab runs the host's release.
+func built(t *testing.T, v string) string {
+	t.Helper()
+	r, ok := debian.Host()
+	if !ok {
+		t.Fatal("the host runs no release of debship's table (internal/debian)")
+	}
+	return debbuild.TargetVersion(v, r)
+}
+
 func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	t.Helper()
 	for _, n := range e.inv.Members() {
@@ -317,7 +329,7 @@ func TestDeployLab(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.waitHealthy(t, 2*time.Minute)
-			e.nothingChanged(t, "1.0-1", "0")
+			e.nothingChanged(t, built(t, "1.0-1"), "0")
 		}},
 		{"deploy v2 under load, a second deploy refused by the lock", func(t *testing.T) {
 			load := e.load()
@@ -354,7 +366,7 @@ func TestDeployLab(t *testing.T) {
 			if res.IPMoves != 1 || r.HostSwitches() != 1 {
 				t.Errorf("the floating IP moved %d times (the load saw %d switches)", res.IPMoves, r.HostSwitches())
 			}
-			e.expectVersion(t, "2.0-1", "2.0.0")
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 		{"v3 fails its health check: rolled back on the first node", func(t *testing.T) {
 			st := e.waitHealthy(t, time.Minute)
@@ -378,7 +390,7 @@ func TestDeployLab(t *testing.T) {
 			if len(r.Versions) != 1 || r.Versions["2.0.0"] == 0 {
 				t.Errorf("the floating IP served %v, want only 2.0.0", r.Versions)
 			}
-			e.expectVersion(t, "2.0-1", "2.0.0")
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 			e.waitHealthy(t, time.Minute)
 		}},
 		{"rollback refused by a dead deploy's lock, then --force-unlock brings v1 back", func(t *testing.T) {
@@ -402,14 +414,14 @@ func TestDeployLab(t *testing.T) {
 			if err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
-			if res.TakenOver == nil || res.TakenOver.Holder != "ci-runner-7" || res.Version != "1.0-1" {
+			if res.TakenOver == nil || res.TakenOver.Holder != "ci-runner-7" || res.Version != built(t, "1.0-1") {
 				t.Errorf("rollback result: %+v", res)
 			}
 			r := finish(t, load, 1500, "rollback to v1")
 			if r.HostSwitches() != 1 {
 				t.Errorf("the floating IP moved %d times", r.HostSwitches())
 			}
-			e.expectVersion(t, "1.0-1", "1.0.0")
+			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
 		}},
 		{"crash of the node being updated: the deploy stops, the other node serves", func(t *testing.T) {
 			st := e.waitHealthy(t, time.Minute)
@@ -483,7 +495,7 @@ func TestDeployLab(t *testing.T) {
 				t.Errorf("resume plan: %+v", res.Plan.Actions)
 			}
 			finish(t, load, 1500, "deploy v2 after the crash")
-			e.expectVersion(t, "2.0-1", "2.0.0")
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 		{"webhook: a green tag pipeline deploys v4 through the receiver", func(t *testing.T) { webhookDeploy(t, e, v4) }},
 		{"history lists the deploys and the rollback with outcomes", func(t *testing.T) {
@@ -506,7 +518,8 @@ func TestDeployLab(t *testing.T) {
 			if last := entries[len(entries)-1]; !strings.HasPrefix(last.Holder, "webhook job ") || !strings.HasSuffix(last.Holder, "(v4.0.0)") {
 				t.Errorf("the webhook's deploy is recorded as %q", last.Holder)
 			}
-			want := []string{"deploy 2.0-1 success", "deploy 3.0-1 rolled-back", "rollback 1.0-1 success", "deploy 2.0-1 failed", "deploy 2.0-1 success", "deploy 4.0-1 success"}
+			v1, v2, v3, v4 := built(t, "1.0-1"), built(t, "2.0-1"), built(t, "3.0-1"), built(t, "4.0-1")
+			want := []string{"deploy " + v2 + " success", "deploy " + v3 + " rolled-back", "rollback " + v1 + " success", "deploy " + v2 + " failed", "deploy " + v2 + " success", "deploy " + v4 + " success"}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}

@@ -196,7 +196,7 @@ func TestDeployJobLab(t *testing.T) {
 		if _, err := runJob(t, keyVar, knownHostsVar); err != nil {
 			t.Fatalf("deploy job: %v", err)
 		}
-		e.expectVersion(t, "5.0-1", "5.0.0")
+		e.expectVersion(t, built(t, "5.0-1"), "5.0.0")
 		hist := e.sh(t, "node1", "tail -n 1 "+HistoryFile)
 		if !strings.Contains(hist, `"holder":"release-bot (CI job 4711)"`) || !strings.Contains(hist, `"outcome":"success"`) {
 			t.Errorf("history records the deploy as %s", hist)

@@ -113,5 +113,5 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 		t.Errorf("job %+v, deployed %q", j, st.Deployed)
 	}
 	finish(t, load, 1500, "webhook deploy of v4")
-	e.expectVersion(t, "4.0-1", "4.0.0")
+	e.expectVersion(t, built(t, "4.0-1"), "4.0.0")
 }
