@@ -241,13 +241,36 @@ func logResult(t *testing.T, r *Result) {
 
 // nothingChanged checks the cluster is as before a refused deploy: the
 // versions, no lock, no staged copies, no bans, no history.
+// deployState is what a deploy changes on a node: the installed version,
+// a staged .deb, the history's length and pacemaker bans (cli- constraints).
+const deployState = "dpkg-query -W -f='${Version}' hello-web; echo; test -e /var/cache/debship/incoming && echo staged || echo nothing staged; wc -l < " + HistoryFile + " 2>/dev/null || echo 0; cibadmin --query --scope constraints | grep -c cli- || true"
+
 func (e *labEnv) nothingChanged(t *testing.T, version string, histLines string) {
 	t.Helper()
+	want := map[string]string{}
 	for _, n := range e.inv.Members() {
-		out := e.sh(t, n.Name, "dpkg-query -W -f='${Version}' hello-web; echo; test -e /var/cache/debship/incoming && echo staged || echo nothing staged; wc -l < "+HistoryFile+" 2>/dev/null || echo 0; cibadmin --query --scope constraints | grep -c cli- || true")
-		want := version + "\nnothing staged\n" + histLines + "\n0"
-		if out != want {
-			t.Errorf("%s changed by a refused deploy:\n%s\nwant:\n%s", n.Name, out, want)
+		want[n.Name] = version + "\nnothing staged\n" + histLines + "\n0"
+	}
+	e.unchangedSince(t, want)
+}
+
+// snapshot is deployState on every node, for unchangedSince.
+func (e *labEnv) snapshot(t *testing.T) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, n := range e.inv.Members() {
+		m[n.Name] = e.sh(t, n.Name, deployState)
+	}
+	return m
+}
+
+// unchangedSince fails when a node's deployState differs from want, or the
+// deploy lock is held: a refused deploy must leave both as they were.
+func (e *labEnv) unchangedSince(t *testing.T, want map[string]string) {
+	t.Helper()
+	for _, n := range e.inv.Members() {
+		if out := e.sh(t, n.Name, deployState); out != want[n.Name] {
+			t.Errorf("%s changed by a refused deploy:\n%s\nwant:\n%s", n.Name, out, want[n.Name])
 		}
 	}
 	if l, err := ReadLock(context.Background(), e.conn(t, "node1")); err != nil || l != nil {
