@@ -262,20 +262,7 @@ func TestInventoryErrors(t *testing.T) {
 			[]string{`41: unknown network type "vpn"; use "wireguard", "tinc" or "none"`}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := writeInventory(t, tt.doc(t))
-			_, err := Load(p)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			var want []string
-			for _, w := range tt.want {
-				want = append(want, p+":"+w)
-			}
-			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
-				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantLoadErrors(t, tt.doc(t), tt.want) })
 	}
 }
 
@@ -292,5 +279,23 @@ func TestLoadInventoryMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// wantLoadErrors loads doc as an inventory file and wants exactly the
+// errors want, each "line: message" after the file's path.
+func wantLoadErrors(t *testing.T, doc string, want []string) {
+	t.Helper()
+	p := writeInventory(t, doc)
+	_, err := Load(p)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var full []string
+	for _, w := range want {
+		full = append(full, p+":"+w)
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, full) {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(full, "\n  "))
 	}
 }

@@ -154,19 +154,6 @@ func TestInventoryOptionErrors(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := writeInventory(t, tt.doc())
-			_, err := Load(p)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			var want []string
-			for _, w := range tt.want {
-				want = append(want, p+":"+w)
-			}
-			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
-				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantLoadErrors(t, tt.doc(), tt.want) })
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"maps"
 	"os"
-	"regexp"
+
 	"slices"
 	"strings"
+
+	"gitlab.com/debship/debship/internal/grammar"
 )
 
 // Secrets are never in the inventory itself (it is meant for version
@@ -92,8 +94,6 @@ func (inv *Inventory) readSecretFile(key, what, path string) (string, error) {
 	return string(b), nil
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // secretOption reports fence options that hold a secret by their name
 // (fence-agents: password, passwd, snmp_priv_passwd, api_token,
 // secret_key, community …).
@@ -138,7 +138,7 @@ func (inv *Inventory) validateFencing(add func(key, format string, args ...any))
 		add("fencing.password-env", "[fencing] has both password-file and password-env; keep one")
 	case (f.PasswordFile != "" || f.PasswordEnv != "") && agent == FenceNone:
 		add("fencing", "[fencing] has a password but no agent; set agent, or remove password-file and password-env")
-	case f.PasswordEnv != "" && !envNameRE.MatchString(f.PasswordEnv):
+	case f.PasswordEnv != "" && grammar.EnvName(f.PasswordEnv) != nil:
 		add("fencing.password-env", "password-env %q is not an environment variable name", f.PasswordEnv)
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.Options)) {
