@@ -165,6 +165,7 @@ func (e *Error) Error() string { return e.Result.Message }
 // debFile is the .deb being deployed.
 type debFile struct {
 	path, pkg, version, arch, sha256 string
+	target                           string // the release it was built for ("debian-13"); "" when untargeted
 	data                             []byte
 }
 
@@ -203,7 +204,7 @@ func readDeb(path string) (*debFile, []string) {
 	if err != nil {
 		return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
 	}
-	return &debFile{path: path, pkg: id.Package, version: id.Version, arch: id.Arch, sha256: id.SHA256, data: data}, problems
+	return &debFile{path: path, pkg: id.Package, version: id.Version, arch: id.Arch, sha256: id.SHA256, target: id.Target, data: data}, problems
 }
 
 // deployment is one run of Run.

@@ -264,6 +264,8 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 	v1 := makeDeb(t, "hello-web", "1.0-1")
 	v2 := makeDeb(t, "hello-web", "2.0-1")
 	other := makeDeb(t, "other-app", "2.0-1")
+	forBookworm := makeDeb(t, "hello-web", "2.0-1+deb12u1")
+	forTrixie := makeDeb(t, "hello-web", "2.0-1+deb13u1")
 	for _, c := range []struct {
 		name  string
 		deb   string
@@ -271,6 +273,12 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 		want  string
 	}{
 		{"wrong package", other, nil, `is the package "other-app", but the cluster runs "hello-web"`},
+		{"built for another release", forBookworm, nil,
+			"hello-web_2.0-1+deb12u1_all.deb is built for debian-12, but node1 runs Debian 13; deploy its build for debian-13 (debship build --target debian-13)"},
+		{"one node on another release", forTrixie, func(f *fakeCluster) { f.release["node2"] = 12 },
+			"hello-web_2.0-1+deb13u1_all.deb is built for debian-13, but node2 runs Debian 12; deploy its build for debian-12 (debship build --target debian-12)"},
+		{"a release debship does not build for", forTrixie, func(f *fakeCluster) { f.release["node1"] = 14 },
+			"hello-web_2.0-1+deb13u1_all.deb is built for debian-13, but node1 runs Debian 14, which debship does not build for (debian-13, debian-12)"},
 		{"node offline", v2, func(f *fakeCluster) { f.offline["node2"] = true }, "node2 is offline in pacemaker"},
 		{"lock held", v2, func(f *fakeCluster) {
 			f.lock = (&Lock{ID: "x", Holder: "alice", Host: "laptop", PID: 42, Kind: KindDeploy, Version: "1.5-1", Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}).xml()

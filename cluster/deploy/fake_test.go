@@ -43,6 +43,7 @@ type fakeCluster struct {
 	noStart  map[string]bool
 	ipMoves  int
 	aptFails map[string]bool // version whose simulate fails
+	release  map[string]int  // node -> VERSION_ID (13 unless set)
 }
 
 func newFakeCluster(version string) *fakeCluster {
@@ -51,6 +52,7 @@ func newFakeCluster(version string) *fakeCluster {
 		inst: map[string]string{}, files: map[string]map[string][]byte{}, history: map[string][]string{},
 		banned: map[string]bool{}, failed: map[string]bool{}, offline: map[string]bool{},
 		bad: map[string]int{}, noStart: map[string]bool{}, aptFails: map[string]bool{}, holder: "node1",
+		release: map[string]int{},
 	}
 	for _, n := range f.nodes {
 		f.inst[n] = version
@@ -204,7 +206,11 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 	switch {
 	case strings.HasPrefix(cmd, "# facts.sh"):
 		var b strings.Builder
-		fmt.Fprintf(&b, "installed=%s\ndpkg_status=ii\naudit=0\nfree_kb=10000000\nunit=%s\narch=amd64\niptables=yes\ncurl=yes\n", f.inst[n.name], map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
+		rel := f.release[n.name]
+		if rel == 0 {
+			rel = 13
+		}
+		fmt.Fprintf(&b, "installed=%s\ndpkg_status=ii\naudit=0\nfree_kb=10000000\nunit=%s\narch=amd64\nrelease=%d\niptables=yes\ncurl=yes\n", f.inst[n.name], map[bool]string{true: "active", false: "inactive"}[f.running(n.name)], rel)
 		var paths []string
 		for p := range files {
 			if strings.HasPrefix(p, inventory.PackageCache+"/") && !strings.Contains(p, "/incoming/") {

@@ -22,53 +22,7 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
-	"gitlab.com/debship/debship/internal/debian"
-	"gitlab.com/debship/debship/internal/testenv"
 )
-
-// buildExample builds examples/hello-web at version in mode "cluster"
-// (pacemaker runs its unit), offline; edit may change the copied source
-// first (a broken variant).
-func buildExample(t *testing.T, version string, edit func(dir string)) string {
-	t.Helper()
-	testenv.NeedFile(t, "/usr/bin/python3")
-	src, err := filepath.Abs("../../examples/hello-web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "hello-web")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	replaceIn(t, filepath.Join(dir, "pyproject.toml"), "[tool.debship]\n", "[tool.debship]\nmode = \"cluster\"\n")
-	replaceIn(t, filepath.Join(dir, "pyproject.toml"), "version = \"1.4.0\"", "version = \""+version+"\"")
-	if edit != nil {
-		edit(dir)
-	}
-	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := debbuild.Build(context.Background(), spec, debbuild.BuildOptions{Output: t.TempDir(), NoIndex: true, SourceDateEpoch: 1767225600})
-	if err != nil {
-		t.Fatalf("build hello-web %s: %v", version, err)
-	}
-	return res.Path
-}
-
-func replaceIn(t *testing.T, path, old, new string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), old) {
-		t.Fatalf("%s has no %q", path, old)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 type testLog struct {
 	mu sync.Mutex
@@ -139,19 +93,15 @@ func (e *labEnv) healthz(node string) (string, error) {
 	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), nil
 }
 
-// expectVersion checks that every node runs version (dpkg) and says so on
-// /healthz.
-// built is the Debian version a build on this host writes for v: every
-// build carries its target, and the lab runs the host's release.
+// built is the Debian version a build for the tests' lab writes for v:
+// every build carries its target.
 func built(t *testing.T, v string) string {
 	t.Helper()
-	r, ok := debian.Host()
-	if !ok {
-		t.Fatal("the host runs no release of debship's table (internal/debian)")
-	}
-	return debbuild.TargetVersion(v, r)
+	return debbuild.TargetVersion(v, labtest.Release(t))
 }
 
+// expectVersion checks that every node runs version (dpkg) and says so on
+// /healthz.
 func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	t.Helper()
 	for _, n := range e.inv.Members() {
@@ -292,14 +242,14 @@ func (e *labEnv) conn(t *testing.T, node string) transport.Transport {
 // TestDeployLab is the issue's acceptance list on a two-node lab, in
 // order: each step starts from the state the previous one left.
 func TestDeployLab(t *testing.T) {
-	v1 := buildExample(t, "1.0.0", nil)
-	v2 := buildExample(t, "2.0.0", nil)
+	v1 := labtest.BuildExample(t, labtest.Release(t), "1.0.0", nil)
+	v2 := labtest.BuildExample(t, labtest.Release(t), "2.0.0", nil)
 	// v3 answers /healthz with 500: its service runs, its health check fails.
-	v3 := buildExample(t, "3.0.0", func(dir string) {
-		replaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
+	v3 := labtest.BuildExample(t, labtest.Release(t), "3.0.0", func(dir string) {
+		labtest.ReplaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
 			`start_response("200 OK", [("Content-Type", "text/plain")`, `start_response("500 Internal Server Error", [("Content-Type", "text/plain")`)
 	})
-	v4 := buildExample(t, "4.0.0", nil)
+	v4 := labtest.BuildExample(t, labtest.Release(t), "4.0.0", nil)
 	other := makeDeb(t, "other-app", "2.0-1")
 	corrupt := filepath.Join(t.TempDir(), "hello-web_2.0-1_all.deb")
 	b, err := os.ReadFile(v2)

@@ -78,8 +78,8 @@ func TestDeployJobLab(t *testing.T) {
 	testenv.NeedLong(t, "boots the lab") // before the builds, which -short would waste
 	testenv.NeedCommand(t, "bash", "go")
 	job := generatedDeployJob(t)
-	v1 := buildExample(t, "1.0.0", nil)
-	v5 := buildExample(t, "5.0.0", nil)
+	v1 := labtest.BuildExample(t, labtest.Release(t), "1.0.0", nil)
+	v5 := labtest.BuildExample(t, labtest.Release(t), "5.0.0", nil)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, ".debship/bin/debship")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/debship")

@@ -20,6 +20,7 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -31,6 +32,7 @@ type nodeFacts struct {
 	FreeKB     int64
 	Unit       string
 	Arch       string
+	Release    int // VERSION_ID of /etc/os-release; 0 when unknown
 	Iptables   bool
 	Curl       bool
 	Debs       []cachedDeb
@@ -77,6 +79,8 @@ func parseFacts(out string) *nodeFacts {
 			f.Unit = v
 		case "arch":
 			f.Arch = v
+		case "release":
+			f.Release, _ = strconv.Atoi(v)
 		case "iptables":
 			f.Iptables = v == "yes"
 		case "curl":
@@ -198,6 +202,9 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 		}
 		if d.deb.arch != "all" && f.Arch != "" && f.Arch != d.deb.arch {
 			add("%s is built for %s, but %s is %s", d.deb.cacheName(), d.deb.arch, n, f.Arch)
+		}
+		if msg := releaseMismatch(d.deb, n, f.Release); msg != "" {
+			add("%s", msg)
 		}
 		if !f.Curl {
 			add("%s has no curl, which the health check runs on the node; install it with: apt-get install curl", n)
@@ -530,4 +537,24 @@ func (d *deployment) fetchPrevious(ctx context.Context) (string, func(), error) 
 	err = fmt.Errorf("no node has the .deb of %s %s in %s to roll back to", d.inv.App.Package, v, inventory.PackageCache)
 	end(err, "")
 	return "", nil, err
+}
+
+// releaseMismatch is the sentence refusing a .deb built for another Debian
+// release than the node runs: its venv holds that release's python3, which
+// the node does not have (the .deb's Depends would stop dpkg only after it
+// unpacked). "" when they match or either is unknown.
+func releaseMismatch(deb *debFile, node string, nodeVersion int) string {
+	if deb.target == "" || nodeVersion == 0 {
+		return ""
+	}
+	want, ok := debian.ByVersion(nodeVersion)
+	if ok && want.Target == deb.target {
+		return ""
+	}
+	if !ok {
+		return fmt.Sprintf("%s is built for %s, but %s runs Debian %d, which debship does not build for (%s)",
+			deb.cacheName(), deb.target, node, nodeVersion, strings.Join(debian.Targets(), ", "))
+	}
+	return fmt.Sprintf("%s is built for %s, but %s runs Debian %d; deploy its build for %s (debship build --target %s)",
+		deb.cacheName(), deb.target, node, nodeVersion, want.Target, want.Target)
 }

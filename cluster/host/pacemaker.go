@@ -294,9 +294,14 @@ type Resource struct {
 	Agent string // class[:provider]:type, without "stonith:"
 	// Params are the instance attributes; an empty value means "not set"
 	// (create leaves it out, update removes it).
-	Params  map[string]string
-	Create  string // the rest of the pcs create command: ops, meta, clone (pcs syntax, not one value)
-	Stonith bool
+	Params map[string]string
+	Create string // the rest of the pcs create command: ops, meta, clone (pcs syntax, not one value)
+	// CloneMeta are meta attributes of the clone (<ID>-clone) that Create
+	// makes. They are set by a second command: pcs 0.11 (Debian 12) takes
+	// them after "clone" without a keyword, pcs 0.12 (Debian 13) only after
+	// "clone meta", and "pcs resource meta" is the same in both.
+	CloneMeta map[string]string
+	Stonith   bool
 	// Force skips pcs's check of the parameters against the agent's
 	// metadata (for fence_dummy, which ignores what it does not know).
 	Force bool
@@ -338,6 +343,10 @@ func (r Resource) force() string {
 // CreateResource creates r.
 func CreateResource(ctx context.Context, t transport.Transport, r Resource) error {
 	_, err := transport.Output(ctx, t, fmt.Sprintf("pcs %s create %s %s %s %s%s", r.kind(), q(r.ID), q(r.Agent), r.paramArgs(false), r.Create, r.force()))
+	if err != nil || len(r.CloneMeta) == 0 {
+		return err
+	}
+	_, err = transport.Output(ctx, t, fmt.Sprintf("pcs resource meta %s %s", q(r.ID+"-clone"), Resource{Params: r.CloneMeta}.paramArgs(false)))
 	return err
 }
 
@@ -353,9 +362,11 @@ func DeleteResource(ctx context.Context, t transport.Transport, r Resource) erro
 	return err
 }
 
-// AddColocation keeps rsc on a node where with runs (score INFINITY).
+// AddColocation keeps rsc on a node where with runs. The score is pcs's
+// default, INFINITY: pcs 0.12 (Debian 13) refuses it as a bare argument,
+// pcs 0.11 (Debian 12) does not know "score=".
 func AddColocation(ctx context.Context, t transport.Transport, id, rsc, with string) error {
-	_, err := transport.Output(ctx, t, "pcs constraint colocation add "+q(rsc)+" with "+q(with)+" INFINITY id="+q(id))
+	_, err := transport.Output(ctx, t, "pcs constraint colocation add "+q(rsc)+" with "+q(with)+" id="+q(id))
 	return err
 }
 

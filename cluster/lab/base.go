@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/rootfs"
 	"gitlab.com/debship/debship/templates"
 )
@@ -18,18 +20,28 @@ import (
 // minbase of rootfs.Base, then the lab's packages and configuration.
 type base struct {
 	rootfs.Base
-	cacheDir string
+	release  debian.Release
+	cacheDir string // the release's: <cache>/<suite>
 }
 
-func newBase(cacheDir string) (base, error) {
-	k, err := baseKey()
+// newBase is the base root of a release, in a directory of the release's
+// own: bases of other releases stay cached, so that switching the lab
+// between releases boots in seconds after the first build of each.
+func newBase(cacheDir, suite string) (base, error) {
+	r, ok := debian.BySuite(suite)
+	if !ok {
+		return base{}, fmt.Errorf("no Debian release %q (releases: %s)", suite, strings.Join(Releases(), ", "))
+	}
+	k, err := baseKey(r)
 	if err != nil {
 		return base{}, err
 	}
+	cacheDir = filepath.Join(cacheDir, r.Suite)
 	return base{
+		release: r,
 		Base: rootfs.Base{
 			Dir:   filepath.Join(cacheDir, "base-"+k),
-			Suite: Suite,
+			Suite: r.Suite,
 			// Packages lists would fail here: debootstrap's resolver does
 			// not handle virtual packages (python3-cryptography needs
 			// python3-cffi-backend-api-min), so they come from apt in
@@ -67,7 +79,7 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 		b.Suite, b.Dir, b.logPath())
 	run := buildRunner(log)
 	err = b.Ensure(ctx, run, progress, func(ctx context.Context, root string, m rootfs.Mirrors) error {
-		fmt.Fprintf(progress, "  stage 2: apt-get install %d packages\n", len(Packages))
+		fmt.Fprintf(progress, "  stage 2: apt-get install %d packages\n", len(packages(b.release)))
 		if err := b.installPackages(ctx, run, root, m); err != nil {
 			return fmt.Errorf("stage 2: %w", err)
 		}
@@ -84,10 +96,13 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 	return nil
 }
 
-// removeStale deletes roots of other keys, half-built ones included.
+// removeStale deletes roots of other keys of this release, half-built ones
+// included, and those of the layout before releases (<cache>/base-*).
 // Callers hold the lab lock and have cleaned up, so no overlay uses them.
 func (b base) removeStale() error {
 	old, _ := filepath.Glob(filepath.Join(b.cacheDir, "base-*"))
+	unversioned, _ := filepath.Glob(filepath.Join(filepath.Dir(b.cacheDir), "base-*"))
+	old = append(old, unversioned...)
 	for _, d := range old {
 		if d == b.Dir {
 			continue
@@ -140,7 +155,7 @@ func (b base) installPackages(ctx context.Context, run rootfs.Runner, root strin
 	if err := run.Run(ctx, env, "chroot", root, "apt-get", "update", "-q"); err != nil {
 		return err
 	}
-	args := append([]string{"chroot", root, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, Packages...)
+	args := append([]string{"chroot", root, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, packages(b.release)...)
 	return run.Run(ctx, env, args...)
 }
 

@@ -23,7 +23,8 @@ type Lab struct {
 	Dir      string       `json:"dir"`
 	CacheDir string       `json:"cache_dir"`
 	Subnet   netip.Prefix `json:"subnet"`
-	Base     string       `json:"base"` // the base root the nodes overlay
+	Release  string       `json:"release"` // the nodes' Debian release (codename)
+	Base     string       `json:"base"`    // the base root the nodes overlay
 	Nodes    []Node       `json:"nodes"`
 
 	progress io.Writer
@@ -67,7 +68,7 @@ func (l *Lab) Node(name string) (Node, error) {
 }
 
 func newLab(o Options, base string) *Lab {
-	l := &Lab{Dir: o.Dir, CacheDir: o.CacheDir, Subnet: o.Subnet, Base: base, progress: o.Progress}
+	l := &Lab{Dir: o.Dir, CacheDir: o.CacheDir, Subnet: o.Subnet, Release: o.Release, Base: base, progress: o.Progress}
 	for i := 1; i <= o.Nodes; i++ {
 		n := Node{Name: fmt.Sprintf("node%d", i), Address: hostAddr(o.Subnet, byte(10+i))}
 		if i == 3 {
@@ -107,7 +108,7 @@ func (l *Lab) SetProgress(w io.Writer) {
 }
 
 func (l *Lab) sameAs(o *Lab) bool {
-	if l.CacheDir != o.CacheDir || l.Subnet != o.Subnet || l.Base != o.Base || len(l.Nodes) != len(o.Nodes) {
+	if l.CacheDir != o.CacheDir || l.Subnet != o.Subnet || l.Release != o.Release || l.Base != o.Base || len(l.Nodes) != len(o.Nodes) {
 		return false
 	}
 	for i := range l.Nodes {
@@ -149,7 +150,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	defer unlock()
 	start := time.Now()
-	b, err := newBase(opts.CacheDir)
+	b, err := newBase(opts.CacheDir, opts.Release)
 	if err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/rootfs"
 )
 
@@ -15,8 +17,10 @@ const (
 	DefaultDir      = "/var/lib/debship/lab"
 	DefaultCacheDir = "/var/cache/debship/lab"
 	DefaultNodes    = 2
-	MaxNodes        = 3
-	AdminUser       = "admin"
+	// DefaultRelease is the Debian release the nodes run: today's stable.
+	DefaultRelease = "trixie"
+	MaxNodes       = 3
+	AdminUser      = "admin"
 )
 
 // LockPath serialises lab mutations machine-wide: one lab per machine, and
@@ -41,6 +45,9 @@ type Options struct {
 	CacheDir string
 	// Nodes is 2, or 3 (the third is the tie-breaker). Default 2.
 	Nodes int
+	// Release is the Debian release of the nodes, by codename ("trixie",
+	// "bookworm"): one of internal/debian's releases. Default DefaultRelease.
+	Release string
 	// Subnet is an IPv4 /24 for the lab network. Default DefaultSubnet.
 	Subnet netip.Prefix
 	// Progress receives one line per step (nil: discard).
@@ -60,6 +67,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Nodes < 2 || o.Nodes > MaxNodes {
 		return o, fmt.Errorf("a lab has 2 or 3 nodes, not %d", o.Nodes)
 	}
+	if o.Release == "" {
+		o.Release = DefaultRelease
+	}
+	if _, ok := debian.BySuite(o.Release); !ok {
+		return o, fmt.Errorf("the lab runs %s, not %q", strings.Join(Releases(), " or "), o.Release)
+	}
 	if !o.Subnet.IsValid() {
 		o.Subnet = DefaultSubnet
 	}
@@ -78,4 +91,13 @@ func hostAddr(subnet netip.Prefix, n byte) netip.Addr {
 	a := subnet.Masked().Addr().As4()
 	a[3] = n
 	return netip.AddrFrom4(a)
+}
+
+// Releases are the codenames a lab can run, newest first.
+func Releases() []string {
+	var out []string
+	for _, r := range debian.Releases {
+		out = append(out, r.Suite)
+	}
+	return out
 }

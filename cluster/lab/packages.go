@@ -7,12 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	"gitlab.com/debship/debship/internal/rootfs"
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
-
-// Suite is the Debian release the nodes run.
-const Suite = rootfs.DefaultSuite
 
 // Packages go into the base root in the second stage (apt-get inside the
 // chroot). The first group makes a bootable, reachable node; the second is
@@ -25,7 +24,7 @@ var Packages = []string{
 	"iproute2", "iputils-ping", "iputils-arping", "procps", "psmisc", "less", "kmod",
 	"cron", "curl", "python3", "python3-venv",
 	// the cluster stack, hardening and private network
-	"corosync", "pacemaker", "pcs", "crmsh", "resource-agents", "fence-agents",
+	"corosync", "pacemaker", "pcs", "crmsh", "resource-agents",
 	"corosync-qnetd", "corosync-qdevice",
 	"glusterfs-server", "glusterfs-client", "fuse3", "attr",
 	"wireguard-tools", "tinc",
@@ -36,6 +35,15 @@ var Packages = []string{
 	// the cluster base phase's tools: the nodes have no route to a mirror, so
 	// apt must find them installed already
 	"git", "htop", "iftop", "iotop", "atop", "debian-goodies",
+}
+
+// fenceAgent is the lab's only fence agent (the lab inventory's): its
+// package is fence-agents on Debian 12 and fence-agents-dummy from 13 on.
+const fenceAgent = inventory.FenceDummy
+
+// packages is Packages with the release's fence agent package.
+func packages(r debian.Release) []string {
+	return append(append([]string(nil), Packages...), host.FenceAgentPackage(r, fenceAgent))
 }
 
 // DisabledUnits are installed but not started at boot: the cluster phases
@@ -61,16 +69,16 @@ const customizeTemplate = "lab/customize.sh"
 // baseKey names the cached base root: a hash of everything that goes into
 // it, so a changed package list or image script gives a new base and the
 // old one is rebuilt, never patched.
-func baseKey() (string, error) {
+func baseKey(r debian.Release) (string, error) {
 	script, err := templates.Raw(customizeTemplate)
 	if err != nil {
 		return "", fmt.Errorf("base key: %w", err)
 	}
-	pk := append([]string(nil), Packages...)
+	pk := packages(r)
 	sort.Strings(pk)
 	h := sha256.New()
 	fmt.Fprintf(h, "suite %s\npackages %s\ndisabled %s\nmasked %s\nadmin %s\n",
-		Suite, strings.Join(pk, " "), strings.Join(DisabledUnits, " "),
+		r.Suite, strings.Join(pk, " "), strings.Join(DisabledUnits, " "),
 		strings.Join(MaskedUnits, " "), AdminUser)
 	h.Write(script)
 	return hex.EncodeToString(h.Sum(nil))[:16], nil

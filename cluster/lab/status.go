@@ -12,6 +12,7 @@ type Status struct {
 	Inventory  string       `json:"inventory"`
 	Key        string       `json:"key"`
 	KnownHosts string       `json:"known_hosts"`
+	Release    string       `json:"release"`
 	Subnet     string       `json:"subnet"`
 	Host       string       `json:"host_address"`
 	FloatingIP string       `json:"floating_ip"`
@@ -43,6 +44,7 @@ func (l *Lab) Status(ctx context.Context) Status {
 		Inventory:  l.InventoryPath(),
 		Key:        l.KeyPath(),
 		KnownHosts: l.KnownHostsPath(),
+		Release:    l.Release,
 		Subnet:     l.Subnet.String(),
 		Host:       l.HostAddress().String(),
 		FloatingIP: l.FloatingIP().String(),

@@ -10,26 +10,42 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
 func TestBaseKeyFollowsPackageList(t *testing.T) {
-	k1, err := baseKey()
+	trixie, _ := debian.BySuite("trixie")
+	bookworm, _ := debian.BySuite("bookworm")
+	k1, err := baseKey(trixie)
 	if err != nil {
 		t.Fatal(err)
 	}
 	saved := Packages
 	defer func() { Packages = saved }()
 	Packages = append(append([]string(nil), saved...), "htop-extra")
-	k2, _ := baseKey()
+	k2, _ := baseKey(trixie)
 	Packages = append([]string{saved[len(saved)-1]}, saved[:len(saved)-1]...) // order does not matter
-	k3, _ := baseKey()
-	if k1 == k2 || k1 != k3 {
-		t.Errorf("keys: %s %s %s", k1, k2, k3)
+	k3, _ := baseKey(trixie)
+	k4, _ := baseKey(bookworm)
+	if k1 == k2 || k1 != k3 || k1 == k4 {
+		t.Errorf("keys: %s %s %s %s", k1, k2, k3, k4)
 	}
-	b, _ := newBase("/var/cache/x")
-	if b.Dir != "/var/cache/x/base-"+k1 || b.Debs != "/var/cache/x/debs" || b.Suite != "bookworm" {
-		t.Errorf("base %+v", b.Base)
+	Packages = saved
+	for _, tt := range []struct{ suite, key, fence string }{{"trixie", k1, "fence-agents-dummy"}, {"bookworm", k4, "fence-agents"}} {
+		b, err := newBase("/var/cache/x", tt.suite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Dir != "/var/cache/x/"+tt.suite+"/base-"+tt.key || b.Debs != "/var/cache/x/"+tt.suite+"/debs" || b.Suite != tt.suite {
+			t.Errorf("base %+v", b.Base)
+		}
+		if p := packages(b.release); p[len(p)-1] != tt.fence {
+			t.Errorf("%s: fence agent package %s, want %s", tt.suite, p[len(p)-1], tt.fence)
+		}
+	}
+	if _, err := newBase("/var/cache/x", "sid"); err == nil || !strings.Contains(err.Error(), "trixie, bookworm") {
+		t.Errorf("sid: %v", err)
 	}
 }
 
@@ -38,7 +54,7 @@ func TestIssuePackages(t *testing.T) {
 	for _, p := range Packages {
 		have[p] = true
 	}
-	for _, p := range strings.Fields(`openssh-server corosync pacemaker pcs crmsh resource-agents fence-agents
+	for _, p := range strings.Fields(`openssh-server corosync pacemaker pcs crmsh resource-agents
 		corosync-qnetd corosync-qdevice glusterfs-server glusterfs-client fuse3 wireguard-tools tinc ufw
 		fail2ban rkhunter unattended-upgrades python3 python3-venv curl sudo`) {
 		if !have[p] {
@@ -49,8 +65,11 @@ func TestIssuePackages(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	o, err := Options{}.withDefaults()
-	if err != nil || o.Dir != DefaultDir || o.CacheDir != DefaultCacheDir || o.Nodes != 2 || o.Subnet != DefaultSubnet {
+	if err != nil || o.Dir != DefaultDir || o.CacheDir != DefaultCacheDir || o.Nodes != 2 || o.Subnet != DefaultSubnet || o.Release != "trixie" {
 		t.Fatalf("defaults: %+v %v", o, err)
+	}
+	if _, err := (Options{Release: "buster"}).withDefaults(); err == nil || err.Error() != `the lab runs trixie or bookworm, not "buster"` {
+		t.Errorf("buster: %v", err)
 	}
 	if _, err := (Options{Nodes: 4}).withDefaults(); err == nil {
 		t.Error("4 nodes accepted")

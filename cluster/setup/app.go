@@ -80,7 +80,8 @@ func appSpec(inv *inventory.Inventory) host.Resource {
 		// floating IP gives it up at once instead of being restarted there;
 		// after failure-timeout the node may run it again.
 		Create: "op monitor interval=5s timeout=20s op start timeout=60s op stop timeout=60s " +
-			"meta migration-threshold=1 failure-timeout=120s clone interleave=true"}
+			"meta migration-threshold=1 failure-timeout=120s clone",
+		CloneMeta: map[string]string{"interleave": "true"}}
 }
 
 func appResourceStep() Step {

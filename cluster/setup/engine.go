@@ -19,9 +19,11 @@ import (
 	"sync"
 	"time"
 
+	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/internal/debian"
 )
 
 // A Step is one thing a phase makes true on a node. Check is read-only and
@@ -114,6 +116,15 @@ func (t *Target) Sh(ctx context.Context, cmd string) (string, error) {
 func (t *Target) Peer(name string) *Target {
 	n, _ := t.Run.Inv.Node(name)
 	return &Target{Node: n, T: t.Run.Conns[name], Run: t.Run}
+}
+
+// Release is the node's Debian release, read once per run.
+func (t *Target) Release(ctx context.Context) (debian.Release, error) {
+	v, err := t.Run.cached("release "+t.Node.Name, func() (any, error) { return host.Release(ctx, t.T) })
+	if err != nil {
+		return debian.Release{}, fmt.Errorf("%s: %w", t.Node.Name, err)
+	}
+	return v.(debian.Release), nil
 }
 
 // Options are what plan and apply were asked for.

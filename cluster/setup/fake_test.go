@@ -40,8 +40,15 @@ func (f *fakeT) Run(ctx context.Context, cmd string) ([]byte, []byte, error) {
 			return []byte(a[1]), nil, nil
 		}
 	}
+	if cmd == "cat /etc/os-release" {
+		return []byte(fakeOSRelease), nil, nil
+	}
 	return nil, nil, nil
 }
+
+// fakeOSRelease is a Debian 13 node's, unless a test answers otherwise.
+const fakeOSRelease = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\nID=debian\n"
+
 func (f *fakeT) Upload(ctx context.Context, path string, data []byte, mode os.FileMode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/internal/debian"
 )
 
 // Constraint ids in the CIB.
@@ -43,11 +44,14 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 	primary := []inventory.Node{inv.Primary()}
 	tb, hasTB := inv.Tiebreaker()
 
-	pkgs := packagesStep("packages", func(t *Target) []string {
+	pkgs := releasePackagesStep("packages", func(r debian.Release, t *Target) []string {
 		if t.Node.Role == inventory.RoleTiebreaker {
 			return []string{"corosync-qnetd"}
 		}
-		p := []string{"corosync", "pacemaker", "pcs", "resource-agents", "fence-agents"}
+		p := []string{"corosync", "pacemaker", "pcs", "resource-agents"}
+		if fp := host.FenceAgentPackage(r, t.Inv().FenceAgent()); fp != "" {
+			p = append(p, fp)
+		}
 		if hasTB {
 			p = append(p, "corosync-qdevice")
 		}

@@ -21,41 +21,13 @@ import (
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
-	"gitlab.com/debship/debship/internal/testenv"
 )
 
 // buildClusterDeb builds the example app in mode "cluster" (pacemaker runs
-// its unit), offline.
+// its unit), offline, for the tests' lab.
 func buildClusterDeb(t *testing.T) string {
 	t.Helper()
-	testenv.NeedFile(t, "/usr/bin/python3")
-	src, err := filepath.Abs("../../examples/hello-web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "hello-web")
-	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	py := filepath.Join(dir, "pyproject.toml")
-	b, err := os.ReadFile(py)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = []byte(strings.Replace(string(b), "[tool.debship]\n", "[tool.debship]\nmode = \"cluster\"\n", 1))
-	if err := os.WriteFile(py, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := debbuild.Build(context.Background(), spec, debbuild.BuildOptions{Output: t.TempDir(), NoIndex: true, SourceDateEpoch: 1767225600})
-	if err != nil {
-		t.Fatalf("build the example .deb: %v", err)
-	}
-	return res.Path
+	return labtest.BuildExample(t, labtest.Release(t), "1.4.0", nil)
 }
 
 type logWriter struct{ t *testing.T }

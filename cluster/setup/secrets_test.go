@@ -96,6 +96,8 @@ func (s *simNode) Run(_ context.Context, cmd string) ([]byte, []byte, error) {
 			return ok(m[2])
 		}
 		return ok("ok")
+	case cmd == "cat /etc/os-release":
+		return ok(fakeOSRelease)
 	case w[0] == "rm" && w[1] == "-f":
 		for _, p := range w[2:] {
 			delete(s.files, p)

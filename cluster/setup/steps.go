@@ -11,6 +11,7 @@ import (
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -81,18 +82,41 @@ func templateFile(tmpl string, data func(t *Target) any) func(t *Target) ([]byte
 // packagesStep installs Debian packages that are missing. apt's lists are
 // refreshed only when the install does not find a package.
 func packagesStep(name string, pkgs func(t *Target) []string) Step {
+	return packagesStepCtx(name, func(_ context.Context, t *Target) ([]string, error) { return pkgs(t), nil })
+}
+
+// releasePackagesStep is packagesStep for packages whose names depend on
+// the node's Debian release (fence-agents was split in Debian 13).
+func releasePackagesStep(name string, pkgs func(r debian.Release, t *Target) []string) Step {
+	return packagesStepCtx(name, func(ctx context.Context, t *Target) ([]string, error) {
+		r, err := t.Release(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return pkgs(r, t), nil
+	})
+}
+
+func packagesStepCtx(name string, pkgs func(ctx context.Context, t *Target) ([]string, error)) Step {
+	missing := func(ctx context.Context, t *Target) ([]string, error) {
+		p, err := pkgs(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return host.MissingPackages(ctx, t.T, p)
+	}
 	return Step{
 		Name: name,
 		Hint: "apt-get could not install the packages: is the node's apt mirror reachable (apt-get update on the node)?",
 		Check: func(ctx context.Context, t *Target) (State, error) {
-			m, err := host.MissingPackages(ctx, t.T, pkgs(t))
+			m, err := missing(ctx, t)
 			if err != nil {
 				return State{}, err
 			}
 			return doneIf(len(m) == 0, "install %s", strings.Join(m, " ")), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
-			m, err := host.MissingPackages(ctx, t.T, pkgs(t))
+			m, err := missing(ctx, t)
 			if err != nil {
 				return err
 			}

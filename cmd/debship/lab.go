@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -26,7 +28,8 @@ func labCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "lab",
 		Usage: "a real Debian HA cluster on this machine, for rehearsing deploys",
-		Description: `The lab boots Debian 12 nodes with systemd-nspawn (systemd as PID 1), each an
+		Description: `The lab boots Debian 13 nodes (Debian 12 with "lab up --release bookworm")
+with systemd-nspawn (systemd as PID 1), each an
 overlay over one cached base root, each in its own network namespace on a
 private bridge (10.231.0.0/24: this host .1, nodes .11 .12 .13, floating IP
 .100). The nodes have no route out. sshd runs on every node with an admin
@@ -41,6 +44,7 @@ later runs boot in seconds. One lab runs per machine at a time.
 
 Examples:
    debship lab up --nodes 3
+   debship lab up --release bookworm
    debship lab ssh node1 -- sudo journalctl -u corosync
    debship lab crash node1 && debship lab start node1
    debship lab down`,
@@ -80,7 +84,8 @@ func labUpCommand(dirFlag cli.Flag) *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "bring the lab up (the first run builds the base root)",
-		Description: `Boots 2 nodes (or 3 with --nodes 3: node3 is the tie-breaker) and waits until
+		Description: `Boots 2 nodes (or 3 with --nodes 3: node3 is the tie-breaker) of Debian 13
+"trixie" (or --release bookworm for Debian 12) and waits until
 the admin user can log in to each with strict host-key checking. Writes
 cluster.toml, the SSH key id_ed25519 and known_hosts into the lab directory and
 prints the inventory's path as the last line.
@@ -88,10 +93,12 @@ prints the inventory's path as the last line.
 If the same lab is already up, only stopped nodes are started and pulled
 cables plugged in. Anything else left on the machine (a lab of another shape,
 or the remains of a killed run) is removed first, and the nodes start from
-the pristine base root.`,
+the pristine base root. Each release has its own cached base root, built on
+its first use.`,
 		Flags: []cli.Flag{
 			dirFlag,
 			&cli.IntFlag{Name: "nodes", Value: lab.DefaultNodes, Usage: "number of nodes: 2, or 3 with a tie-breaker"},
+			&cli.StringFlag{Name: "release", Value: lab.DefaultRelease, Usage: "the nodes' Debian `RELEASE`: " + strings.Join(lab.Releases(), " or ")},
 			&cli.StringFlag{Name: "subnet", Value: lab.DefaultSubnet.String(), Usage: "lab network, an IPv4 `/24`"},
 			&cli.StringFlag{Name: "cache", Value: lab.DefaultCacheDir, Usage: "`DIR` of the cached base root"},
 		},
@@ -101,6 +108,9 @@ the pristine base root.`,
 			}
 			if n := c.Int("nodes"); n != 2 && n != 3 {
 				return usagef("--nodes must be 2 or 3, not %d", n)
+			}
+			if r := c.String("release"); !slices.Contains(lab.Releases(), r) {
+				return usagef("--release must be %s, not %q", strings.Join(lab.Releases(), " or "), r)
 			}
 			subnet, err := netip.ParsePrefix(c.String("subnet"))
 			if err != nil || !subnet.Addr().Is4() || subnet.Bits() != 24 {
@@ -112,6 +122,7 @@ the pristine base root.`,
 				Dir:      c.String("dir"),
 				CacheDir: c.String("cache"),
 				Nodes:    c.Int("nodes"),
+				Release:  c.String("release"),
 				Subnet:   subnet,
 				Progress: os.Stderr,
 			})
@@ -155,7 +166,7 @@ is up.`,
 }
 
 func printLabStatus(st lab.Status) {
-	fmt.Printf("lab %s: subnet %s, this host %s, floating IP %s\n", st.Dir, st.Subnet, st.Host, st.FloatingIP)
+	fmt.Printf("lab %s: Debian %s, subnet %s, this host %s, floating IP %s\n", st.Dir, st.Release, st.Subnet, st.Host, st.FloatingIP)
 	fmt.Printf("inventory: %s\n\n", st.Inventory)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NODE\tADDRESS\tROLE\tSTATE\tLINK\tSSH\tMEMORY")

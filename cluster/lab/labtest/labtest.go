@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/lab"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -71,16 +72,23 @@ func Main(m *testing.M) {
 // pristine ones.
 func Get(t testing.TB, nodes int) *lab.Lab {
 	t.Helper()
-	return get(t, nodes, false)
+	return get(t, nodes, Release(t), false)
 }
 
 // Fresh is Get with nodes booted from the pristine base root (a few seconds).
 func Fresh(t testing.TB, nodes int) *lab.Lab {
 	t.Helper()
-	return get(t, nodes, true)
+	return get(t, nodes, Release(t), true)
 }
 
-func get(t testing.TB, nodes int, fresh bool) *lab.Lab {
+// FreshRelease is Fresh with nodes of another Debian release. The next Get
+// of the default release boots fresh nodes too.
+func FreshRelease(t testing.TB, nodes int, r debian.Release) *lab.Lab {
+	t.Helper()
+	return get(t, nodes, r, true)
+}
+
+func get(t testing.TB, nodes int, r debian.Release, fresh bool) *lab.Lab {
 	t.Helper()
 	if !inMain {
 		t.Fatal("labtest: call labtest.Main(m) from TestMain, so that the lab is taken down after the tests")
@@ -106,7 +114,7 @@ func get(t testing.TB, nodes int, fresh bool) *lab.Lab {
 			t.Fatal(err)
 		}
 	}
-	l, err := lab.Up(ctx, lab.Options{Dir: Dir, Nodes: nodes, Progress: progress})
+	l, err := lab.Up(ctx, lab.Options{Dir: Dir, Nodes: nodes, Release: r.Suite, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
 	}

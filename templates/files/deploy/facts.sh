@@ -14,6 +14,7 @@ while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 printf 'free_kb=%s\n' "$(df -Pk "$d" | awk 'NR==2{print $4}')"
 printf 'unit=%s\n' "$(systemctl is-active "$unit" 2>/dev/null || true)"
 printf 'arch=%s\n' "$(dpkg --print-architecture)"
+printf 'release=%s\n' "$(sed -n 's/^VERSION_ID=//p' /etc/os-release | tr -d '"')"
 command -v iptables >/dev/null 2>&1 && echo iptables=yes || echo iptables=no
 command -v curl >/dev/null 2>&1 && echo curl=yes || echo curl=no
 for f in "$cache"/*.deb; do
