@@ -17,7 +17,7 @@ type Base struct {
 	// build completed, so a killed build never leaves a half root that
 	// looks finished.
 	Dir     string
-	Suite   string   // the Debian release, e.g. DefaultSuite
+	Suite   string   // the Debian release's codename ("trixie"); internal/debian lists them
 	Include []string // packages debootstrap installs besides minbase
 	// Debs keeps downloaded .debs between builds (debootstrap's
 	// --cache-dir); empty keeps none.

@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// DefaultSuite is the Debian release debship targets today; callers pass it
-// (or another release) to every function here.
-const DefaultSuite = "bookworm"
 
 // aptSource is one "deb" entry of the host's apt configuration.
 type aptSource struct {
