@@ -10,7 +10,6 @@ import (
 	"strings"
 )
 
-
 // aptSource is one "deb" entry of the host's apt configuration.
 type aptSource struct {
 	URI    string
