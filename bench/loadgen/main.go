@@ -1,5 +1,5 @@
-// Command loadgen sends requests to a URL at a fixed rate (one connection
-// each, a timeout, no retries) until it is interrupted or its duration ends,
+// Command loadgen sends requests to a URL at a fixed rate (by default one
+// connection each, a timeout, no retries; -kind for keep-alive clients) until it is interrupted or its duration ends,
 // and prints the report of cluster/deploy/loadgen as one JSON line on
 // stdout. bench/deploy.sh runs it against the floating IP during a deploy.
 //
@@ -23,13 +23,18 @@ import (
 
 func main() {
 	url := flag.String("url", "http://10.231.0.100:8080/", "URL to request")
+	kind := flag.String("kind", string(loadgen.KindNew), "client: new (a connection per request), pool (4 keep-alive connections, POST, never re-sent) or retry (Go's default client, GET, 4 connections)")
 	rate := flag.Float64("rate", 50, "requests per second")
 	timeout := flag.Duration("timeout", 2*time.Second, "timeout per request (no retries)")
 	duration := flag.Duration("duration", 5*time.Minute, "stop after this long")
 	flag.Parse()
+	if k := loadgen.Kind(*kind); k != loadgen.KindNew && k != loadgen.KindPool && k != loadgen.KindRetry {
+		fmt.Fprintf(os.Stderr, "loadgen: -kind %q: want new, pool or retry\n", *kind)
+		os.Exit(2)
+	}
 
 	l := loadgen.Start(context.Background(), loadgen.Options{
-		URL: *url, Rate: *rate, Timeout: *timeout, Duration: *duration,
+		URL: *url, Kind: loadgen.Kind(*kind), Rate: *rate, Timeout: *timeout, Duration: *duration,
 	})
 	done := make(chan loadgen.Report, 1)
 	go func() { done <- l.Wait() }()

@@ -5,9 +5,13 @@
 //
 // The rate is open-loop: a request starts every 1/Rate seconds whether or
 // not the earlier ones have answered, so that an outage shows as failures
-// and latency instead of silently slowing the client down. Each request
-// has its own connection and no retries: every SYN that goes unanswered is
-// seen.
+// and latency instead of silently slowing the client down.
+//
+// Kind picks the client: KindNew opens a connection per request and never
+// retries (every SYN that goes unanswered is seen); KindPool and KindRetry
+// keep up to 4 connections open, as browsers, API clients and proxies do,
+// and differ in what happens when the server closed a connection the client
+// reuses (see Kind).
 package loadgen
 
 import (
@@ -16,16 +20,43 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 )
 
+// Kind is how the client holds its connections.
+type Kind string
+
+const (
+	// KindNew opens a new connection for every request (keep-alive off),
+	// no retries.
+	KindNew Kind = "new"
+	// KindPool keeps up to PoolSize connections open and never sends a
+	// request twice: it POSTs, and Go's Transport (like urllib3 and
+	// browsers) does not replay a non-idempotent request it has written.
+	// A request written on a connection the server has just closed fails.
+	KindPool Kind = "pool"
+	// KindRetry is Go's net/http default client with up to PoolSize
+	// connections: a GET (idempotent) that fails on a reused connection
+	// before any answer arrived is sent once more on a new connection, as
+	// urllib3 and browsers do.
+	KindRetry Kind = "retry"
+)
+
+// PoolSize is how many connections the keep-alive kinds hold at most.
+const PoolSize = 4
+
+// Kinds are all kinds, in the order reports list them.
+var Kinds = []Kind{KindNew, KindPool, KindRetry}
+
 // Options bound a load: it stops at Duration or MaxRequests, whichever
 // comes first, or when stopped.
 type Options struct {
 	URL         string
+	Kind        Kind          // default KindNew
 	Rate        float64       // requests per second; default 50
 	Timeout     time.Duration // per request, no retries; default 2 s
 	Duration    time.Duration // default 5 minutes
@@ -39,6 +70,9 @@ type Sample struct {
 	Latency time.Duration
 	Status  int
 	Err     string
+	// Reused: the request went out on a connection an earlier one used
+	// (for a failure: the server or the network may have closed it).
+	Reused bool
 	// Host and Version come from a JSON body with "host" and "version"
 	// (the example app's "/"), to see which node answered.
 	Host, Version string
@@ -74,6 +108,9 @@ func Start(ctx context.Context, o Options) *Load {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 200
 	}
+	if o.Kind == "" {
+		o.Kind = KindNew
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	l := &Load{o: o, cancel: cancel, done: make(chan struct{}), t0: time.Now()}
 	go l.run(ctx)
@@ -82,13 +119,17 @@ func Start(ctx context.Context, o Options) *Load {
 
 func (l *Load) run(ctx context.Context) {
 	defer close(l.done)
-	client := &http.Client{
-		Timeout: l.o.Timeout,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			Proxy:             nil,
-		},
+	tr := &http.Transport{DisableKeepAlives: true}
+	if l.o.Kind != KindNew {
+		// Go's defaults (keep-alive, 90 s idle timeout), without a proxy
+		// from the environment, at most PoolSize connections.
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		tr.MaxConnsPerHost = PoolSize
+		tr.MaxIdleConnsPerHost = PoolSize
 	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: l.o.Timeout, Transport: tr}
 	interval := time.Duration(float64(time.Second) / l.o.Rate)
 	sem := make(chan struct{}, l.o.MaxInFlight)
 	var wg sync.WaitGroup
@@ -121,7 +162,21 @@ func (l *Load) run(ctx context.Context) {
 
 func (l *Load) one(c *http.Client) Sample {
 	s := Sample{Start: time.Now()}
-	resp, err := c.Get(l.o.URL)
+	method := http.MethodGet
+	if l.o.Kind == KindPool {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, l.o.URL, nil)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	// A retried request gets a second connection: Reused is the first one's.
+	var once sync.Once
+	req = req.WithContext(httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { once.Do(func() { s.Reused = i.Reused }) },
+	}))
+	resp, err := c.Do(req)
 	if err != nil {
 		s.Latency = time.Since(s.Start)
 		s.Err = err.Error()
@@ -247,6 +302,14 @@ func Summarize(samples []Sample) Report {
 }
 
 func errorKind(s Sample) string {
+	k := errorCause(s)
+	if s.Reused {
+		k += " on a reused connection"
+	}
+	return k
+}
+
+func errorCause(s Sample) string {
 	switch {
 	case s.Err == "":
 		return fmt.Sprintf("HTTP %d", s.Status)
@@ -258,6 +321,8 @@ func errorKind(s Sample) string {
 		return "connection reset"
 	case strings.Contains(s.Err, "no route to host"):
 		return "no route to host"
+	case strings.HasSuffix(s.Err, "EOF"):
+		return "closed by the server (EOF)"
 	}
 	return s.Err
 }

@@ -10,7 +10,7 @@ import os
 import socketserver
 import sys
 import tomllib
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from . import __version__
 
@@ -71,7 +71,51 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
 
 
+# How long an idle keep-alive connection stays open (gunicorn's default is 2 s,
+# nginx's 75 s); a client that sends on it just as it closes sees a reset.
+KEEPALIVE_SECONDS = 5
+
+
+class KeepAliveServerHandler(ServerHandler):
+    http_version = "1.1"
+
+
 class QuietHandler(WSGIRequestHandler):
+    """wsgiref's handler with HTTP/1.1 keep-alive, as the servers of real apps
+    (gunicorn, uvicorn) do: browsers, API clients and proxies reuse connections."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEPALIVE_SECONDS
+
+    def handle(self):
+        self.close_connection = True
+        self.handle_one()
+        while not self.close_connection:
+            self.handle_one()
+
+    def handle_one(self):
+        self.close_connection = True
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except (TimeoutError, ConnectionError):
+            return
+        if not self.raw_requestline:
+            return
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        # The app never reads a body: a request with one ends the connection,
+        # so that the body is not read as the next request.
+        if self.headers.get("Content-Length", "0") != "0" or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+        handler = KeepAliveServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
+        self.wfile.flush()
+
     def log_message(self, format, *args):  # one line per request on stderr, journald adds the time
         sys.stderr.write("%s %s\n" % (self.address_string(), format % args))
 
