@@ -324,7 +324,7 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 	case strings.HasPrefix(cmd, "# move-ip.sh"):
 		f.prefer = reMoveTo.FindStringSubmatch(cmd)[1]
 		f.place()
-		return ok("drained_ms=3\nreleased_ms=400\n")
+		return ok("drained_ms=3\nreset_idle=2\nreleased_ms=400\n")
 	case strings.HasPrefix(cmd, "systemctl is-active"):
 		return ok(map[bool]string{true: "active", false: "inactive"}[f.running(n.name)])
 	case strings.Contains(cmd, "apt-get install -y"):

@@ -246,6 +246,7 @@ func (d *deployment) rollbackNode(ctx context.Context, p *pcmk, a Action) error 
 var (
 	drainedRE  = regexp.MustCompile(`drained_ms=(\d+)`)
 	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
+	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
 )
 
 // moveIP hands the floating IP from one node to an updated one: the one
@@ -303,6 +304,9 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	if m := drainedRE.FindStringSubmatch(out); m != nil {
 		ms, _ := strconv.Atoi(m[1])
 		msg = fmt.Sprintf("in-flight requests drained in %d ms", ms)
+	}
+	if m := resetRE.FindStringSubmatch(out); m != nil && m[1] != "0" {
+		msg += ", " + m[1] + " idle keep-alive connections reset"
 	}
 	if m := releasedRE.FindStringSubmatch(out); m != nil {
 		msg += ", released by " + from + " after " + m[1] + " ms"

@@ -1,0 +1,234 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/cluster/deploy/loadgen"
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/progress"
+	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/cluster/status"
+)
+
+// maxLatency bounds the slowest request of every client kind during a
+// deploy. A connection that is opened while the floating IP moves has its
+// SYN dropped (see move-ip.sh) and the client's kernel sends it again after
+// 1 s, so a new connection can take just over 1 s; the margin is for this
+// 2-core host running other lab tests at the same time.
+const maxLatency = 1500 * time.Millisecond
+
+// clients is one load per client kind, each at 50 requests/s to the
+// floating IP, all at once: a deploy is measured for every kind in one run.
+type clients map[loadgen.Kind]*loadgen.Load
+
+func (e *labEnv) clients() clients {
+	c := clients{}
+	for _, k := range loadgen.Kinds {
+		c[k] = loadgen.Start(context.Background(), loadgen.Options{
+			URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),
+			Kind: k, Rate: 50, Timeout: 2 * time.Second, Duration: 4 * time.Minute,
+		})
+	}
+	return c
+}
+
+// finish stops the loads once each has at least min requests and checks
+// what their users saw: no failed request for the client that opens a
+// connection per request and for the one that retries an idempotent request
+// on a stale connection; for the pool that never re-sends a request, at
+// most one lost request per connection and floating IP move (a request
+// written just as its connection goes away); the slowest request under
+// maxLatency; the answering node changed once per move.
+func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.Kind]loadgen.Report {
+	t.Helper()
+	reports := map[loadgen.Kind]loadgen.Report{}
+	for _, k := range loadgen.Kinds {
+		l := c[k]
+		for deadline := time.Now().Add(time.Minute); len(l.Samples()) < min && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		r := l.Stop()
+		reports[k] = r
+		t.Logf("LOAD %s, client %s: %s", what, k, r)
+		for _, s := range l.Samples() {
+			if !s.OK() || s.Latency > time.Second {
+				t.Logf("%s request at %s: %q (HTTP %d after %s, reused connection: %v)", k, s.Start.Format("15:04:05.000"), s.Err, s.Status, s.Latency.Round(time.Millisecond), s.Reused)
+			}
+		}
+		allowed := 0
+		if k == loadgen.KindPool {
+			allowed = moves * loadgen.PoolSize
+		}
+		if r.Failed > allowed {
+			t.Errorf("%s, client %s: %d of %d requests failed, want at most %d", what, k, r.Failed, r.Requests, allowed)
+		}
+		if r.Requests < min {
+			t.Errorf("%s, client %s: only %d requests", what, k, r.Requests)
+		}
+		if r.Max > maxLatency {
+			t.Errorf("%s, client %s: the slowest request took %s, want under %s", what, k, r.Max.Round(time.Millisecond), maxLatency)
+		}
+		if r.HostSwitches() != moves {
+			t.Errorf("%s, client %s: answered by %q, want %d switches", what, k, r.Hosts, moves)
+		}
+	}
+	return reports
+}
+
+// TestDeploy3NodesLab is the recommended topology, two app nodes and the
+// tie-breaker, under load from every client kind: a deploy, a failed
+// health check rolled back, a rollback, and a crash of the node being
+// updated followed by the deploy that finishes it. The tie-breaker never
+// runs the app and is never touched.
+func TestDeploy3NodesLab(t *testing.T) {
+	v1 := buildExample(t, "1.0.0", nil)
+	v2 := buildExample(t, "2.0.0", nil)
+	// v3 answers /healthz with 500: its service runs, its health check fails.
+	v3 := buildExample(t, "3.0.0", func(dir string) {
+		replaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
+			`start_response("200 OK", [("Content-Type", "text/plain")`, `start_response("500 Internal Server Error", [("Content-Type", "text/plain")`)
+	})
+
+	l := labtest.Fresh(t, 3)
+	inv, _ := labtest.Inventory(t, l)
+	tb, ok := inv.Tiebreaker()
+	if !ok || len(inv.Members()) != 2 {
+		t.Fatalf("the 3-node lab has members %v and tie-breaker %v, want two app nodes and a tie-breaker", inv.Members(), tb)
+	}
+	e := &labEnv{t: t, l: l, inv: inv}
+	start := time.Now()
+	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
+		t.Fatalf("cluster apply --package v1: %v", err)
+	}
+	t.Logf("3-node cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
+	e.waitHealthy(t, 2*time.Minute)
+	ctx := context.Background()
+
+	// run deploys (or rolls back) under load and returns the result, the
+	// error and the loads' reports.
+	run := func(t *testing.T, o Options, min, moves int, what string) (*Result, error) {
+		t.Helper()
+		load := e.clients()
+		time.Sleep(2 * time.Second)
+		res, err := Run(ctx, o)
+		logResult(t, res)
+		load.finish(t, min, moves, what)
+		if res != nil {
+			for _, n := range res.Nodes {
+				if n.Node == tb.Name {
+					t.Errorf("the deploy worked on the tie-breaker %s: %+v", tb.Name, n)
+				}
+			}
+		}
+		return res, err
+	}
+	tiebreakerUntouched := func(t *testing.T) {
+		t.Helper()
+		if out := e.sh(t, tb.Name, "dpkg-query -W -f='${Status}' hello-web 2>/dev/null || echo absent"); out != "absent" {
+			t.Errorf("the tie-breaker %s has hello-web: %q", tb.Name, out)
+		}
+	}
+
+	steps := []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"deploy v2", func(t *testing.T) {
+			res, err := run(t, e.options(t, v2), 1500, 1, "deploy v2")
+			if err != nil {
+				t.Fatalf("deploy v2: %v", err)
+			}
+			if res.IPMoves != 1 || len(res.Nodes) != 2 {
+				t.Errorf("deploy v2: %d IP moves, nodes %+v", res.IPMoves, res.Nodes)
+			}
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
+			tiebreakerUntouched(t)
+		}},
+		{"v3 fails its health check: rolled back on the first node", func(t *testing.T) {
+			holder := e.waitHealthy(t, time.Minute).IPHolder
+			res, err := run(t, e.options(t, v3), 1000, 0, "deploy v3 (rolled back)")
+			var de *Error
+			if !errors.As(err, &de) || res.Outcome != OutcomeRolledBack {
+				t.Fatalf("want a rolled-back deploy, got %v", err)
+			}
+			if len(res.Nodes) != 1 || res.Nodes[0].Node == holder || res.Nodes[0].Outcome != NodeRolledBack || res.IPMoves != 0 {
+				t.Errorf("nodes %+v, %d IP moves (the IP was on %s)", res.Nodes, res.IPMoves, holder)
+			}
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
+		}},
+		{"rollback to v1", func(t *testing.T) {
+			e.waitHealthy(t, time.Minute)
+			o := e.options(t, "")
+			o.Kind = KindRollback
+			res, err := run(t, o, 1500, 1, "rollback to v1")
+			if err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			if res.Version != built(t, "1.0-1") || res.IPMoves != 1 {
+				t.Errorf("rollback result: %+v", res)
+			}
+			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
+		}},
+		{"crash of the node being updated, then the deploy that finishes it", func(t *testing.T) {
+			holder := e.waitHealthy(t, time.Minute).IPHolder
+			o := e.options(t, v2)
+			crashed := make(chan string, 1)
+			o.Progress = watcher{o.Progress, func(ev progress.Event) {
+				if ev.Step == "install" && ev.Status == progress.StatusRunning {
+					select {
+					case crashed <- ev.Node:
+						if err := l.Crash(ctx, ev.Node); err != nil {
+							t.Errorf("crash %s: %v", ev.Node, err)
+						}
+					default:
+					}
+				}
+			}}
+			_, err := run(t, o, 500, 0, "crash mid-deploy")
+			node := <-crashed
+			var de *Error
+			if !errors.As(err, &de) || !strings.Contains(err.Error(), node+" left the cluster during install") {
+				t.Fatalf("deploy with %s crashed: %v", node, err)
+			}
+			if node == holder || node == tb.Name {
+				t.Errorf("the crashed node %s was updated first; the IP was on %s", node, holder)
+			}
+			if err := l.Start(ctx, node); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				st := status.Get(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+				if ok, _ := st.Healthy(); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the cluster did not recover after %s came back", node)
+				}
+				time.Sleep(time.Second)
+			}
+			res, err := run(t, e.options(t, v2), 1500, 1, "deploy v2 after the crash")
+			if err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if res.Plan.Actions[0].Node != node || !res.Plan.Actions[0].Resume {
+				t.Errorf("resume plan: %+v", res.Plan.Actions)
+			}
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
+			tiebreakerUntouched(t)
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.f) {
+			t.FailNow()
+		}
+	}
+	t.Logf("3-node lab test took %s", time.Since(start).Round(time.Second))
+}
