@@ -9,9 +9,13 @@
 #       pcs node standby N; dpkg -i 1.6.deb; pcs node unstandby N
 #   lab down.
 #
-# The load (bench/loadgen, i.e. cluster/deploy/loadgen) sends RATE req/s to
-# the floating IP, one connection each, 2 s timeout, no retries, from 3 s
-# before the deploy until 3 s after it and for at least MIN_LOAD seconds.
+# The load (bench/loadgen, i.e. cluster/deploy/loadgen) is three clients at
+# once, each sending RATE req/s to the floating IP with a 2 s timeout, from
+# 3 s before the deploy until 3 s after it and for at least MIN_LOAD
+# seconds: "new" opens a connection per request, no retries; "pool" keeps
+# up to 4 connections open and POSTs (never re-sent); "retry" is Go's
+# default client (GET, up to 4 connections, a request that fails on a
+# reused connection is sent once more, as urllib3 and browsers do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-50}
@@ -23,9 +27,10 @@ LAB=/var/lib/debship/lab
 make build >/dev/null
 
 work=$(mktemp -d /var/tmp/debship-deploy-bench.XXXXXX)
-lg_pid=
+KINDS="new pool retry"
+lg_pids=
 cleanup() {
-	if [ -n "$lg_pid" ]; then kill "$lg_pid" 2>/dev/null || true; fi
+	for p in $lg_pids; do kill "$p" 2>/dev/null || true; done
 	"$DEBSHIP" lab down >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -70,12 +75,16 @@ wait_healthy() {
 	exit 1
 }
 
-# measure NAME CMD...: runs CMD under load, appends a table row to $work/rows.
+# measure NAME CMD...: runs CMD under load, appends a table row per client
+# kind to $work/rows.
 measure() {
 	local name=$1; shift
 	wait_healthy
-	"$work/loadgen" -url "$URL" -rate "$RATE" -timeout 2s -duration 10m >"$work/load.json" 2>"$work/load.log" &
-	lg_pid=$!
+	local k p
+	for k in $KINDS; do
+		"$work/loadgen" -kind "$k" -url "$URL" -rate "$RATE" -timeout 2s -duration 10m >"$work/load-$k.json" 2>"$work/load-$k.log" &
+		lg_pids="$lg_pids $!"
+	done
 	local t0; t0=$(now)
 	sleep 3
 	local s e
@@ -85,13 +94,15 @@ measure() {
 	e=$(now)
 	sleep 3
 	while [ "$(secs "$t0" "$(now)" | cut -d. -f1)" -lt "$MIN_LOAD" ]; do sleep 0.5; done
-	kill -INT "$lg_pid"
-	wait "$lg_pid"
-	lg_pid=
-	log "$name: $(cat "$work/load.log"); versions served: $(jq -c .versions "$work/load.json")"
-	jq -r --arg n "$name" --arg t "$(secs "$s" "$e")" \
-		'"| \($n) | \($t) | \(.requests) | \(.failed) | \(.p50_ms|round) | \(.p99_ms|round) | \(.max_ms|round) | \(.longest_gap_ms|round) |"' \
-		"$work/load.json" >>"$work/rows"
+	for p in $lg_pids; do kill -INT "$p"; done
+	for p in $lg_pids; do wait "$p"; done
+	lg_pids=
+	for k in $KINDS; do
+		log "$name, client $k: $(cat "$work/load-$k.log"); versions served: $(jq -c .versions "$work/load-$k.json")"
+		jq -r --arg n "$name" --arg k "$k" --arg t "$(secs "$s" "$e")" \
+			'"| \($n) | \($k) | \($t) | \(.requests) | \(.failed)\(if .failed > 0 then " (" + (.errors | to_entries | map("\(.key): \(.value)") | join(", ")) + ")" else "" end) | \(.p50_ms|round) | \(.p99_ms|round) | \(.max_ms|round) | \(.longest_gap_ms|round) |"' \
+			"$work/load-$k.json" >>"$work/rows"
+	done
 }
 
 onnode() { local n=$1; shift; "$DEBSHIP" lab ssh "$n" -- sudo "$@"; }
@@ -115,6 +126,6 @@ for n in node1 node2; do onnode "$n" tee /tmp/new.deb >/dev/null <"$v3"; done
 log "naive loop with $(basename "$v3")"
 measure "naive standby/dpkg -i/unstandby" naive
 
-echo "| $RATE req/s, 2 s timeout, no retries | deploy wall time (s) | requests | failed | p50 (ms) | p99 (ms) | max (ms) | longest gap (ms) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| $RATE req/s per client, 2 s timeout | client | deploy wall time (s) | requests | failed | p50 (ms) | p99 (ms) | max (ms) | longest gap (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 cat "$work/rows"
