@@ -86,6 +86,10 @@ class QuietHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = KEEPALIVE_SECONDS
+    # wsgiref writes the headers and the body apart: with Nagle's algorithm
+    # the body of every answer but a connection's first would wait for the
+    # client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def handle(self):
         self.close_connection = True
