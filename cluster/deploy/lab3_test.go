@@ -3,84 +3,17 @@ package deploy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/deploy/loadgen"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 )
-
-// maxLatency bounds the slowest request of every client kind during a
-// deploy. A connection that is opened while the floating IP moves has its
-// SYN dropped (see move-ip.sh) and the client's kernel sends it again after
-// 1 s, so a new connection can take just over 1 s; the margin is for this
-// 2-core host running other lab tests at the same time.
-const maxLatency = 1500 * time.Millisecond
-
-// clients is one load per client kind, each at 50 requests/s to the
-// floating IP, all at once: a deploy is measured for every kind in one run.
-type clients map[loadgen.Kind]*loadgen.Load
-
-func (e *labEnv) clients() clients {
-	c := clients{}
-	for _, k := range loadgen.Kinds {
-		c[k] = loadgen.Start(context.Background(), loadgen.Options{
-			URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),
-			Kind: k, Rate: 50, Timeout: 2 * time.Second, Duration: 4 * time.Minute,
-		})
-	}
-	return c
-}
-
-// finish stops the loads once each has at least min requests and checks
-// what their users saw: no failed request for the client that opens a
-// connection per request and for the one that retries an idempotent request
-// on a stale connection; for the pool that never re-sends a request, at
-// most one lost request per connection and floating IP move (a request
-// written just as its connection goes away); the slowest request under
-// maxLatency; the answering node changed once per move.
-func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.Kind]loadgen.Report {
-	t.Helper()
-	reports := map[loadgen.Kind]loadgen.Report{}
-	for _, k := range loadgen.Kinds {
-		l := c[k]
-		for deadline := time.Now().Add(time.Minute); len(l.Samples()) < min && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
-		}
-		r := l.Stop()
-		reports[k] = r
-		t.Logf("LOAD %s, client %s: %s", what, k, r)
-		for _, s := range l.Samples() {
-			if !s.OK() || s.Latency > time.Second {
-				t.Logf("%s request at %s: %q (HTTP %d after %s, reused connection: %v)", k, s.Start.Format("15:04:05.000"), s.Err, s.Status, s.Latency.Round(time.Millisecond), s.Reused)
-			}
-		}
-		allowed := 0
-		if k == loadgen.KindPool {
-			allowed = moves * loadgen.PoolSize
-		}
-		if r.Failed > allowed {
-			t.Errorf("%s, client %s: %d of %d requests failed, want at most %d", what, k, r.Failed, r.Requests, allowed)
-		}
-		if r.Requests < min {
-			t.Errorf("%s, client %s: only %d requests", what, k, r.Requests)
-		}
-		if r.Max > maxLatency {
-			t.Errorf("%s, client %s: the slowest request took %s, want under %s", what, k, r.Max.Round(time.Millisecond), maxLatency)
-		}
-		if r.HostSwitches() != moves {
-			t.Errorf("%s, client %s: answered by %q, want %d switches", what, k, r.Hosts, moves)
-		}
-	}
-	return reports
-}
 
 // TestDeploy3NodesLab is the recommended topology, two app nodes and the
 // tie-breaker, under load from every client kind: a deploy, a failed

@@ -94,7 +94,7 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 		}
 	}()
 
-	load := e.load()
+	load := e.clients()
 	time.Sleep(2 * time.Second)
 	hook := &gitlabtest.Hook{URL: "http://" + ln.Addr().String() + cfg.Path, Token: token}
 	code, body, err := hook.Send(context.Background(), gitlabtest.Delivery{Event: "Pipeline Hook", Body: webhooktest.Pipeline(webhooktest.ProjectID, webhooktest.ProjectPath, "v4.0.0")})
@@ -112,6 +112,6 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 	if j := st.Recent[0]; j.State != webhook.StateSucceeded || st.Deployed != j.Version {
 		t.Errorf("job %+v, deployed %q", j, st.Deployed)
 	}
-	finish(t, load, 1500, "webhook deploy of v4")
+	load.finish(t, 1500, 1, "webhook deploy of v4")
 	e.expectVersion(t, built(t, "4.0-1"), "4.0.0")
 }

@@ -69,6 +69,10 @@ def make_app(config):
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: a burst of new connections while
+    # the node is busy (an install) overflows it, and each SYN it drops
+    # costs the client 1 s (gunicorn's default backlog is 2048).
+    request_queue_size = 128
 
 
 # How long an idle keep-alive connection stays open (gunicorn's default is 2 s,
