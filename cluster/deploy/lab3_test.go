@@ -21,11 +21,11 @@ import (
 // updated followed by the deploy that finishes it. The tie-breaker never
 // runs the app and is never touched.
 func TestDeploy3NodesLab(t *testing.T) {
-	v1 := buildExample(t, "1.0.0", nil)
-	v2 := buildExample(t, "2.0.0", nil)
+	v1 := labtest.BuildExample(t, labtest.Release(t), "1.0.0", nil)
+	v2 := labtest.BuildExample(t, labtest.Release(t), "2.0.0", nil)
 	// v3 answers /healthz with 500: its service runs, its health check fails.
-	v3 := buildExample(t, "3.0.0", func(dir string) {
-		replaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
+	v3 := labtest.BuildExample(t, labtest.Release(t), "3.0.0", func(dir string) {
+		labtest.ReplaceIn(t, filepath.Join(dir, "src/hello_web/server.py"),
 			`start_response("200 OK", [("Content-Type", "text/plain")`, `start_response("500 Internal Server Error", [("Content-Type", "text/plain")`)
 	})
 

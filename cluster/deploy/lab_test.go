@@ -153,12 +153,26 @@ type clients map[loadgen.Kind]*loadgen.Load
 func (e *labEnv) clients() clients {
 	c := clients{}
 	for _, k := range loadgen.Kinds {
-		c[k] = loadgen.Start(context.Background(), loadgen.Options{
-			URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),
-			Kind: k, Rate: 50, Timeout: 2 * time.Second, Duration: 4 * time.Minute,
-		})
+		c[k] = e.loadOf(k)
 	}
 	return c
+}
+
+// load is the client that opens a connection per request alone.
+func (e *labEnv) load() *loadgen.Load { return e.loadOf(loadgen.KindNew) }
+
+func (e *labEnv) loadOf(k loadgen.Kind) *loadgen.Load {
+	return loadgen.Start(context.Background(), loadgen.Options{
+		URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),
+		Kind: k, Rate: 50, Timeout: 2 * time.Second, Duration: 4 * time.Minute,
+	})
+}
+
+// finish is clients.finish for a load of its own, without counting the
+// floating IP's moves.
+func finish(t *testing.T, l *loadgen.Load, min int, what string) loadgen.Report {
+	t.Helper()
+	return clients{loadgen.KindNew: l}.finish(t, min, -1, what)[loadgen.KindNew]
 }
 
 // finish stops the loads once each has at least min requests and checks
@@ -167,12 +181,16 @@ func (e *labEnv) clients() clients {
 // on a stale connection; for the pool that never re-sends a request, at
 // most one lost request per connection and floating IP move (a request
 // written just as its connection goes away); the slowest request under
-// maxLatency; the answering node changed once per move.
+// maxLatency; the answering node changed once per move (moves < 0: not
+// counted).
 func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.Kind]loadgen.Report {
 	t.Helper()
 	reports := map[loadgen.Kind]loadgen.Report{}
 	for _, k := range loadgen.Kinds {
-		l := c[k]
+		l, ok := c[k]
+		if !ok {
+			continue
+		}
 		for deadline := time.Now().Add(time.Minute); len(l.Samples()) < min && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -185,7 +203,7 @@ func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.K
 			}
 		}
 		allowed := 0
-		if k == loadgen.KindPool {
+		if k == loadgen.KindPool && moves > 0 {
 			allowed = moves * loadgen.PoolSize
 		}
 		if r.Failed > allowed {
@@ -197,7 +215,7 @@ func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.K
 		if r.Max > maxLatency {
 			t.Errorf("%s, client %s: the slowest request took %s, want under %s", what, k, r.Max.Round(time.Millisecond), maxLatency)
 		}
-		if r.HostSwitches() != moves {
+		if moves >= 0 && r.HostSwitches() != moves {
 			t.Errorf("%s, client %s: answered by %q, want %d switches", what, k, r.Hosts, moves)
 		}
 	}
