@@ -267,7 +267,7 @@ func (g *generator) generate() error {
 		if svc.Unit != "" {
 			unit, err = os.ReadFile(svc.Unit)
 		} else {
-			unit, err = templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": svc})
+			unit, err = templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": svc, "Migrate": ""})
 		}
 		if err != nil {
 			return fmt.Errorf("unit %s: %w", svc.Name, err)
@@ -276,6 +276,20 @@ func (g *generator) generate() error {
 			return err
 		}
 		units = append(units, svc.Name+".service")
+	}
+	var migrate []string
+	if s.Migrate != nil {
+		base, _ := s.migrateBase()
+		base.Extra = migrateExtra(base.Extra)
+		base.Description += " (migration)"
+		unit, err := templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": base, "Migrate": strings.Join(s.Migrate, " ")})
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", MigrateUnit(s.Package), err)
+		}
+		if err := g.write(strings.TrimPrefix(g.unitDir, "/")+"/"+MigrateUnit(s.Package), unit, 0o644); err != nil {
+			return err
+		}
+		migrate = append(migrate, MigrateUnit(s.Package))
 	}
 
 	date := time.Unix(g.sde, 0).UTC()
@@ -337,16 +351,16 @@ func (g *generator) generate() error {
 		g.conffiles = append(g.conffiles, c.Dest)
 	}
 
-	scripts, err := maintainerScripts(s, units)
+	scripts, err := maintainerScripts(s, units, migrate)
 	g.scripts = scripts
 	return err
 }
 
 // maintainerScripts renders postinst, prerm and postrm for the package's
-// units.
-func maintainerScripts(s *Spec, units []string) (map[string][]byte, error) {
+// units; the migration's unit (oneshot) is only recorded, never enabled.
+func maintainerScripts(s *Spec, units, oneshots []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	sdata := map[string]any{"Spec": s, "Units": units}
+	sdata := map[string]any{"Spec": s, "Units": units, "Oneshots": oneshots}
 	for _, name := range []string{"postinst", "prerm", "postrm"} {
 		b, err := templates.Render("deb/"+name, sdata)
 		if err != nil {

@@ -89,7 +89,7 @@ func TestHostileSpecValues(t *testing.T) {
 		}
 		for _, mode := range []string{"systemd", "cluster"} {
 			s := &Spec{Package: "web", Mode: mode, User: h, VenvDir: "/opt/venvs/" + h}
-			scripts, err := maintainerScripts(s, []string{h + ".service", "web.service"})
+			scripts, err := maintainerScripts(s, []string{h + ".service", "web.service"}, []string{h + "-migrate.service"})
 			if err != nil {
 				t.Fatal(err)
 			}

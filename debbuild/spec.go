@@ -55,8 +55,17 @@ type Spec struct {
 	Targets   []string
 	Conffiles []Conffile
 	Services  []Service
-	CI        CIConfig
+	// Migrate is the migration command as argv (the console script by its
+	// absolute path, then the arguments); nil: the project has none. It
+	// runs as the oneshot unit MigrateUnit(), once per deploy.
+	Migrate []string
+	CI      CIConfig
 }
+
+// MigrateUnit is the oneshot unit that runs the migration: the name
+// deploy starts, derived from the package alone so that deploy needs
+// nothing but the inventory's package name.
+func MigrateUnit(pkg string) string { return pkg + "-migrate.service" }
 
 // Conffile maps a file of the project to its place under /etc.
 type Conffile struct {
@@ -132,6 +141,7 @@ type table struct {
 	Targets      []string          `toml:"targets"`
 	Conffiles    map[string]string `toml:"conffiles"`
 	Service      []serviceTable    `toml:"service"`
+	Migrate      *string           `toml:"migrate"`
 	CI           CIConfig          `toml:"ci"`
 }
 
@@ -451,6 +461,11 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	}
 	if s.User == "root" {
 		return nil, fmt.Errorf("%s: user must not be root: the service runs as its own system user", line("user"))
+	}
+	if t.Migrate != nil {
+		if err := s.setMigrate(*t.Migrate, line("migrate")); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.CI.validate(func(k string) string { return at("tool.debship.ci."+k, "tool.debship.ci") }); err != nil {
 		return nil, err
