@@ -92,6 +92,10 @@ type App struct {
 	HealthPath string `toml:"health-path"` // default "/healthz"
 	// Unit is the systemd unit pacemaker runs; default "<package>.service".
 	Unit string `toml:"unit,omitempty"`
+	// User is the app's system user ([tool.debship] user); default the
+	// package name. With [storage], setup pins its uid and gid on every
+	// node and gives it <mount>/<package>.
+	User string `toml:"user,omitempty"`
 }
 
 // Storage is an optional GlusterFS volume mounted on every node.
@@ -434,6 +438,12 @@ func (inv *Inventory) Validate() error {
 	rule("app.health-path", "[app] health-path", inv.App.HealthPath, grammar.URLPath(inv.App.HealthPath), "write e.g. health-path = \"/healthz\"")
 	if inv.App.Unit != "" {
 		rule("app.unit", "[app] unit", inv.App.Unit, grammar.SystemdUnit(inv.App.Unit), "write the unit's name, e.g. unit = \"hello-web.service\", or remove the key (default <package>.service)")
+	}
+	if u := inv.App.User; u != "" {
+		rule("app.user", "[app] user", u, grammar.User(u), "write the package's [tool.debship] user, or remove the key (default the package name)")
+		if u == "root" {
+			add("app.user", "[app] user must not be root: the app runs as its own system user; remove the key")
+		}
 	}
 
 	if s := inv.Storage; s != nil {

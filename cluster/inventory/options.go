@@ -148,6 +148,24 @@ func (inv *Inventory) AppUnit() string {
 	return inv.App.Package + ".service"
 }
 
+// AppUser is the app's system user: [app] user, default the package name
+// (debbuild's default for a package with a service).
+func (inv *Inventory) AppUser() string {
+	if inv.App.User != "" {
+		return inv.App.User
+	}
+	return inv.App.Package
+}
+
+// SharedDir is the app's own directory on the shared file system,
+// <mount>/<package>; "" without [storage].
+func (inv *Inventory) SharedDir() string {
+	if inv.Storage == nil {
+		return ""
+	}
+	return strings.TrimSuffix(inv.Storage.Mount, "/") + "/" + inv.App.Package
+}
+
 // PingTimeout is the gluster volume's network.ping-timeout.
 func (s *Storage) PingTimeoutSeconds() int {
 	if s.PingTimeout == 0 {

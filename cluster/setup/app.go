@@ -15,7 +15,7 @@ import (
 func appPhase(inv *inventory.Inventory, o Options) Phase {
 	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseApp, Stages: []Stage{
-		{Nodes: inv.Members(), Steps: []Step{installStep()}},
+		{Nodes: inv.Members(), Steps: append(sharedSteps(inv), installStep())},
 		{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
 	}}
 }

@@ -119,6 +119,7 @@ var hostileFields = []struct {
 	{"app.package", rejected, "hello-web"},
 	{"app.health-path", quotedInDeploy, "/"},
 	{"app.unit", rejected, "hello-web"},
+	{"app.user", rejected, "hello"},
 	{"storage.volume", rejected, "shared"},
 	{"storage.mount", rejected, "/srv/"},
 	{"storage.brick", rejected, "/bricks/"},
@@ -458,7 +459,7 @@ func hostilePart(v string) string {
 // readOnlyCommands are the commands a Check may run, each with a test of
 // its arguments that keeps it to reading.
 var readOnlyCommands = map[string]func(args []string) bool{
-	"test": anyArgs, "[": anyArgs, "echo": anyArgs, "printf": anyArgs, "true": anyArgs,
+	"test": anyArgs, "[": anyArgs, "echo": anyArgs, "getent": anyArgs, "printf": anyArgs, "true": anyArgs,
 	"cat": anyArgs, "sha256sum": anyArgs, "cut": anyArgs, "stat": anyArgs, "head": anyArgs,
 	"awk": anyArgs, "grep": anyArgs, "tr": anyArgs, "findmnt": anyArgs, "dpkg-query": anyArgs, "crm_mon": anyArgs,
 	"command":         func(a []string) bool { return len(a) > 0 && a[0] == "-v" },
