@@ -66,6 +66,11 @@ type Options struct {
 	// IP moves at once; requests in flight there are lost). New connections
 	// wait meanwhile (their SYN is sent again after 1 s), so keep it short.
 	Drain time.Duration
+	// SkipMigrate does not start the package's migration (an emergency:
+	// the schema is already where the new version needs it).
+	SkipMigrate bool
+	// MigrateTimeout bounds the migration; default 30 minutes.
+	MigrateTimeout time.Duration
 
 	Progress progress.Progress
 }
@@ -79,6 +84,9 @@ func (o *Options) defaults() {
 	}
 	if o.InstallTimeout <= 0 {
 		o.InstallTimeout = 10 * time.Minute
+	}
+	if o.MigrateTimeout <= 0 {
+		o.MigrateTimeout = 30 * time.Minute
 	}
 	if o.Drain == 0 {
 		o.Drain = time.Second
@@ -105,6 +113,11 @@ type NodeResult struct {
 	Steps map[string]float64 `json:"steps_s,omitempty"`
 	Took  float64            `json:"took_s"`
 	Error string             `json:"error,omitempty"`
+	// Migration is MigrationRan, MigrationFailed or MigrationSkipped on
+	// the node the deploy's migration ran on; MigrationOutput is the end
+	// of its output.
+	Migration       string   `json:"migration,omitempty"`
+	MigrationOutput []string `json:"migration_output,omitempty"`
 }
 
 // Node outcomes.
@@ -221,6 +234,8 @@ type deployment struct {
 	plan  *Plan
 	// resultSent: execute sent the EventResult itself.
 	resultSent bool
+	// migrated: this deploy's migration ran (or had its turn).
+	migrated bool
 
 	mu      sync.Mutex
 	ipMoves int

@@ -44,6 +44,10 @@ type fakeCluster struct {
 	ipMoves  int
 	aptFails map[string]bool // version whose simulate fails
 	release  map[string]int  // node -> VERSION_ID (13 unless set)
+	// migration is the exit status of a version's migration (none: the
+	// .deb has no migration); migrations records "node version" per run.
+	migration  map[string]int
+	migrations []string
 }
 
 func newFakeCluster(version string) *fakeCluster {
@@ -51,7 +55,7 @@ func newFakeCluster(version string) *fakeCluster {
 		nodes: []string{"node1", "node2"}, addr: map[string]string{"10.0.0.11": "node1", "10.0.0.12": "node2"},
 		inst: map[string]string{}, files: map[string]map[string][]byte{}, history: map[string][]string{},
 		banned: map[string]bool{}, failed: map[string]bool{}, offline: map[string]bool{},
-		bad: map[string]int{}, noStart: map[string]bool{}, aptFails: map[string]bool{}, holder: "node1",
+		bad: map[string]int{}, migration: map[string]int{}, noStart: map[string]bool{}, aptFails: map[string]bool{}, holder: "node1",
 		release: map[string]int{},
 	}
 	for _, n := range f.nodes {
@@ -227,6 +231,17 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		return ok("Status: active")
 	case strings.Contains(cmd, "fail2ban-client"):
 		return ok("running")
+	case strings.HasPrefix(cmd, "# migrate.sh"):
+		v := f.inst[n.name]
+		rc, ok2 := f.migration[v]
+		if !ok2 {
+			return ok("migration=none")
+		}
+		f.migrations = append(f.migrations, n.name+" "+v)
+		if rc != 0 {
+			return ok(fmt.Sprintf("migration=ran\nrc=1\nstatus=%d\n-- output\nApplying 0002_add_column...\nTraceback (most recent call last):\nsqlite3.OperationalError: no such table: shop_item", rc))
+		}
+		return ok("migration=ran\nrc=0\nstatus=0\n-- output\nApplying 0002_add_column... OK")
 	case strings.HasPrefix(cmd, "crm_mon"):
 		return ok(f.crmMon())
 	case strings.HasPrefix(cmd, "cibadmin --query --scope constraints"):

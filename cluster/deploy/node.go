@@ -164,6 +164,15 @@ func (d *deployment) update(ctx context.Context, a Action) NodeResult {
 	}
 	nr.Steps["install"] = end(nil, "%s %s installed", d.deb.pkg, d.deb.version)
 
+	// 3b. The migration, once per deploy, before the node takes traffic.
+	mstart := time.Now()
+	if err := d.migrate(wctx, t, n, &nr); err != nil {
+		return fail("migrate", err)
+	}
+	if nr.Migration == MigrationRan {
+		nr.Steps["migrate"] = time.Since(mstart).Seconds()
+	}
+
 	// 4. Back in service: pacemaker starts the new version.
 	end = d.step(n, "start", "clear the ban; pacemaker starts the app")
 	if err := p.clearApp(wctx, n, false); err != nil {

@@ -34,6 +34,8 @@ func deployFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "health-interval", Value: time.Second, Usage: "`TIME` between health requests"},
 		&cli.DurationFlag{Name: "settle-timeout", Value: 2 * time.Minute, Usage: "`TIME` to wait for pacemaker to stop, start or move something"},
 		&cli.DurationFlag{Name: "install-timeout", Value: 10 * time.Minute, Usage: "`TIME` apt-get may take on a node"},
+		&cli.BoolFlag{Name: "skip-migrate", Usage: "do not run the package's migration ([tool.debship] migrate) on the first updated node: only in an emergency, when the schema is already where the new version needs it"},
+		&cli.DurationFlag{Name: "migrate-timeout", Value: 30 * time.Minute, Usage: "`TIME` the migration may take before it is stopped and the node goes back"},
 		&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "`TIME` requests in flight may take to finish before the floating IP moves (0: move at once)"},
 	)
 }
@@ -55,7 +57,12 @@ the floating IP first:
      healthy instance is never stopped);
   2. pacemaker stops the app on the node (crm_resource --ban): it holds no
      floating IP, so no client is talking to it;
-  3. apt-get installs the .deb (new Depends are resolved);
+  3. apt-get installs the .deb (new Depends are resolved); on the first
+     node only, the package's migration runs ([tool.debship] migrate:
+     systemctl start <package>-migrate.service, as the service's user with
+     its environment, DEBSHIP_SHARED_DIR included), once per deploy and
+     rollback (a rollback runs the target version's own migration), unless
+     --skip-migrate;
   4. the ban is lifted and pacemaker starts the new version;
   5. the health path answers on the node's own address with the expected
      status (and, if the body names a version, the new one).
@@ -64,8 +71,8 @@ Then the floating IP moves once, to the updated node: on the node that
 holds it, new connections are held back (their SYN is retried by the
 client's kernel after 1 s, when the IP answers on the other node), requests
 in flight finish (--drain), and pacemaker moves the IP. The last node is
-updated the same way. A failed install, start or health check puts that
-node back to its previous .deb and into service, and the deploy stops with
+updated the same way. A failed install, migration, start or health check
+puts that node back to its previous .deb and into service, and the deploy stops with
 exit 1 and a summary; the nodes not yet updated are never touched.
 
 Every deploy and its outcome is appended to the history on each node
@@ -90,6 +97,7 @@ Examples:
    debship deploy -i cluster.toml dist/hello-web_1.5-1+deb13u1_all.deb dist/hello-web_1.5-1+deb12u1_all.deb
    debship deploy -i cluster.toml --json dist/hello-web_1.5-1+deb13u1_all.deb > events.jsonl
    debship deploy -i cluster.toml --force-unlock dist/hello-web_1.5-1+deb13u1_all.deb
+   debship deploy -i cluster.toml --skip-migrate dist/hello-web_1.5-1+deb13u1_all.deb   # emergency: no migration
    debship deploy -i cluster.toml --ssh-key "$DEBSHIP_SSH_KEY" --known-hosts "$DEBSHIP_KNOWN_HOSTS" "$DEB_PATH_DEBIAN_13" "$DEB_PATH_DEBIAN_12"   # the CI job`,
 		Flags: deployFlags(),
 		Action: func(c *cli.Context) error {
@@ -119,7 +127,8 @@ same one-node-at-a-time procedure as deploy:
 
 Examples:
    debship rollback -i cluster.toml
-   debship rollback -i cluster.toml --to 1.4-1 --dry-run`,
+   debship rollback -i cluster.toml --to 1.4-1 --dry-run
+   debship rollback -i cluster.toml --skip-migrate   # emergency: not even 1.4-1's own migration`,
 		Flags: append(deployFlags(), &cli.StringFlag{Name: "to", Usage: "Debian `VERSION` to go back to (default: the one before the last successful deploy)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -153,6 +162,7 @@ func deployOptions(c *cli.Context, inv *inventory.Inventory, co inventory.Connec
 		Health: deploy.HealthCheck{Status: c.Int("health-status"), Timeout: c.Duration("health-timeout"),
 			Retries: c.Int("health-retries"), Interval: c.Duration("health-interval")},
 		Settle: c.Duration("settle-timeout"), InstallTimeout: c.Duration("install-timeout"), Drain: drain(c),
+		SkipMigrate: c.Bool("skip-migrate"), MigrateTimeout: c.Duration("migrate-timeout"),
 	}
 }
 
@@ -245,7 +255,8 @@ Deploy:
 Examples:
    debship ship -i cluster.toml                      # in a tag pipeline
    GITLAB_TOKEN=... debship ship -i cluster.toml --gitlab-url https://gitlab.example.com \
-       --project group/app --tag v1.5.0`,
+       --project group/app --tag v1.5.0
+   debship ship -i cluster.toml --skip-migrate       # emergency: deploy without the migration`,
 		Flags: append(append(deployFlags(),
 			&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` (default $CI_API_V4_URL)"},
 			&cli.StringFlag{Name: "project", Usage: "project `ID` or path (default $CI_PROJECT_ID)"},

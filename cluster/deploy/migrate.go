@@ -1,0 +1,133 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gitlab.com/debship/debship/cluster/host"
+	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/templates"
+)
+
+// migrationLines is how much of a migration's output the summary and the
+// history keep: the end, where the error is.
+const migrationLines = 20
+
+// Migration outcomes in NodeResult.Migration.
+const (
+	MigrationRan     = "ran"
+	MigrationFailed  = "failed"
+	MigrationSkipped = "skipped" // --skip-migrate
+)
+
+// migration is what the migration script reported.
+type migration struct {
+	ran    bool
+	rc     string
+	status string
+	output []string
+}
+
+func parseMigration(out string) migration {
+	var m migration
+	head, output, _ := strings.Cut(out, "-- output")
+	output = strings.TrimPrefix(output, "\n")
+	for _, l := range strings.Split(head, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+		switch k {
+		case "migration":
+			m.ran = v == "ran"
+		case "rc":
+			m.rc = v
+		case "status":
+			m.status = v
+		}
+	}
+	for _, l := range strings.Split(strings.TrimRight(output, "\n"), "\n") {
+		if l != "" {
+			m.output = append(m.output, l)
+		}
+	}
+	return m
+}
+
+// migrate runs the package's migration on node n when this deploy has not
+// run it yet: on the first updated node, after its install, before it
+// takes traffic, with the lock held. A .deb without a migration, or
+// --skip-migrate, runs nothing. An error means the migration failed (its
+// output's end is in nr.MigrationOutput) and the node must go back.
+func (d *deployment) migrate(ctx context.Context, t transport.Transport, n string, nr *NodeResult) error {
+	if d.migrated {
+		return nil
+	}
+	d.migrated = true
+	unit := debbuild.MigrateUnit(d.inv.App.Package)
+	if d.o.SkipMigrate {
+		nr.Migration = MigrationSkipped
+		d.log(n, "migration skipped (--skip-migrate): %s was not started", unit)
+		return nil
+	}
+	script, err := templates.Render("deploy/migrate.sh", map[string]any{"Unit": unit, "Lines": migrationLines})
+	if err != nil {
+		return err
+	}
+	end := d.step(n, "migrate", "systemctl start %s", unit)
+	mctx, cancel := context.WithTimeout(ctx, d.o.MigrateTimeout)
+	out, err := transport.Output(mctx, t, string(script))
+	timedOut := mctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err != nil {
+		// A migration cut off by the timeout or a lost node must not go on
+		// running under the node being rolled back.
+		if !errors.Is(causeOf(ctx, err), errNodeLeft) {
+			sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			_ = host.Stop(sctx, t, unit)
+			c()
+		}
+		if timedOut {
+			err = fmt.Errorf("the migration %s did not finish within %s and was stopped", unit, d.o.MigrateTimeout)
+		}
+		nr.Migration = MigrationFailed
+		end(err, "")
+		return err
+	}
+	m := parseMigration(out)
+	if !m.ran {
+		end(nil, "the package has no migration")
+		return nil
+	}
+	nr.MigrationOutput = m.output
+	if m.rc != "0" {
+		nr.Migration = MigrationFailed
+		status := "failed"
+		if m.status != "" && m.status != "0" {
+			status = "exited with status " + m.status
+		}
+		err := fmt.Errorf("the migration (%s) %s%s", unit, status, outputTail(m.output))
+		end(err, "")
+		return err
+	}
+	nr.Migration = MigrationRan
+	if len(m.output) > 0 {
+		end(nil, "done: %s", m.output[len(m.output)-1])
+	} else {
+		end(nil, "done")
+	}
+	return nil
+}
+
+// outputTail is the last lines of a migration's output for a one-line
+// message.
+func outputTail(lines []string) string {
+	if len(lines) == 0 {
+		return "; it printed nothing (journalctl -u on the node has systemd's view)"
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return "; its output ends: " + strings.Join(lines, " | ")
+}

@@ -1,0 +1,128 @@
+package deploy
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stepOrder names the deploy's node-changing steps in the order they ran:
+// the migration must come after the first node's install, before that node
+// is let back into service (its ban cleared), and only once.
+func stepOrder(f *fakeCluster) []string {
+	var order []string
+	for _, c := range f.commands(`crm_resource --(ban|clear --resource app-clone)|# move-ip|apt-get install -y|# migrate.sh|cibadmin --(create|delete)`) {
+		node, cmd, _ := strings.Cut(c, ": ")
+		switch {
+		case strings.Contains(cmd, "--ban"):
+			order = append(order, "ban "+reNode.FindStringSubmatch(cmd)[1])
+		case strings.Contains(cmd, "--clear"):
+			order = append(order, "in service "+reNode.FindStringSubmatch(cmd)[1])
+		case strings.Contains(cmd, "move-ip"):
+			order = append(order, "move-ip")
+		case strings.Contains(cmd, "migrate.sh"):
+			order = append(order, "migrate on "+node)
+		case strings.HasPrefix(cmd, "cibadmin --create"):
+			order = append(order, "lock")
+		case strings.HasPrefix(cmd, "cibadmin --delete"):
+			order = append(order, "unlock")
+		default:
+			order = append(order, "install on "+node)
+		}
+	}
+	return order
+}
+
+func TestRunFakeMigration(t *testing.T) {
+	v1 := makeDeb(t, "hello-web", "1.0-1")
+	v2 := makeDeb(t, "hello-web", "2.0-1")
+	other := makeDeb(t, "other-app", "2.0-1")
+	cases := []struct {
+		name      string
+		deb       string
+		kind      string
+		skip      bool
+		migration map[string]int
+		outcome   string
+		order     []string
+		runs      []string
+		migrated  string   // NodeResult.Migration of the first node
+		message   []string // in the summary and the history's end record
+	}{
+		{"once, on the first node, before it takes traffic", v2, KindDeploy, false, map[string]int{"2.0-1": 0}, OutcomeSuccess,
+			[]string{"lock", "ban node2", "install on node2", "migrate on node2", "in service node2", "move-ip", "ban node1", "install on node1", "in service node1", "unlock"},
+			[]string{"node2 2.0-1"}, MigrationRan, nil},
+		{"a failing migration puts the node back", v2, KindDeploy, false, map[string]int{"2.0-1": 3}, OutcomeRolledBack,
+			[]string{"lock", "ban node2", "install on node2", "migrate on node2", "ban node2", "install on node2", "in service node2", "unlock"},
+			[]string{"node2 2.0-1"}, MigrationFailed,
+			[]string{"the migration (hello-web-migrate.service) exited with status 3", "sqlite3.OperationalError: no such table: shop_item", "node2 was rolled back to 1.0-1"}},
+		{"--skip-migrate", v2, KindDeploy, true, map[string]int{"2.0-1": 0}, OutcomeSuccess,
+			[]string{"lock", "ban node2", "install on node2", "in service node2", "move-ip", "ban node1", "install on node1", "in service node1", "unlock"},
+			nil, MigrationSkipped, nil},
+		{"a package without a migration", v2, KindDeploy, false, map[string]int{}, OutcomeSuccess,
+			[]string{"lock", "ban node2", "install on node2", "migrate on node2", "in service node2", "move-ip", "ban node1", "install on node1", "in service node1", "unlock"},
+			nil, "", nil},
+		{"a refused deploy runs none", other, KindDeploy, false, map[string]int{"2.0-1": 0}, OutcomeRefused, nil, nil, "", nil},
+		{"a rollback runs the target's own migration", "", KindRollback, false, map[string]int{"1.0-1": 0, "2.0-1": 0}, OutcomeSuccess,
+			[]string{"lock", "ban node1", "install on node1", "migrate on node1", "in service node1", "move-ip", "ban node2", "install on node2", "in service node2", "unlock"},
+			[]string{"node1 1.0-1"}, MigrationRan, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeCluster("1.0-1")
+			f.seed(t, v1)
+			if c.kind == KindRollback {
+				// After a deploy of 2.0-1 (whose migration is not counted).
+				f.seed(t, v2)
+				for _, n := range f.nodes {
+					f.inst[n] = "2.0-1"
+				}
+				f.history["node1"] = []string{`{"id":"a","event":"start","kind":"deploy","package":"hello-web","version":"2.0-1","from":{"node1":"1.0-1","node2":"1.0-1"},"time":"2026-01-01T00:00:00Z"}`,
+					`{"id":"a","event":"end","kind":"deploy","package":"hello-web","version":"2.0-1","outcome":"success","time":"2026-01-01T00:01:00Z"}`}
+				f.history["node2"] = f.history["node1"]
+				f.holder = "node2"
+			}
+			f.migration = c.migration
+			o, _ := fakeOptions(f, t, c.deb)
+			o.Kind, o.SkipMigrate = c.kind, c.skip
+			res, err := Run(context.Background(), o)
+			if res.Outcome != c.outcome {
+				t.Fatalf("outcome %s (%v), want %s\nran:\n%s", res.Outcome, err, c.outcome, strings.Join(f.ran, "\n"))
+			}
+			if got := stepOrder(f); !reflect.DeepEqual(got, c.order) {
+				t.Errorf("steps:\n%q\nwant\n%q", got, c.order)
+			}
+			if !reflect.DeepEqual(f.migrations, c.runs) {
+				t.Errorf("migrations ran: %q, want %q", f.migrations, c.runs)
+			}
+			if len(res.Nodes) > 0 && res.Nodes[0].Migration != c.migrated {
+				t.Errorf("the first node's migration: %q, want %q", res.Nodes[0].Migration, c.migrated)
+			}
+			for _, w := range c.message {
+				if !strings.Contains(res.Message, w) {
+					t.Errorf("the summary has no %q: %s", w, res.Message)
+				}
+				hist := f.history["node1"][len(f.history["node1"])-1]
+				if !strings.Contains(hist, strings.ReplaceAll(w, `"`, `\"`)) {
+					t.Errorf("the history's end record has no %q: %s", w, hist)
+				}
+			}
+		})
+	}
+}
+
+func TestParseMigration(t *testing.T) {
+	for _, c := range []struct {
+		out  string
+		want migration
+	}{
+		{"migration=none", migration{}},
+		{"migration=ran\nrc=0\nstatus=0\n-- output", migration{ran: true, rc: "0", status: "0"}},
+		{"migration=ran\nrc=1\nstatus=2\n-- output\nfirst\n\nlast", migration{ran: true, rc: "1", status: "2", output: []string{"first", "last"}}},
+	} {
+		if got := parseMigration(c.out); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("parseMigration(%q) = %+v, want %+v", c.out, got, c.want)
+		}
+	}
+}
