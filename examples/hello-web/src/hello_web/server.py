@@ -7,6 +7,7 @@ threaded so that a slow client does not block health checks.
 import argparse
 import json
 import os
+import re
 import socketserver
 import sys
 import tomllib
@@ -45,9 +46,49 @@ def count_request(state_dir):
         return None
 
 
+SHARED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+SHARED_MAX = 1 << 20
+
+
+def shared_file(environ, name):
+    """PUT stores a file in the app's directory on the cluster's shared file
+    system (DEBSHIP_SHARED_DIR, set by debship cluster apply), GET reads it:
+    the same file on every node."""
+    shared = os.environ.get("DEBSHIP_SHARED_DIR")
+    if not shared:
+        return "503 Service Unavailable", b"no shared directory: DEBSHIP_SHARED_DIR is not set\n"
+    if not SHARED_NAME.match(name):
+        return "400 Bad Request", b"a file name is letters, digits, '.', '_' and '-'\n"
+    path = os.path.join(shared, name)
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "PUT":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > SHARED_MAX:
+            return "413 Payload Too Large", b"at most 1 MiB\n"
+        data = environ["wsgi.input"].read(length)
+        tmp = os.path.join(shared, f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return "201 Created", b"stored\n"
+    if method == "GET":
+        try:
+            with open(path, "rb") as f:
+                return "200 OK", f.read()
+        except FileNotFoundError:
+            return "404 Not Found", b"not found\n"
+    return "405 Method Not Allowed", b"GET or PUT\n"
+
+
 def make_app(config):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
+        if path.startswith("/shared/"):
+            status, body = shared_file(environ, path[len("/shared/"):])
+            start_response(status, [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
+            return [body]
         if path == "/healthz":
             body = f"ok {__version__}\n".encode()
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
