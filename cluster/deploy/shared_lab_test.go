@@ -87,7 +87,10 @@ func TestSharedDirAndMigrationsLab(t *testing.T) {
 
 	// node2's system ids are shifted: the top of the range is taken, and
 	// adduser's next pick is another one than node1's.
-	e.sh(t, "node2", "adduser --system --group --quiet --uid 999 shift-top && adduser --system --group --quiet shift-low")
+	taken := e.sh(t, "node2", `n=999; while getent passwd $n >/dev/null || getent group $n >/dev/null; do n=$((n-1)); done
+addgroup --system --gid $n shift-top >/dev/null && adduser --system --uid $n --ingroup shift-top --no-create-home shift-top >/dev/null &&
+adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
+	t.Logf("node2: the system id %s and adduser's next one are taken", taken)
 	start := time.Now()
 	apply := func() *setup.Report {
 		rep, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})})
@@ -111,8 +114,8 @@ func TestSharedDirAndMigrationsLab(t *testing.T) {
 			want := e.sh(t, "node1", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
 			got := e.sh(t, "node2", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
 			t.Logf("node1: %q node2: %q", want, got)
-			if got != want || !strings.Contains(want, "hello-web:hello-web 750") || strings.HasPrefix(want, "999\n") {
-				t.Errorf("hello-web on node1: %q, on node2: %q; want the same uid (not node2's taken 999), hello-web:hello-web 750", want, got)
+			if got != want || !strings.Contains(want, "hello-web:hello-web 750") || strings.HasPrefix(want, taken+"\n") {
+				t.Errorf("hello-web on node1: %q, on node2: %q; want the same uid (not node2's taken %s), hello-web:hello-web 750", want, got, taken)
 			}
 		}},
 		{"written through the floating IP, read on the other node, kept through a failover", func(t *testing.T) {
