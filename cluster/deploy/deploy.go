@@ -371,6 +371,8 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		d.res.Version, d.res.File, d.res.SHA256 = deb.version, filepath.Base(deb.path), deb.sha256
 		if deb.pkg != "" && deb.pkg != d.inv.App.Package {
 			problems = append(problems, fmt.Sprintf("%s is the package %q, but the cluster runs %q ([app] package in %s)", filepath.Base(debPath), deb.pkg, d.inv.App.Package, d.inv.Path))
+		} else if p := appUserProblem(d.inv, debPath); p != "" {
+			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {

@@ -2,9 +2,15 @@ package deploy
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/debbuild"
 )
 
 // stepOrder names the deploy's node-changing steps in the order they ran:
@@ -123,6 +129,38 @@ func TestParseMigration(t *testing.T) {
 	} {
 		if got := parseMigration(c.out); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("parseMigration(%q) = %+v, want %+v", c.out, got, c.want)
+		}
+	}
+}
+
+// TestAppUserProblem: a .deb whose unit runs as another user than the
+// owner of the shared directory is refused before anything changes.
+func TestAppUserProblem(t *testing.T) {
+	root := t.TempDir()
+	unit := filepath.Join(root, "lib/systemd/system/hello-web.service")
+	if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/opt/venvs/hello-web/bin/hello-web\nUser=web\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deb := filepath.Join(t.TempDir(), "hello-web_2.0-1_all.deb")
+	if err := debbuild.WriteTree(root, deb, debbuild.TreePackage{Name: "hello-web", Version: "2.0-1", Arch: "all", Maintainer: "t <t@example.org>",
+		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeCluster("1.0-1")
+	for _, c := range []struct {
+		name, user, want string
+	}{
+		{"default user", "", `hello-web_2.0-1_all.deb runs hello-web.service as the user web, but the cluster gave /srv/shared/hello-web to the user hello-web; set [app] user = "web"`},
+		{"[app] user agrees", "web", ""},
+	} {
+		inv := f.inventory(t)
+		inv.Storage = &inventory.Storage{Volume: "shared", Mount: "/srv/shared", Brick: "/bricks/shared"}
+		inv.App.User = c.user
+		if got := appUserProblem(inv, deb); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }
