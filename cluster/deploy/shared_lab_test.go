@@ -15,6 +15,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
+	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
 )
 
@@ -169,10 +170,20 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			before := e.sh(t, "node1", "cat "+log+" 2>/dev/null | wc -l")
 			load := e.load()
 			time.Sleep(2 * time.Second)
-			res, err := Run(ctx, e.options(t, v2))
+			o := e.options(t, v2)
+			var shown string
+			o.Progress = watcher{o.Progress, func(ev progress.Event) {
+				if ev.Step == "migrate" && ev.Status == progress.StatusOK {
+					shown = ev.Message
+				}
+			}}
+			res, err := Run(ctx, o)
 			logResult(t, res)
 			if err != nil {
 				t.Fatalf("deploy v2: %v", err)
+			}
+			if shown != "done: migrated to 2.0.0" {
+				t.Errorf("the migrate step showed %q, want the migration's last line", shown)
 			}
 			finish(t, load, 1500, "deploy v2 with a migration")
 			lines := e.sh(t, "node2", "tail -n +"+fmt.Sprint(atoi(before)+1)+" "+log)

@@ -13,7 +13,8 @@ since=$(date '+%Y-%m-%d %H:%M:%S')
 systemctl reset-failed "$unit" >/dev/null 2>&1 || true
 if systemctl start "$unit" >/dev/null 2>&1; then rc=0; else rc=$?; fi
 # A failed oneshot stays loaded with its invocation; a successful one may be
-# unloaded at once, so its output is found by the time instead.
+# unloaded at once, so its output is found by the unit and the time instead
+# (_SYSTEMD_UNIT: the migration's own output, not systemd's lines about it).
 id=$(systemctl show -p InvocationID --value "$unit" 2>/dev/null)
 echo migration=ran
 echo "rc=$rc"
@@ -23,6 +24,6 @@ echo -- output
 if [ -n "$id" ]; then
 	journalctl --no-pager -q -o cat _SYSTEMD_INVOCATION_ID="$id" 2>/dev/null | tail -n {{.Lines}}
 else
-	journalctl --no-pager -q -o cat -u "$unit" --since "$since" 2>/dev/null | tail -n {{.Lines}}
+	journalctl --no-pager -q -o cat _SYSTEMD_UNIT="$unit" --since "$since" 2>/dev/null | tail -n {{.Lines}}
 fi
 exit 0
