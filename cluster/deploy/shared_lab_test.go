@@ -39,13 +39,13 @@ def main():
 
 // buildWithMigration is the example app with [tool.debship] migrate.
 func buildWithMigration(t *testing.T, version string) string {
-	return buildExample(t, version, func(dir string) {
+	return labtest.BuildExample(t, labtest.Release(t), version, func(dir string) {
 		if err := os.WriteFile(filepath.Join(dir, "src/hello_web/migrate.py"), []byte(migrateScript), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		py := filepath.Join(dir, "pyproject.toml")
-		replaceIn(t, py, "[project.scripts]\n", "[project.scripts]\nhello-web-migrate = \"hello_web.migrate:main\"\n")
-		replaceIn(t, py, "[tool.debship]\n", "[tool.debship]\nmigrate = \"hello-web-migrate --noinput\"\n")
+		labtest.ReplaceIn(t, py, "[project.scripts]\n", "[project.scripts]\nhello-web-migrate = \"hello_web.migrate:main\"\n")
+		labtest.ReplaceIn(t, py, "[tool.debship]\n", "[tool.debship]\nmigrate = \"hello-web-migrate --noinput\"\n")
 	})
 }
 
