@@ -10,6 +10,7 @@ import os
 import re
 import socketserver
 import sys
+import threading
 import tomllib
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
@@ -54,19 +55,29 @@ def shared_file(environ, name):
     """PUT stores a file in the app's directory on the cluster's shared file
     system (DEBSHIP_SHARED_DIR, set by debship cluster apply), GET reads it:
     the same file on every node."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    data = b""
+    if method == "PUT":
+        # The body is read whatever the answer: on a kept-alive connection
+        # an unread body would be taken for the next request.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        while length > 0:
+            chunk = environ["wsgi.input"].read(min(length, 65536))
+            if not chunk:
+                break
+            length -= len(chunk)
+            if len(data) <= SHARED_MAX:
+                data += chunk
+        if len(data) > SHARED_MAX:
+            return "413 Payload Too Large", b"at most 1 MiB\n"
     shared = os.environ.get("DEBSHIP_SHARED_DIR")
     if not shared:
         return "503 Service Unavailable", b"no shared directory: DEBSHIP_SHARED_DIR is not set\n"
     if not SHARED_NAME.match(name):
         return "400 Bad Request", b"a file name is letters, digits, '.', '_' and '-'\n"
     path = os.path.join(shared, name)
-    method = environ.get("REQUEST_METHOD", "GET")
     if method == "PUT":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > SHARED_MAX:
-            return "413 Payload Too Large", b"at most 1 MiB\n"
-        data = environ["wsgi.input"].read(length)
-        tmp = os.path.join(shared, f".{name}.{os.getpid()}.tmp")
+        tmp = os.path.join(shared, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
