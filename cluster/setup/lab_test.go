@@ -445,6 +445,9 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	got, took := waitHolder(t, inv, h, 30*time.Second)
 	t.Logf("FAILOVER (2 nodes): %s crashed, %s answers after %s", h, got, took.Round(10*time.Millisecond))
+	if took > 15*time.Second {
+		t.Errorf("the floating IP answered again %s after the crash of %s; the bound is 15 s", took.Round(10*time.Millisecond), h)
+	}
 	if err := l.Start(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
