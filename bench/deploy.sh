@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-50}
+# The lab's Debian release and the build target that matches it.
+RELEASE=${RELEASE:-trixie}
+case $RELEASE in trixie) TARGET=debian-13 ;; bookworm) TARGET=debian-12 ;; *) echo "bench: RELEASE is trixie or bookworm" >&2; exit 2 ;; esac
 MIN_LOAD=${MIN_LOAD:-45}
 URL=http://10.231.0.100:8080/
 DEBSHIP=${DEBSHIP:-$PWD/bin/debship}
@@ -45,13 +48,13 @@ build() { # VERSION -> path of the .deb
 	local src=$work/src-$1
 	cp -r examples/hello-web "$src"
 	sed -i "s/^version = \".*\"/version = \"$1\"/" "$src/pyproject.toml"
-	"$DEBSHIP" build "$src" --mode cluster --output "$work/dist" --no-index 2>"$work/build-$1.log" | tail -1
+	"$DEBSHIP" build "$src" --mode cluster --target "$TARGET" --output "$work/dist" --no-index 2>"$work/build-$1.log" | tail -1
 }
 log "building hello-web 1.4.0, 1.5.0, 1.6.0"
 v1=$(build 1.4.0); v2=$(build 1.5.0); v3=$(build 1.6.0)
 
 log "lab up"
-"$DEBSHIP" lab up >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; exit 1; }
+"$DEBSHIP" lab up --release "$RELEASE" >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; exit 1; }
 # The host reaches SSH without ufw's rate limit (the naive loop and the
 # deploy open many connections); the rest of the inventory is the lab's.
 inv=$LAB/bench.toml
