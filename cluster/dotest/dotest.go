@@ -1,26 +1,44 @@
-// Package dotest is a fake DigitalOcean API for tests: the reserved-IP
-// endpoints debship's resource agent uses, and the droplet metadata service.
-// It follows DigitalOcean's documentation:
+// Package dotest is a fake DigitalOcean API for tests: the reserved-IP and
+// droplet endpoints debship's resource agent and fence agent use, and the
+// droplet metadata service. It follows DigitalOcean's documentation:
 //
 //   - Reserved IPs: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Reserved-IPs
 //     GET /v2/reserved_ips/{ip} → 200 {"reserved_ip": {"ip", "droplet": {...} | null, "region", "locked", "project_id"}}
 //   - Reserved IP actions: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Reserved-IP-Actions
 //     POST /v2/reserved_ips/{ip}/actions {"type": "assign", "droplet_id": N} → 201 {"action": {...}}
 //     GET /v2/reserved_ips/{ip}/actions/{action_id} → 200 {"action": {...}}
+//   - Droplets: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Droplets
+//     GET /v2/droplets?page=&per_page=&tag_name=|name= → 200 {"droplets": [...], "links": {"pages": {"first", "prev", "next", "last"}}, "meta": {"total": N}}
+//     (per_page default 20, at most 200; tag_name and name cannot be combined)
+//     GET /v2/droplets/{id} → 200 {"droplet": {"id", "name", "status": "new"|"active"|"off"|"archive", "tags", ...}}
+//   - Droplet actions: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Droplet-Actions
+//     POST /v2/droplets/{id}/actions {"type": "power_off"|"power_on"|"shutdown"|"power_cycle"} → 201 {"action": {...}}
+//     GET /v2/droplets/{id}/actions/{action_id} → 200 {"action": {...}}
+//   - Actions: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Actions
+//     GET /v2/actions/{action_id} → 200 {"action": {"id", "status": "in-progress"|"completed"|"errored", "type", "resource_id", "resource_type", ...}}
 //   - Errors: https://docs.digitalocean.com/reference/api/digitalocean/#section/Introduction/Responses
 //     {"id": "not_found", "message": "..."}; 401 "Unauthorized" without a valid
-//     "Authorization: Bearer" token; 422 "unprocessable_entity" while the IP
-//     is locked by an action; 429 "too_many_requests" with ratelimit-* headers
+//     "Authorization: Bearer" token; 404 for an unknown resource; 422
+//     "unprocessable_entity" for an invalid action or while the IP is locked by
+//     an action; 429 "too_many_requests"; every answer has the ratelimit-limit,
+//     ratelimit-remaining and ratelimit-reset headers
 //     (https://docs.digitalocean.com/reference/api/digitalocean/#section/Introduction/Rate-Limit)
 //   - Metadata: https://docs.digitalocean.com/reference/api/metadata/
 //     GET /metadata/v1/id → the droplet id as text
+//
+// Actions are asynchronous as DigitalOcean's are: an action is in-progress
+// until it has been polled PollsToComplete times and its hook (OnAssign,
+// OnPowerOff, OnPowerOn: a lab test makes them act on lab nodes) returned.
 package dotest
 
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,20 +48,53 @@ import (
 // Server is the fake API.
 type Server struct {
 	*httptest.Server
-	Token string
 
-	mu      sync.Mutex
-	ips     map[string]*reservedIP
-	actions map[int]*action
-	nextID  int
+	mu       sync.Mutex
+	token    string
+	ips      map[string]*reservedIP
+	droplets map[int]*Droplet
+	actions  map[int]*action
+	nextID   int
 	// PollsToComplete is how many GETs of an action see it in progress.
 	PollsToComplete int
-	// FailNext makes the next N API requests answer with this status (429
+	// FailNext makes the next N API requests answer with FailStatus (429
 	// or 5xx: the agent retries; 422: the IP is locked).
 	FailStatus int
 	FailNext   int
+	fault      fault
 	// Requests records "METHOD PATH" of every API request.
 	Requests []string
+	// Done records every completed action.
+	done []Action
+	// RateLimit is the ratelimit-limit header (default 5000 per hour).
+	RateLimit int
+	remaining int
+
+	// Hooks run when an action is carried out, before it reports
+	// completed; an error makes the action "errored". They run without
+	// the server's lock, one goroutine per action.
+	OnAssign   func(ip string, droplet int) error
+	OnPowerOff func(droplet int) error
+	OnPowerOn  func(droplet int) error
+}
+
+// Droplet is a droplet of the fake account.
+type Droplet struct {
+	ID     int
+	Name   string
+	Status string // "active" or "off"
+	Tags   []string
+}
+
+// Action is a completed action: its type ("assign_ip", "power_off",
+// "power_on", "shutdown", "power_cycle") and the resource it acted on.
+type Action struct {
+	ID           int
+	Type         string
+	ResourceType string // "droplet" or "reserved_ip"
+	ResourceID   int    // the droplet
+	IP           string // reserved_ip actions
+	Status       string
 }
 
 type reservedIP struct {
@@ -53,22 +104,73 @@ type reservedIP struct {
 }
 
 type action struct {
-	ID       int
-	IP       string
-	Droplet  int
+	Action
 	Polls    int
 	Started  time.Time
+	hookDone bool
+	hookErr  error
 	complete bool
+	// onComplete changes the droplet once the action completed.
+	onComplete func()
 }
 
-// NewServer starts a fake API with the given reserved IPs (unassigned).
+type fault struct {
+	status int // 0: hang
+	until  time.Time
+}
+
+// NewServer starts a fake API on loopback with the given reserved IPs
+// (unassigned).
 func NewServer(token string, ips ...string) *Server {
-	s := &Server{Token: token, ips: map[string]*reservedIP{}, actions: map[int]*action{}, nextID: 1000, PollsToComplete: 2}
+	s := newServer(token, ips)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	return s
+}
+
+// NewServerOn starts the fake API on a listener of the caller's (a lab
+// test's: the host's address on the lab bridge).
+func NewServerOn(l net.Listener, token string, ips ...string) *Server {
+	s := newServer(token, ips)
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
+	s.Server.Listener.Close()
+	s.Server.Listener = l
+	s.Server.Start()
+	return s
+}
+
+func newServer(token string, ips []string) *Server {
+	s := &Server{token: token, ips: map[string]*reservedIP{}, droplets: map[int]*Droplet{}, actions: map[int]*action{},
+		nextID: 1000, PollsToComplete: 2, RateLimit: 5000, remaining: 5000}
 	for _, ip := range ips {
 		s.ips[ip] = &reservedIP{IP: ip}
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
+}
+
+// AddDroplet adds an active droplet.
+func (s *Server) AddDroplet(id int, name string, tags ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.droplets[id] = &Droplet{ID: id, Name: name, Status: "active", Tags: tags}
+}
+
+// DropletStatus returns a droplet's status ("" when there is no such droplet).
+func (s *Server) DropletStatus(id int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.droplets[id]; d != nil {
+		return d.Status
+	}
+	return ""
+}
+
+// SetDropletStatus changes a droplet's status as the console would.
+func (s *Server) SetDropletStatus(id int, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.droplets[id]; d != nil {
+		d.Status = status
+	}
 }
 
 // Holder returns the droplet the IP is assigned to (0: none).
@@ -81,98 +183,367 @@ func (s *Server) Holder(ip string) int {
 	return 0
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// Actions returns the completed (or errored) actions in order.
+func (s *Server) Actions() []Action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.done)
+}
+
+// Count returns how many requests match "METHOD PATH".
+func (s *Server) Count(req string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.Requests {
+		if r == req {
+			n++
+		}
+	}
+	return n
+}
+
+// Fail makes every API request fail for d: with status (429 or 5xx), or,
+// with status 0, by not answering until d has passed (a hung API).
+func (s *Server) Fail(status int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = fault{status: status, until: time.Now().Add(d)}
+}
+
+// SetToken replaces the valid token: the old one is revoked.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	if s.remaining > 0 {
+		s.remaining--
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("ratelimit-limit", "5000")
-	w.Header().Set("ratelimit-remaining", "4999")
+	w.Header().Set("ratelimit-limit", strconv.Itoa(s.RateLimit))
+	w.Header().Set("ratelimit-remaining", strconv.Itoa(s.remaining))
+	w.Header().Set("ratelimit-reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-func apiError(w http.ResponseWriter, status int, id, msg string) {
-	writeJSON(w, status, map[string]string{"id": id, "message": msg})
+func (s *Server) apiError(w http.ResponseWriter, status int, id, msg string) {
+	s.writeJSON(w, status, map[string]string{"id": id, "message": msg})
+}
+
+func (s *Server) notFound(w http.ResponseWriter) {
+	s.apiError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
-	if r.Header.Get("Authorization") != "Bearer "+s.Token {
-		apiError(w, http.StatusUnauthorized, "Unauthorized", "Unable to authenticate you")
+	if f := s.fault; time.Now().Before(f.until) && f.status == 0 {
+		s.mu.Unlock()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Until(f.until)):
+		}
+		return
+	}
+	defer s.mu.Unlock()
+	if f := s.fault; time.Now().Before(f.until) {
+		s.failWith(w, f.status)
+		return
+	}
+	if r.Header.Get("Authorization") != "Bearer "+s.token {
+		s.apiError(w, http.StatusUnauthorized, "Unauthorized", "Unable to authenticate you")
 		return
 	}
 	// 422 (locked) only answers requests for new actions.
 	if s.FailNext > 0 && (s.FailStatus != http.StatusUnprocessableEntity || r.Method == http.MethodPost) {
 		s.FailNext--
-		switch s.FailStatus {
-		case http.StatusTooManyRequests:
-			w.Header().Set("ratelimit-reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
-			apiError(w, s.FailStatus, "too_many_requests", "API Rate limit exceeded.")
-		case http.StatusUnprocessableEntity:
-			apiError(w, s.FailStatus, "unprocessable_entity", "The reserved IP is currently locked by another action.")
-		default:
-			apiError(w, s.FailStatus, "server_error", "Unexpected server-side error")
-		}
+		s.failWith(w, s.FailStatus)
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) < 3 || parts[0] != "v2" || parts[1] != "reserved_ips" {
-		apiError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
+	if len(parts) < 2 || parts[0] != "v2" {
+		s.notFound(w)
 		return
 	}
-	ip := s.ips[parts[2]]
+	switch parts[1] {
+	case "reserved_ips":
+		s.reservedIPs(w, r, parts[2:])
+	case "droplets":
+		s.dropletsAPI(w, r, parts[2:])
+	case "actions":
+		if len(parts) != 3 || r.Method != http.MethodGet {
+			s.notFound(w)
+			return
+		}
+		id, _ := strconv.Atoi(parts[2])
+		a := s.actions[id]
+		if a == nil {
+			s.notFound(w)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, map[string]any{"action": s.poll(a)})
+	default:
+		s.notFound(w)
+	}
+}
+
+func (s *Server) failWith(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusTooManyRequests:
+		s.remaining = 0
+		s.writeJSON(w, status, map[string]string{"id": "too_many_requests", "message": "API Rate limit exceeded."})
+	case http.StatusUnprocessableEntity:
+		s.apiError(w, status, "unprocessable_entity", "The reserved IP is currently locked by another action.")
+	default:
+		s.apiError(w, status, "server_error", "Unexpected server-side error")
+	}
+}
+
+func decodeAction(w http.ResponseWriter, r *http.Request) (typ string, droplet int, ok bool) {
+	var body struct {
+		Type      string `json:"type"`
+		DropletID int    `json:"droplet_id"`
+	}
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || json.NewDecoder(r.Body).Decode(&body) != nil {
+		return "", 0, false
+	}
+	return body.Type, body.DropletID, true
+}
+
+func (s *Server) reservedIPs(w http.ResponseWriter, r *http.Request, parts []string) {
+	if len(parts) == 0 {
+		s.notFound(w)
+		return
+	}
+	ip := s.ips[parts[0]]
 	if ip == nil {
-		apiError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
+		s.notFound(w)
 		return
 	}
 	switch {
-	case len(parts) == 3 && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]any{"reserved_ip": s.ipJSON(ip)})
-	case len(parts) == 4 && parts[3] == "actions" && r.Method == http.MethodPost:
-		var body struct {
-			Type      string `json:"type"`
-			DropletID int    `json:"droplet_id"`
-		}
-		if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&body) != nil {
-			apiError(w, http.StatusBadRequest, "bad_request", "invalid JSON body")
+	case len(parts) == 1 && r.Method == http.MethodGet:
+		s.writeJSON(w, http.StatusOK, map[string]any{"reserved_ip": s.ipJSON(ip)})
+	case len(parts) == 2 && parts[1] == "actions" && r.Method == http.MethodPost:
+		typ, droplet, ok := decodeAction(w, r)
+		if !ok {
+			s.apiError(w, http.StatusBadRequest, "bad_request", "invalid JSON body")
 			return
 		}
-		if body.Type != "assign" || body.DropletID <= 0 {
-			apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "droplet_id is required for assign")
+		if typ != "assign" || droplet <= 0 {
+			s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "droplet_id is required for assign")
+			return
+		}
+		if len(s.droplets) > 0 && s.droplets[droplet] == nil {
+			s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "Droplet not found")
 			return
 		}
 		if ip.Locked {
-			apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "The reserved IP is currently locked by another action.")
+			s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "The reserved IP is currently locked by another action.")
 			return
 		}
-		s.nextID++
-		a := &action{ID: s.nextID, IP: ip.IP, Droplet: body.DropletID, Started: time.Now()}
-		s.actions[a.ID] = a
 		ip.Locked = true
-		writeJSON(w, http.StatusCreated, map[string]any{"action": s.actionJSON(a)})
-	case len(parts) == 5 && parts[3] == "actions" && r.Method == http.MethodGet:
-		id, _ := strconv.Atoi(parts[4])
+		a := s.start(Action{Type: "assign_ip", ResourceType: "reserved_ip", ResourceID: droplet, IP: ip.IP}, func() error {
+			if s.OnAssign != nil {
+				return s.OnAssign(ip.IP, droplet)
+			}
+			return nil
+		})
+		s.writeJSON(w, http.StatusCreated, map[string]any{"action": s.actionJSON(a)})
+	case len(parts) == 3 && parts[1] == "actions" && r.Method == http.MethodGet:
+		id, _ := strconv.Atoi(parts[2])
 		a := s.actions[id]
 		if a == nil || a.IP != ip.IP {
-			apiError(w, http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
+			s.notFound(w)
 			return
 		}
-		a.Polls++
-		if !a.complete && a.Polls >= s.PollsToComplete {
-			a.complete = true
-			ip.Droplet = a.Droplet
-			ip.Locked = false
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"action": s.actionJSON(a)})
+		s.writeJSON(w, http.StatusOK, map[string]any{"action": s.poll(a)})
 	default:
-		apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		s.apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	}
+}
+
+func (s *Server) dropletsAPI(w http.ResponseWriter, r *http.Request, parts []string) {
+	if len(parts) == 0 {
+		if r.Method != http.MethodGet {
+			s.apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+			return
+		}
+		s.listDroplets(w, r)
+		return
+	}
+	id, _ := strconv.Atoi(parts[0])
+	d := s.droplets[id]
+	if d == nil {
+		s.notFound(w)
+		return
+	}
+	switch {
+	case len(parts) == 1 && r.Method == http.MethodGet:
+		s.writeJSON(w, http.StatusOK, map[string]any{"droplet": dropletJSON(d)})
+	case len(parts) == 2 && parts[1] == "actions" && r.Method == http.MethodPost:
+		typ, _, ok := decodeAction(w, r)
+		if !ok {
+			s.apiError(w, http.StatusBadRequest, "bad_request", "invalid JSON body")
+			return
+		}
+		var hook func(int) error
+		to := ""
+		switch typ {
+		case "power_off", "shutdown":
+			hook, to = s.OnPowerOff, "off"
+		case "power_on":
+			hook, to = s.OnPowerOn, "active"
+		case "power_cycle":
+			to = "active"
+			if s.OnPowerOff != nil && s.OnPowerOn != nil {
+				off, on := s.OnPowerOff, s.OnPowerOn
+				hook = func(id int) error {
+					if err := off(id); err != nil {
+						return err
+					}
+					return on(id)
+				}
+			}
+		default:
+			s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", fmt.Sprintf("%q is not a droplet action type", typ))
+			return
+		}
+		for _, a := range s.actions {
+			if a.ResourceType == "droplet" && a.ResourceID == id && !a.complete {
+				s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "Droplet already has a pending event.")
+				return
+			}
+		}
+		a := s.start(Action{Type: typ, ResourceType: "droplet", ResourceID: id}, func() error {
+			if hook != nil {
+				return hook(id)
+			}
+			return nil
+		})
+		a.onComplete = func() { d.Status = to }
+		s.writeJSON(w, http.StatusCreated, map[string]any{"action": s.actionJSON(a)})
+	case len(parts) == 3 && parts[1] == "actions" && r.Method == http.MethodGet:
+		aid, _ := strconv.Atoi(parts[2])
+		a := s.actions[aid]
+		if a == nil || a.ResourceType != "droplet" || a.ResourceID != id {
+			s.notFound(w)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, map[string]any{"action": s.poll(a)})
+	default:
+		s.apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	}
+}
+
+func (s *Server) listDroplets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	page, perPage := 1, 20
+	if v := q.Get("page"); v != "" {
+		page, _ = strconv.Atoi(v)
+	}
+	if v := q.Get("per_page"); v != "" {
+		perPage, _ = strconv.Atoi(v)
+	}
+	if page < 1 || perPage < 1 || perPage > 200 {
+		s.apiError(w, http.StatusBadRequest, "bad_request", "page must be at least 1 and per_page between 1 and 200")
+		return
+	}
+	tag, name := q.Get("tag_name"), q.Get("name")
+	if tag != "" && name != "" {
+		s.apiError(w, http.StatusUnprocessableEntity, "unprocessable_entity", "tag_name can not be combined with name")
+		return
+	}
+	var all []*Droplet
+	for _, d := range s.droplets {
+		if (tag == "" || slices.Contains(d.Tags, tag)) && (name == "" || strings.EqualFold(d.Name, name)) {
+			all = append(all, d)
+		}
+	}
+	slices.SortFunc(all, func(a, b *Droplet) int { return a.ID - b.ID })
+	last := max(1, (len(all)+perPage-1)/perPage)
+	list := []map[string]any{}
+	for i := (page - 1) * perPage; i < len(all) && i < page*perPage; i++ {
+		list = append(list, dropletJSON(all[i]))
+	}
+	link := func(p int) string {
+		v := url.Values{}
+		for k := range q {
+			v.Set(k, q.Get(k))
+		}
+		v.Set("page", strconv.Itoa(p))
+		v.Set("per_page", strconv.Itoa(perPage))
+		return "http://" + r.Host + "/v2/droplets?" + v.Encode()
+	}
+	pages := map[string]string{}
+	if page > 1 {
+		pages["first"], pages["prev"] = link(1), link(page-1)
+	}
+	if page < last {
+		pages["next"], pages["last"] = link(page+1), link(last)
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"droplets": list, "links": map[string]any{"pages": pages},
+		"meta": map[string]any{"total": len(all)}})
+}
+
+func dropletJSON(d *Droplet) map[string]any {
+	tags := d.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return map[string]any{"id": d.ID, "name": d.Name, "status": d.Status, "memory": 1024, "vcpus": 1, "disk": 25,
+		"locked": false, "tags": tags, "region": map[string]any{"slug": "fra1", "name": "Frankfurt 1"},
+		"vpc_uuid": "5a4981aa-9653-4bd1-bef5-d6bff52042e4"}
+}
+
+// start records a new action and runs its hook in the background.
+func (s *Server) start(a Action, hook func() error) *action {
+	s.nextID++
+	a.ID = s.nextID
+	act := &action{Action: a, Started: time.Now()}
+	s.actions[act.ID] = act
+	go func() {
+		err := hook()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		act.hookDone, act.hookErr = true, err
+	}()
+	return act
+}
+
+// poll is one GET of an action: it completes once polled often enough
+// and its hook is done.
+func (s *Server) poll(a *action) map[string]any {
+	a.Polls++
+	if !a.complete && a.hookDone && a.Polls >= s.PollsToComplete {
+		a.complete = true
+		a.Status = "completed"
+		if a.hookErr != nil {
+			a.Status = "errored"
+		} else if a.IP != "" {
+			s.ips[a.IP].Droplet = a.ResourceID
+		} else if a.onComplete != nil {
+			a.onComplete()
+		}
+		if a.IP != "" {
+			s.ips[a.IP].Locked = false
+		}
+		s.done = append(s.done, a.Action)
+	}
+	return s.actionJSON(a)
 }
 
 func (s *Server) ipJSON(ip *reservedIP) map[string]any {
 	var droplet any
 	if ip.Droplet != 0 {
-		droplet = map[string]any{"id": ip.Droplet, "name": fmt.Sprintf("droplet-%d", ip.Droplet), "status": "active"}
+		name := fmt.Sprintf("droplet-%d", ip.Droplet)
+		if d := s.droplets[ip.Droplet]; d != nil {
+			name = d.Name
+		}
+		droplet = map[string]any{"id": ip.Droplet, "name": name, "status": "active"}
 	}
 	return map[string]any{"ip": ip.IP, "droplet": droplet, "region": map[string]any{"slug": "fra1", "name": "Frankfurt 1"},
 		"locked": ip.Locked, "project_id": "746c6152-2fa2-11ed-92d3-27aaa54e4988"}
@@ -181,10 +552,14 @@ func (s *Server) ipJSON(ip *reservedIP) map[string]any {
 func (s *Server) actionJSON(a *action) map[string]any {
 	status, completed := "in-progress", any(nil)
 	if a.complete {
-		status, completed = "completed", a.Started.Add(time.Second).UTC().Format(time.RFC3339)
+		status, completed = a.Status, time.Now().UTC().Format(time.RFC3339)
 	}
-	return map[string]any{"id": a.ID, "status": status, "type": "assign_ip", "started_at": a.Started.UTC().Format(time.RFC3339),
-		"completed_at": completed, "resource_id": 758604968, "resource_type": "reserved_ip", "region_slug": "fra1"}
+	resource := a.ResourceID
+	if a.IP != "" {
+		resource = 758604968
+	}
+	return map[string]any{"id": a.ID, "status": status, "type": a.Type, "started_at": a.Started.UTC().Format(time.RFC3339),
+		"completed_at": completed, "resource_id": resource, "resource_type": a.ResourceType, "region_slug": "fra1"}
 }
 
 // Metadata is a droplet's metadata service.
