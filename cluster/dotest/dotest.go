@@ -222,10 +222,18 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	if s.remaining > 0 {
 		s.remaining--
 	}
+	reset := time.Now().Add(time.Minute)
+	if status == http.StatusTooManyRequests {
+		// Rate limited until the fault ends (at least a second).
+		reset = time.Now().Add(time.Second)
+		if s.fault.until.After(reset) {
+			reset = s.fault.until
+		}
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("ratelimit-limit", strconv.Itoa(s.RateLimit))
 	w.Header().Set("ratelimit-remaining", strconv.Itoa(s.remaining))
-	w.Header().Set("ratelimit-reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
+	w.Header().Set("ratelimit-reset", strconv.FormatInt(reset.Unix(), 10))
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

@@ -178,7 +178,7 @@ func (inv *Inventory) Tiebreaker() (Node, bool) {
 
 // inventoryHint explains the unknown keys that are not typos.
 func inventoryHint(key []string) string {
-	if strings.Join(key, ".") == "floating-ip.digitalocean.token" {
+	if k := strings.Join(key, "."); k == "floating-ip.digitalocean.token" || k == "fencing.token" {
 		return "the DigitalOcean token must not be in the inventory (it would end up in version control); " +
 			"put it in a file and set token-file, or export it and set token-env"
 	}
@@ -276,6 +276,9 @@ func (inv *Inventory) resolvePaths(dir string) error {
 		if err := resolve(&f.PasswordFile); err != nil {
 			return err
 		}
+		if err := resolve(&f.TokenFile); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -304,7 +307,7 @@ func (inv *Inventory) Write(path string) error {
 	}
 	if f := inv.Fencing; f != nil {
 		c := *f
-		c.PasswordFile = rel(c.PasswordFile)
+		c.PasswordFile, c.TokenFile = rel(c.PasswordFile), rel(c.TokenFile)
 		out.Fencing = &c
 	}
 	body, err := toml.Marshal(&out)

@@ -47,12 +47,25 @@ type Fencing struct {
 	// AcceptNoFencing lets plan and apply set up a cluster without a fence
 	// agent, knowingly (as accept-split-brain-risk does for replica 2).
 	AcceptNoFencing bool `toml:"accept-no-fencing,omitempty"`
+
+	// agent = "digitalocean" (debship's fence_digitalocean). It uses the
+	// token and api-url of [floating-ip.digitalocean]; with another
+	// floating-IP provider, these say where its token is and which API it
+	// calls.
+	TokenFile string `toml:"token-file,omitempty"`
+	TokenEnv  string `toml:"token-env,omitempty"` // default DIGITALOCEAN_TOKEN
+	APIURL    string `toml:"api-url,omitempty"`
+	// Droplets maps node names to droplet ids (pcmk_host_map); a node not
+	// listed is looked up by droplet name, which must be the node's name.
+	Droplets map[string]int `toml:"droplets,omitempty"`
 }
 
 // Fencing agents with a meaning of their own.
 const (
 	FenceNone  = "none"
 	FenceDummy = "fence_dummy"
+	// FenceDigitalOcean is debship's own agent (agent = "digitalocean").
+	FenceDigitalOcean = "fence_digitalocean"
 )
 
 // Hardening selects what the harden phase does; everything is on by default.
@@ -87,6 +100,42 @@ type DigitalOcean struct {
 // DefaultDOAPI is DigitalOcean's API.
 const DefaultDOAPI = "https://api.digitalocean.com"
 
+// DOConfig is the DigitalOcean API configuration the nodes' agents use,
+// and the inventory section it comes from: [floating-ip.digitalocean]
+// with provider "digitalocean", else [fencing] with agent "digitalocean";
+// nil when neither uses DigitalOcean.
+func (inv *Inventory) DOConfig() (*DigitalOcean, string) {
+	if inv.FloatingIP.Provider == ProviderDigitalOcean {
+		if d := inv.FloatingIP.DigitalOcean; d != nil {
+			return d, "floating-ip.digitalocean"
+		}
+		return &DigitalOcean{}, "floating-ip.digitalocean"
+	}
+	if inv.FenceAgent() == FenceDigitalOcean {
+		f := inv.Fencing
+		return &DigitalOcean{TokenFile: f.TokenFile, TokenEnv: f.TokenEnv, APIURL: f.APIURL}, "fencing"
+	}
+	return nil, ""
+}
+
+// DOAPI is the API's base URL the nodes' agents call.
+func (inv *Inventory) DOAPI() string {
+	if d, _ := inv.DOConfig(); d != nil && d.APIURL != "" {
+		return d.APIURL
+	}
+	return DefaultDOAPI
+}
+
+// checkAPIURL: the token travels in every request, so only the lab's fake
+// API may be reached over plain http.
+func (inv *Inventory) checkAPIURL(key, section, u string, add func(key, format string, args ...any)) {
+	if err := grammar.HTTPURL(u); err != nil {
+		add(key, "%s api-url %q %v; write e.g. api-url = \"https://api.digitalocean.com\", or remove the key", section, u, err)
+	} else if !strings.HasPrefix(u, "https://") && !inv.Lab {
+		add(key, "%s api-url %q is not https, so the API token would cross the network in clear; write api-url = \"https://…\" (plain http is for the lab's fake API only)", section, u)
+	}
+}
+
 func on(b *bool) bool { return b == nil || *b }
 
 // HAOptions returns [ha] with defaults filled in.
@@ -115,6 +164,9 @@ func (inv *Inventory) HAOptions() HA {
 func (inv *Inventory) FenceAgent() string {
 	if inv.Fencing == nil || inv.Fencing.Agent == "" {
 		return FenceNone
+	}
+	if inv.Fencing.Agent == "digitalocean" {
+		return FenceDigitalOcean
 	}
 	return inv.Fencing.Agent
 }
@@ -338,7 +390,7 @@ func (inv *Inventory) validateOptions(add func(key, format string, args ...any),
 				"token-env (an environment variable, default DIGITALOCEAN_TOKEN) in [floating-ip.digitalocean]; never the token itself")
 		}
 		if d != nil && d.APIURL != "" {
-			rule("floating-ip.digitalocean.api-url", "[floating-ip.digitalocean] api-url", d.APIURL, grammar.HTTPURL(d.APIURL), "write e.g. api-url = \"https://api.digitalocean.com\", or remove the key")
+			inv.checkAPIURL("floating-ip.digitalocean.api-url", "[floating-ip.digitalocean]", d.APIURL, add)
 		}
 		if d != nil && d.TokenEnv != "" {
 			rule("floating-ip.digitalocean.token-env", "[floating-ip.digitalocean] token-env", d.TokenEnv, grammar.EnvName(d.TokenEnv), "write the variable's name, e.g. token-env = \"DIGITALOCEAN_TOKEN\"")

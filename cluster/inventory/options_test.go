@@ -141,6 +141,25 @@ func TestInventoryOptionErrors(t *testing.T) {
 			[]string{`16: the DigitalOcean token must not be in the inventory (it would end up in version control); put it in a file and set token-file, or export it and set token-env`}},
 		{"DO without token source", rep("address = \"10.10.0.100/24\"\n", "address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n"),
 			[]string{`12: the digitalocean provider needs an API token: set token-file (a file readable by you) or token-env (an environment variable, default DIGITALOCEAN_TOKEN) in [floating-ip.digitalocean]; never the token itself`}},
+		{"http api-url outside the lab", rep("address = \"10.10.0.100/24\"\n", "address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken-env = \"T\"\napi-url = \"http://10.0.0.5:8443\"\n"),
+			[]string{`17: [floating-ip.digitalocean] api-url "http://10.0.0.5:8443" is not https, so the API token would cross the network in clear; write api-url = "https://…" (plain http is for the lab's fake API only)`}},
+		{"DO fencing with a second token", func() string {
+			return strings.NewReplacer("address = \"10.10.0.100/24\"\n", "address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken-env = \"T\"\n",
+				`agent = "fence_ipmilan"`, "agent = \"digitalocean\"\ntoken-env = \"T2\"").Replace(twoNodes)
+		}, []string{`20: [fencing] with agent = "digitalocean" uses the token and api-url of [floating-ip.digitalocean]; remove token-file, token-env and api-url from [fencing]`}},
+		{"DO fencing without a token", rep(`agent = "fence_ipmilan"`, `agent = "digitalocean"`),
+			[]string{`18: agent = "digitalocean" needs an API token: set token-file (a file readable by you) or token-env (an environment variable, default DIGITALOCEAN_TOKEN) in [fencing]; never the token itself`}},
+		{"DO fencing: http, a password, droplets of no node", rep(`agent = "fence_ipmilan"`, "agent = \"digitalocean\"\ntoken-env = \"T\"\napi-url = \"http://10.0.0.5\"\npassword-env = \"PW\"\ndroplets = { web1 = 11, web2 = 0, web3 = 13 }"),
+			[]string{
+				`17: fence_digitalocean logs in with the DigitalOcean API token, not a password; remove password-file and password-env from [fencing]`,
+				`20: [fencing] api-url "http://10.0.0.5" is not https, so the API token would cross the network in clear; write api-url = "https://…" (plain http is for the lab's fake API only)`,
+				`22: [fencing] droplets: 0 is not a droplet id (the number in the droplet's URL in the control panel)`,
+				`22: [fencing] droplets: "web3" is not a node that runs the app; write droplets = { <node name> = <droplet id>, … }`,
+			}},
+		{"DO keys with another agent", rep(`agent = "fence_ipmilan"`, "agent = \"fence_ipmilan\"\ntoken-file = \"tok\""),
+			[]string{`19: [fencing] token-file is for agent = "digitalocean", but agent is "fence_ipmilan"; remove token-file`}},
+		{"inline fencing token", rep(`agent = "fence_ipmilan"`, "agent = \"digitalocean\"\ntoken = \"dop_v1_abc\""),
+			[]string{`19: the DigitalOcean token must not be in the inventory (it would end up in version control); put it in a file and set token-file, or export it and set token-env`}},
 		{"bad ha", func() string { return twoNodes + "[ha]\ntoken = 50\ndc-deadtime = \"soon\"\n" },
 			[]string{`26: ha token 50 ms is out of range (200-30000; default 1000)`, `27: ha dc-deadtime "soon" is not a pacemaker duration such as "2s"`}},
 		{"tunnel subnet overlaps", func() string { return twoNodes + "[network]\nsubnet = \"10.10.0.0/16\"\n" },
@@ -155,5 +174,20 @@ func TestInventoryOptionErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantLoadErrors(t, tt.doc(), tt.want) })
+	}
+}
+
+// TestDOFencingOwnToken: with IPaddr2 for the floating IP, fence_digitalocean
+// takes its token and API from [fencing]; plain http is the lab's alone.
+func TestDOFencingOwnToken(t *testing.T) {
+	doc := "lab = true\n" + strings.Replace(twoNodes, `agent = "fence_ipmilan"`,
+		"agent = \"digitalocean\"\ntoken-env = \"FENCE_DO\"\napi-url = \"http://10.231.0.1:8443\"\ndroplets = { web1 = 11, web2 = 12 }", 1)
+	t.Setenv("FENCE_DO", "dop_v1_fence")
+	inv, err := Load(writeInventory(t, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := inv.DOToken(); err != nil || tok != "dop_v1_fence" || inv.DOAPI() != "http://10.231.0.1:8443" || inv.FenceAgent() != FenceDigitalOcean {
+		t.Fatalf("token %q (%v), api %s, agent %s", tok, err, inv.DOAPI(), inv.FenceAgent())
 	}
 }

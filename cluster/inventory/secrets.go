@@ -19,19 +19,19 @@ import (
 // DOToken reads the DigitalOcean token from the file or the environment
 // variable the inventory names.
 func (inv *Inventory) DOToken() (string, error) {
-	d := inv.FloatingIP.DigitalOcean
-	if d == nil {
+	d, section := inv.DOConfig()
+	if d == nil || inv.FloatingIP.Provider == ProviderDigitalOcean && inv.FloatingIP.DigitalOcean == nil {
 		return "", inv.errorAt("floating-ip", "[floating-ip.digitalocean] is missing")
 	}
 	if d.TokenFile != "" {
-		b, err := inv.readSecretFile("floating-ip.digitalocean.token-file", "DigitalOcean token", d.TokenFile)
+		b, err := inv.readSecretFile(section+".token-file", "DigitalOcean token", d.TokenFile)
 		if err != nil {
 			return "", err
 		}
 		if t := strings.TrimSpace(b); t != "" {
 			return t, nil
 		}
-		return "", inv.errorAt("floating-ip.digitalocean.token-file", "the DigitalOcean token file %s is empty", d.TokenFile)
+		return "", inv.errorAt(section+".token-file", "the DigitalOcean token file %s is empty", d.TokenFile)
 	}
 	env := d.TokenEnv
 	if env == "" {
@@ -40,7 +40,7 @@ func (inv *Inventory) DOToken() (string, error) {
 	if t := strings.TrimSpace(os.Getenv(env)); t != "" {
 		return t, nil
 	}
-	return "", inv.errorAt("floating-ip.digitalocean", "the DigitalOcean token: $%s is not set; export it or set token-file in [floating-ip.digitalocean]", env)
+	return "", inv.errorAt(section, "the DigitalOcean token: $%s is not set; export it or set token-file in [%s]", env, section)
 }
 
 // FencePassword reads the fence agent's login password from password-file
@@ -118,6 +118,7 @@ func (inv *Inventory) validateFencing(add func(key, format string, args ...any))
 	agent := inv.FenceAgent()
 	switch {
 	case agent == FenceNone:
+	case agent == FenceDigitalOcean:
 	case agent == FenceDummy:
 		if !inv.Lab {
 			add("fencing.agent", "fencing agent fence_dummy fences nothing and is for the lab only (lab = true); "+
@@ -130,6 +131,7 @@ func (inv *Inventory) validateFencing(add func(key, format string, args ...any))
 	if f == nil {
 		return
 	}
+	inv.validateDOFencing(agent, add)
 	if f.AcceptNoFencing && agent != FenceNone {
 		add("fencing.accept-no-fencing", "accept-no-fencing = true is for a cluster without a fence agent, but agent is %q; remove one of the two from [fencing]", agent)
 	}
@@ -154,6 +156,60 @@ func (inv *Inventory) validateFencing(add func(key, format string, args ...any))
 		case !optionNameRE.MatchString(k):
 			add("fencing.options."+k, "[fencing] options: %q is not a stonith option name (lower-case letters, digits, '_' and '-', starting with a letter); "+
 				"write the option as the fence agent's manual page names it, e.g. ip or username", k)
+		}
+	}
+}
+
+// validateDOFencing checks [fencing]'s DigitalOcean keys: only with agent
+// "digitalocean", and its own token only when [floating-ip.digitalocean]
+// does not provide one (one token, one API for both agents).
+func (inv *Inventory) validateDOFencing(agent string, add func(key, format string, args ...any)) {
+	f := inv.Fencing
+	own := f.TokenFile != "" || f.TokenEnv != "" || f.APIURL != ""
+	if agent != FenceDigitalOcean {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"token-file", f.TokenFile != ""}, {"token-env", f.TokenEnv != ""}, {"api-url", f.APIURL != ""}, {"droplets", len(f.Droplets) > 0}} {
+			key := "fencing." + k.key
+			if k.key == "droplets" && k.set {
+				// at the first entry's line (droplets may be a table of its own)
+				key += "." + slices.Sorted(maps.Keys(f.Droplets))[0]
+			}
+			if k.set {
+				add(key, "[fencing] %s is for agent = \"digitalocean\", but agent is %q; remove %s", k.key, agent, k.key)
+			}
+		}
+		return
+	}
+	if f.PasswordFile != "" || f.PasswordEnv != "" {
+		add("fencing", "fence_digitalocean logs in with the DigitalOcean API token, not a password; remove password-file and password-env from [fencing]")
+	}
+	if inv.FloatingIP.Provider == ProviderDigitalOcean {
+		if own {
+			add("fencing", "[fencing] with agent = \"digitalocean\" uses the token and api-url of [floating-ip.digitalocean]; remove token-file, token-env and api-url from [fencing]")
+		}
+	} else {
+		switch {
+		case f.TokenFile == "" && f.TokenEnv == "":
+			add("fencing.agent", "agent = \"digitalocean\" needs an API token: set token-file (a file readable by you) or token-env "+
+				"(an environment variable, default DIGITALOCEAN_TOKEN) in [fencing]; never the token itself")
+		case f.TokenFile != "" && f.TokenEnv != "":
+			add("fencing.token-env", "[fencing] has both token-file and token-env; keep one")
+		case f.TokenEnv != "" && grammar.EnvName(f.TokenEnv) != nil:
+			add("fencing.token-env", "[fencing] token-env %q is not an environment variable name", f.TokenEnv)
+		}
+		if f.APIURL != "" {
+			inv.checkAPIURL("fencing.api-url", "[fencing]", f.APIURL, add)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.Droplets)) {
+		n, ok := inv.Node(name)
+		switch {
+		case !ok || n.Role == RoleTiebreaker:
+			add("fencing.droplets."+name, "[fencing] droplets: %q is not a node that runs the app; write droplets = { <node name> = <droplet id>, … }", name)
+		case f.Droplets[name] <= 0:
+			add("fencing.droplets."+name, "[fencing] droplets: %d is not a droplet id (the number in the droplet's URL in the control panel)", f.Droplets[name])
 		}
 	}
 }

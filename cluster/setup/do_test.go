@@ -2,8 +2,12 @@ package setup
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
+
+	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/templates"
 )
 
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
@@ -20,7 +24,7 @@ func TestDOTokenNeverInTheCIB(t *testing.T) {
 	conns := fakeConns(inv, [2]string{"sha256sum <", "missing"})
 	r, _ := NewRun(inv, conns, Options{})
 	var token Step
-	for _, s := range doAgentSteps() {
+	for _, s := range doAgentSteps(inv) {
 		if s.Name == "DigitalOcean API token" {
 			token = s
 		}
@@ -35,5 +39,45 @@ func TestDOTokenNeverInTheCIB(t *testing.T) {
 	}
 	if got := conns["web1"].(*fakeT).uploads[doTokenPath]; got != "dop_v1_verysecret\n" {
 		t.Fatalf("uploaded %q", got)
+	}
+}
+
+// TestDOFencingSpec: agent = "digitalocean" installs fence_digitalocean
+// where pacemaker's fencer looks for agents and creates the stonith device
+// with the shared token's file, the API and the droplet of each node; the
+// token is in no parameter.
+func TestDOFencingSpec(t *testing.T) {
+	inv := exampleInventory(t, "fence-pw", "dop_v1_verysecret")
+	inv.Fencing = &inventory.Fencing{Agent: "digitalocean", Droplets: map[string]int{"web1": 11, "web2": 12}}
+	conns := fakeConns(inv, [2]string{"sha256sum <", "missing"})
+	r, err := NewRun(inv, conns, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, ok := fenceSpec(r.target(inv.Nodes[0]))
+	want := map[string]string{"pcmk_host_list": "web1 web2", "token_file": doTokenPath, "api_url": inventory.DefaultDOAPI,
+		"pcmk_host_map": "web1:11;web2:12", "pcmk_reboot_timeout": doFenceTimeout, "pcmk_off_timeout": doFenceTimeout}
+	if !ok || spec.Agent != "fence_digitalocean" || !spec.Stonith || !reflect.DeepEqual(spec.Params, want) {
+		t.Fatalf("spec %+v, want params %v", spec, want)
+	}
+	if strings.Contains(spec.ParamArgs()+spec.Create, "verysecret") {
+		t.Fatal("the token is in the stonith device's parameters")
+	}
+	var names []string
+	for _, s := range doAgentSteps(inv) {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ", ") != "DigitalOcean reserved-IP agent, DigitalOcean fence agent, DigitalOcean API token" {
+		t.Errorf("steps: %v", names)
+	}
+	tg := r.target(inv.Nodes[0])
+	for _, s := range doAgentSteps(inv) {
+		if err := s.Apply(context.Background(), tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want2, _ := templates.Render("cluster/fence_digitalocean", nil)
+	if got := conns["web1"].(*fakeT).uploads[doFenceAgent]; doFenceAgent != "/usr/sbin/fence_digitalocean" || got != string(want2) {
+		t.Errorf("fence agent at %s: %d bytes", doFenceAgent, len(got))
 	}
 }

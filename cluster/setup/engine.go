@@ -160,7 +160,7 @@ type Run struct {
 
 type secrets struct {
 	fencePassword string // "" without password-file/password-env
-	doToken       string // provider digitalocean only
+	doToken       string // provider or fence agent digitalocean only
 }
 
 // NewRun prepares a plan or apply; conns has a transport for every node.
@@ -196,7 +196,7 @@ func prepare(inv *inventory.Inventory, o Options) (*Run, error) {
 	if r.secrets.fencePassword, err = inv.FencePassword(); err != nil {
 		return nil, err
 	}
-	if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
+	if d, _ := inv.DOConfig(); d != nil {
 		get := o.DOToken
 		if get == nil {
 			get = inv.DOToken

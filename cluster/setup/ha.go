@@ -55,7 +55,7 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 		if hasTB {
 			p = append(p, "corosync-qdevice")
 		}
-		if t.Inv().FloatingIP.Provider == inventory.ProviderDigitalOcean {
+		if d, _ := t.Inv().DOConfig(); d != nil {
 			p = append(p, "python3")
 		}
 		return p
@@ -76,8 +76,8 @@ func haPhase(inv *inventory.Inventory, o Options) Phase {
 		memberSteps = append(memberSteps, serviceStep("corosync-qdevice.service"))
 	}
 	memberSteps = append(memberSteps, fencePasswordStep())
-	if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
-		memberSteps = append(memberSteps, doAgentSteps()...)
+	if d, _ := inv.DOConfig(); d != nil {
+		memberSteps = append(memberSteps, doAgentSteps(inv)...)
 	}
 	stages = append(stages,
 		Stage{Nodes: members, Steps: memberSteps},
@@ -387,6 +387,11 @@ func fenceSpec(t *Target) (host.Resource, bool) {
 			params[k] = v
 		}
 	}
+	if agent == inventory.FenceDigitalOcean {
+		doFenceParams(inv, params)
+		return host.Resource{ID: inventory.ResourceFence, Agent: agent, Params: params, Stonith: true,
+			Create: "op monitor interval=60s"}, true
+	}
 	// Set with a password, removed ("") without one.
 	params["password_script"] = ""
 	if t.Run.secrets.fencePassword != "" {
@@ -410,7 +415,7 @@ func floatingIPSpec(inv *inventory.Inventory) host.Resource {
 		p := inv.FloatingPrefix()
 		if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
 			return host.Resource{ID: inventory.ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",
-				Params: map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": doAPI(inv)},
+				Params: map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": inv.DOAPI()},
 				Create: "op monitor interval=10s timeout=30s op start timeout=120s op stop timeout=30s"}
 		}
 		params := map[string]string{"ip": p.Addr().String(), "cidr_netmask": fmt.Sprint(p.Bits())}

@@ -132,6 +132,13 @@ var hostileFields = []struct {
 	{"fencing.options{value}", quoted, "10.0.0.5"},
 	{"fencing.password-file", local, "fence-"},
 	{"fencing.password-env", rejected, "FENCE_"},
+	// The hostile inventory's agent is fence_ipmilan: [fencing]'s
+	// DigitalOcean keys are refused with it (TestDOFencingSpec covers them
+	// with agent = "digitalocean").
+	{"fencing.token-file", rejected, "do-token"},
+	{"fencing.token-env", rejected, "DO_"},
+	{"fencing.api-url", rejected, "https://api.digitalocean.com/"},
+	{"fencing.droplets{key}", rejected, "web"},
 	{"hardening.permit-root-login", rejected, "no"},
 	{"hardening.allow-users[]", rejected, "alice"},
 	{"hardening.trusted-sources[]", rejected, "fe80::1%"},
@@ -204,6 +211,12 @@ func leaves(t *testing.T, v reflect.Value, field, key string) []leaf {
 					k, _ := first()
 					m.SetMapIndex(reflect.ValueOf(k), reflect.ValueOf(v))
 				}})
+		case f.Kind() == reflect.Map && f.Type().Key().Kind() == reflect.String && f.Type().Elem().Kind() == reflect.Int:
+			// only the key (a node name) is text
+			m := f
+			out = append(out, leaf{fname + "{key}", func(v string) string { return fkey + "." + v }, func(v string) {
+				m.Set(reflect.ValueOf(map[string]int{v: 1}).Convert(m.Type()))
+			}})
 		case f.Kind() == reflect.Bool, f.Kind() == reflect.Int,
 			f.Kind() == reflect.Pointer && (f.Type().Elem().Kind() == reflect.Int || f.Type().Elem().Kind() == reflect.Bool),
 			f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Int:
@@ -264,6 +277,9 @@ func namesKey(err error, file, key string, doc []byte) bool {
 		name = parts[len(parts)-1]
 		if strings.HasPrefix(key, "fencing.options.") {
 			name = "options"
+		}
+		if strings.HasPrefix(key, "fencing.droplets.") {
+			name = "droplets"
 		}
 	}
 	prefix := fmt.Sprintf("%s:%d: ", file, want)
