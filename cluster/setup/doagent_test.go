@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gitlab.com/debship/debship/cluster/dotest"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -21,7 +22,7 @@ type doNode struct {
 	metadata                 string
 }
 
-func (n doNode) run(action string) (int, string) {
+func (n doNode) run(action string, env ...string) (int, string) {
 	n.t.Helper()
 	cmd := exec.Command("python3", n.agent, action)
 	cmd.Env = append(os.Environ(),
@@ -33,6 +34,7 @@ func (n doNode) run(action string) (int, string) {
 		"OCF_RESKEY_CRM_meta_timeout=20000",
 		"OCF_RESKEY_poll_interval=0.05",
 	)
+	cmd.Env = append(cmd.Env, env...) // the last of a name wins
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
@@ -42,9 +44,9 @@ func (n doNode) run(action string) (int, string) {
 	return 0, string(out)
 }
 
-func (n doNode) want(action string, code int) string {
+func (n doNode) want(action string, code int, env ...string) string {
 	n.t.Helper()
-	got, out := n.run(action)
+	got, out := n.run(action, env...)
 	if got != code {
 		n.t.Fatalf("%s: exit %d, want %d\n%s", action, got, code, out)
 	}
@@ -124,6 +126,52 @@ func TestDOReservedIPAgent(t *testing.T) {
 	if h := api.Holder("198.51.100.20"); h != 101 {
 		t.Fatalf("after the retried start on a: holder %d", h)
 	}
+
+	// An API outage is tolerated by monitor for api_error_tolerance
+	// seconds, each failure logged; then monitor fails.
+	for _, tc := range []struct {
+		name   string
+		fail   func()
+		clear  func()
+		logged string
+	}{
+		{"429", func() { api.Fail(http.StatusTooManyRequests, time.Hour) }, func() { api.Fail(0, 0) }, "HTTP 429 (API Rate limit exceeded.)"},
+		{"503", func() { api.Fail(http.StatusServiceUnavailable, time.Hour) }, func() { api.Fail(0, 0) }, "HTTP 503"},
+		{"no answer", func() { api.Fail(0, time.Hour) }, func() { api.Fail(0, 0) }, "timed out"},
+		{"connection refused", func() { a.api = "http://127.0.0.1:1" }, func() { a.api = api.URL }, "Connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a.want("monitor", 0)
+			tc.fail()
+			began := time.Now()
+			out := a.want("monitor", 0, "OCF_RESKEY_api_error_tolerance=2", "OCF_RESKEY_CRM_meta_timeout=6000")
+			if !strings.Contains(out, tc.logged) || !strings.Contains(out, "tolerated for 2s") {
+				t.Errorf("monitor during the outage: %s", out)
+			}
+			if d := time.Since(began); d > 3*time.Second {
+				t.Errorf("monitor took %s (its timeout is 6s)", d)
+			}
+			time.Sleep(time.Until(began.Add(2 * time.Second)))
+			out = a.want("monitor", 1, "OCF_RESKEY_api_error_tolerance=2", "OCF_RESKEY_CRM_meta_timeout=6000")
+			if !strings.Contains(out, "ocf-exit-reason:the DigitalOcean API has been unavailable for") {
+				t.Errorf("monitor after the tolerance: %s", out)
+			}
+			tc.clear()
+			if out := a.want("monitor", 0); !strings.Contains(out, "the API answers again") {
+				t.Errorf("monitor after the outage: %s", out)
+			}
+			if h := api.Holder("198.51.100.20"); h != 101 {
+				t.Errorf("holder %d after the outage", h)
+			}
+		})
+	}
+
+	// A revoked token fails monitor at once, naming the cause.
+	api.SetToken("dop_v1_new")
+	if out := a.want("monitor", 1); !strings.Contains(out, "ocf-exit-reason:monitor: HTTP 401: Unable to authenticate you: the API token in "+token+" was refused") {
+		t.Errorf("revoked token: %s", out)
+	}
+	api.SetToken("dop_v1_secret")
 
 	// A wrong token fails with the API's message; no token is not configured.
 	os.WriteFile(token, []byte("wrong\n"), 0o600)
