@@ -144,15 +144,15 @@ func TestDOReservedIPAgent(t *testing.T) {
 			a.want("monitor", 0)
 			tc.fail()
 			began := time.Now()
-			out := a.want("monitor", 0, "OCF_RESKEY_api_error_tolerance=2", "OCF_RESKEY_CRM_meta_timeout=6000")
-			if !strings.Contains(out, tc.logged) || !strings.Contains(out, "tolerated for 2s") {
+			out := a.want("monitor", 0, "OCF_RESKEY_api_error_tolerance=3", "OCF_RESKEY_CRM_meta_timeout=6000")
+			if !strings.Contains(out, tc.logged) || !strings.Contains(out, "tolerated for 3s") {
 				t.Errorf("monitor during the outage: %s", out)
 			}
 			if d := time.Since(began); d > 3*time.Second {
 				t.Errorf("monitor took %s (its timeout is 6s)", d)
 			}
-			time.Sleep(time.Until(began.Add(2 * time.Second)))
-			out = a.want("monitor", 1, "OCF_RESKEY_api_error_tolerance=2", "OCF_RESKEY_CRM_meta_timeout=6000")
+			time.Sleep(time.Until(began.Add(3 * time.Second)))
+			out = a.want("monitor", 1, "OCF_RESKEY_api_error_tolerance=3", "OCF_RESKEY_CRM_meta_timeout=6000")
 			if !strings.Contains(out, "ocf-exit-reason:the DigitalOcean API has been unavailable for") {
 				t.Errorf("monitor after the tolerance: %s", out)
 			}
