@@ -24,7 +24,8 @@
 //     ratelimit-remaining and ratelimit-reset headers
 //     (https://docs.digitalocean.com/reference/api/digitalocean/#section/Introduction/Rate-Limit)
 //   - Metadata: https://docs.digitalocean.com/reference/api/metadata/
-//     GET /metadata/v1/id → the droplet id as text
+//     GET /metadata/v1/id → the droplet id as text (Metadata, or this
+//     server for the droplet whose address asks: SetDropletAddress)
 //
 // Actions are asynchronous as DigitalOcean's are: an action is in-progress
 // until it has been polled PollsToComplete times and its hook (OnAssign,
@@ -49,8 +50,12 @@ import (
 type Server struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	token    string
+	mu    sync.Mutex
+	token string
+	// addrs maps a droplet's private address to it: /metadata/v1/id on
+	// this server answers the asking droplet's id (the lab's droplets have
+	// no 169.254.169.254).
+	addrs    map[string]int
 	ips      map[string]*reservedIP
 	droplets map[int]*Droplet
 	actions  map[int]*action
@@ -139,7 +144,7 @@ func NewServerOn(l net.Listener, token string, ips ...string) *Server {
 }
 
 func newServer(token string, ips []string) *Server {
-	s := &Server{token: token, ips: map[string]*reservedIP{}, droplets: map[int]*Droplet{}, actions: map[int]*action{},
+	s := &Server{token: token, ips: map[string]*reservedIP{}, droplets: map[int]*Droplet{}, addrs: map[string]int{}, actions: map[int]*action{},
 		nextID: 1000, PollsToComplete: 2, RateLimit: 5000, remaining: 5000}
 	for _, ip := range ips {
 		s.ips[ip] = &reservedIP{IP: ip}
@@ -152,6 +157,13 @@ func (s *Server) AddDroplet(id int, name string, tags ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.droplets[id] = &Droplet{ID: id, Name: name, Status: "active", Tags: tags}
+}
+
+// SetDropletAddress says which droplet asks from addr (metadata service).
+func (s *Server) SetDropletAddress(id int, addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addrs[addr] = id
 }
 
 // DropletStatus returns a droplet's status ("" when there is no such droplet).
@@ -258,6 +270,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.mu.Unlock()
+	if r.URL.Path == "/metadata/v1/id" {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if id, ok := s.addrs[host]; ok {
+			fmt.Fprintf(w, "%d", id)
+			return
+		}
+		http.NotFound(w, r)
+		return
+	}
 	if f := s.fault; time.Now().Before(f.until) {
 		s.failWith(w, f.status)
 		return

@@ -121,3 +121,21 @@ func TestFakeAPI(t *testing.T) {
 		t.Errorf("revoked token: %d", st)
 	}
 }
+
+// TestMetadataByAddress: the fake answers /metadata/v1/id with the id of
+// the droplet that asks.
+func TestMetadataByAddress(t *testing.T) {
+	s := NewServer("tok")
+	defer s.Close()
+	s.SetDropletAddress(7, "127.0.0.1")
+	resp, err := http.Get(s.URL + "/metadata/v1/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 10)
+	n, _ := resp.Body.Read(b)
+	if resp.StatusCode != 200 || string(b[:n]) != "7" {
+		t.Fatalf("%d %q", resp.StatusCode, b[:n])
+	}
+}

@@ -29,6 +29,10 @@ var fencePackageExceptions = map[string]string{
 	"fence_zvmip":          "fence-agents-zvm",
 }
 
+// debshipFenceAgent is debship's own agent (inventory.FenceDigitalOcean),
+// installed by setup from its template: no package ships it.
+const debshipFenceAgent = "fence_digitalocean"
+
 // FenceAgentPackage is the Debian package that ships a fence-agents agent
 // (fence_virsh, …) on a release, "" for an agent fence-agents does not
 // ship (debship's own). Debian 12 has them all in fence-agents; Debian 13
@@ -36,7 +40,7 @@ var fencePackageExceptions = map[string]string{
 // transitional package that pulls in every agent and their dependencies.
 func FenceAgentPackage(r debian.Release, agent string) string {
 	name, ok := strings.CutPrefix(agent, "fence_")
-	if !ok || name == "" {
+	if !ok || name == "" || agent == debshipFenceAgent {
 		return ""
 	}
 	if r.Version < 13 {

@@ -16,6 +16,7 @@ func TestFenceAgentPackage(t *testing.T) {
 	}{
 		{trixie, "fence_virsh", "fence-agents-virsh"},
 		{trixie, "fence_dummy", "fence-agents-dummy"},
+		{trixie, "fence_digitalocean", ""},
 		{trixie, "fence_ipmilan", "fence-agents-ipmilan"},
 		{trixie, "fence_ilo4", "fence-agents-ipmilan"},
 		{trixie, "fence_apc_snmp", "fence-agents-apc-snmp"},

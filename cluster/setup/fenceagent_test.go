@@ -125,6 +125,10 @@ func TestFenceDigitalOcean(t *testing.T) {
 			return []string{"-o", "list", "--api-url", api.URL, "--token-file", token, "--tag", "debship"}
 		}, stdout: "101,node1\n102,node2\n"},
 		{name: "monitor", stdin: func() string { return stdin("action=monitor") }},
+		{name: "monitor tolerates an API outage", before: func() { api.Fail(http.StatusBadGateway, time.Minute) },
+			stdin: func() string { return stdin("action=monitor", "api_timeout=1") }, stderr: "the device stays usable"},
+		{name: "monitor fails on a revoked token", before: func() { api.SetToken("dop_v1_new") },
+			stdin: func() string { return stdin("action=monitor") }, code: 1, stderr: "refused the token"},
 		{name: "validate-all", stdin: func() string { return stdin("action=validate-all") }},
 		{name: "429 is retried", before: func() { api.Fail(http.StatusTooManyRequests, 300*time.Millisecond) },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 429", actions: []string{"power_off 102"}},
