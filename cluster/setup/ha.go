@@ -414,8 +414,14 @@ func floatingIPSpec(inv *inventory.Inventory) host.Resource {
 	{
 		p := inv.FloatingPrefix()
 		if inv.FloatingIP.Provider == inventory.ProviderDigitalOcean {
+			params := map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": inv.DOAPI()}
+			if inv.Lab {
+				// The lab's nodes have no 169.254.169.254: the fake API
+				// (cluster/dotest) answers the metadata service too.
+				params["metadata_url"] = inv.DOAPI() + "/metadata/v1"
+			}
 			return host.Resource{ID: inventory.ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",
-				Params: map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": inv.DOAPI()},
+				Params: params,
 				Create: "op monitor interval=10s timeout=30s op start timeout=120s op stop timeout=30s"}
 		}
 		params := map[string]string{"ip": p.Addr().String(), "cidr_netmask": fmt.Sprint(p.Bits())}
