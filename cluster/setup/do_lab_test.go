@@ -206,6 +206,28 @@ func TestDigitalOceanLab(t *testing.T) {
 		waitHealthy(t, inv, 3*time.Minute)
 	})
 
+	t.Run("partition", func(t *testing.T) {
+		// The partitioned node cannot reach the API either: only the
+		// holder's fencing can succeed, and it powers off exactly that
+		// droplet (reboot: off, then on).
+		target := other(inv, h)
+		mark := len(d.api.Actions())
+		if err := l.Partition(ctx, target); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(90 * time.Second); time.Now().Before(end) && len(d.powerActions(mark)) < 2; {
+			time.Sleep(time.Second)
+		}
+		if a := d.powerActions(mark); strings.Join(a, ",") != "power_off "+target+",power_on "+target {
+			t.Errorf("power actions after the partition of %s: %q", target, a)
+		}
+		if got, _ := waitHolder(t, inv, "", 10*time.Second); got != h {
+			t.Errorf("after the partition of %s the IP answers from %s", target, got)
+		}
+		d.boots.Wait()
+		waitHealthy(t, inv, 3*time.Minute)
+	})
+
 	t.Run("API outage of a minute", func(t *testing.T) {
 		// earlier subtests' failures (the crashed node's operations) go
 		sh(t, inv, h, "crm_resource --cleanup >/dev/null")
