@@ -260,6 +260,17 @@ func (s *Server) notFound(w http.ResponseWriter) {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	// The metadata service is not the API: its faults do not reach it.
+	if r.URL.Path == "/metadata/v1/id" {
+		defer s.mu.Unlock()
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if id, ok := s.addrs[host]; ok {
+			fmt.Fprintf(w, "%d", id)
+			return
+		}
+		http.NotFound(w, r)
+		return
+	}
 	s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
 	if f := s.fault; time.Now().Before(f.until) && f.status == 0 {
 		s.mu.Unlock()
@@ -270,15 +281,6 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	if r.URL.Path == "/metadata/v1/id" {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if id, ok := s.addrs[host]; ok {
-			fmt.Fprintf(w, "%d", id)
-			return
-		}
-		http.NotFound(w, r)
-		return
-	}
 	if f := s.fault; time.Now().Before(f.until) {
 		s.failWith(w, f.status)
 		return
