@@ -77,6 +77,11 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		d.boots.Add(1)
 		go func() {
 			defer d.boots.Done()
+			// A droplet's OS boots for tens of seconds after power_on
+			// completed; a lab node boots in one. Booted at once, pacemaker
+			// would start before the reboot's result reached it and stop
+			// for good ("We were allegedly just fenced").
+			time.Sleep(10 * time.Second)
 			if err := l.Start(context.Background(), d.node[id]); err != nil {
 				t.Errorf("power_on %s: %v", d.node[id], err)
 				return
@@ -166,12 +171,19 @@ func TestDigitalOceanLab(t *testing.T) {
 		got, took := waitHolder(t, inv, h, 2*time.Minute)
 		t.Logf("FAILOVER (DigitalOcean, fake API): %s crashed, the reserved IP answers from %s after %s",
 			h, got, took.Round(10*time.Millisecond))
+		crashed := h
+		h = got
+		// The route moves in the assign's hook, the fake's holder with the
+		// agent's next poll.
+		for end := time.Now().Add(5 * time.Second); d.holderNode() != got && time.Now().Before(end); {
+			time.Sleep(100 * time.Millisecond)
+		}
 		if d.holderNode() != got {
 			t.Errorf("the fake API says %s holds the IP, %s answers", d.holderNode(), got)
 		}
 		// The survivor fenced the lost node before taking the IP over:
 		// pacemaker's default stonith-action is reboot (power_off, power_on).
-		if a := d.powerActions(mark); strings.Join(a, ",") != "power_off "+h+",power_on "+h {
+		if a := d.powerActions(mark); strings.Join(a, ",") != "power_off "+crashed+",power_on "+crashed {
 			t.Errorf("power actions: %q", a)
 		}
 		if took > 30*time.Second {
@@ -179,7 +191,6 @@ func TestDigitalOceanLab(t *testing.T) {
 		}
 		d.boots.Wait()
 		waitHealthy(t, inv, 3*time.Minute)
-		h = got
 	})
 
 	t.Run("stonith_admin --fence", func(t *testing.T) {
