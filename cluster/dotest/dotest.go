@@ -278,6 +278,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-time.After(time.Until(f.until)):
 		}
+		// No answer at all: a handler that just returned would answer 200
+		// with an empty body.
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
 		return
 	}
 	defer s.mu.Unlock()
