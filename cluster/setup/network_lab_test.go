@@ -187,7 +187,7 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 			if !strings.Contains(peers, "Hostname: "+a+"\n") || !strings.Contains(peers, "(Connected)") {
 				t.Errorf("%s: gluster's peer %s is not %s, connected:\n%s", n.Name, p.Name, a, peers)
 			}
-			if !regexp.MustCompile(`(?m)\s` + regexp.QuoteMeta(a) + `\s+Connected$`).MatchString(pool) {
+			if !regexp.MustCompile(`(?m)\s` + regexp.QuoteMeta(a) + `\s+Connected\s*$`).MatchString(pool) {
 				t.Errorf("%s: gluster pool list lacks %s connected:\n%s", n.Name, a, pool)
 			}
 		}
@@ -470,4 +470,32 @@ func filesWith(t *testing.T, dir string, needles [][]byte, deep bool) []string {
 		t.Fatalf("look for keys in %s: %v", dir, err)
 	}
 	return found
+}
+
+// TestClassifyCapture: the capture's verdict on tcpdump's lines, per kind.
+func TestClassifyCapture(t *testing.T) {
+	nodes := map[string]bool{"10.231.0.11": true, "10.231.0.12": true, "10.231.0.100": true}
+	dump := strings.Join([]string{
+		"IP 10.231.0.11.51820 > 10.231.0.12.51820: UDP, length 148",
+		"IP 10.231.0.12.655 > 10.231.0.11.655: UDP, length 1100",
+		"IP 10.231.0.11.40512 > 10.231.0.12.655: tcp 52",
+		"IP 10.231.0.11.5405 > 10.231.0.12.5405: UDP, length 200",
+		"IP 10.231.0.12.49152 > 10.231.0.11.1023: tcp 1448",
+		"IP 10.231.0.100 > 10.231.0.12: ICMP echo request, id 1, seq 1, length 64",
+		"IP 10.231.0.11.51820 > 10.231.0.9.51820: UDP, length 148",
+		"IP6 fe80::1 > ff02::2: ICMP6, router solicitation, length 16",
+	}, "\n")
+	for _, c := range []struct {
+		kind           string
+		tunnel, others int
+	}{
+		{inventory.NetworkWireGuard, 1, 5},
+		{inventory.NetworkTinc, 2, 4},
+	} {
+		inv := &inventory.Inventory{Network: inventory.Network{Type: c.kind}}
+		tunnel, others, skipped := classify(dump, inv, nodes)
+		if tunnel != c.tunnel || len(others) != c.others || skipped != 2 {
+			t.Errorf("%s: %d tunnel, %d others %q, %d skipped; want %d, %d, 2", c.kind, tunnel, len(others), others, skipped, c.tunnel, c.others)
+		}
+	}
 }
