@@ -240,7 +240,7 @@ func captureBridge(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 		var all []string
 		for s.Scan() {
 			all = append(all, s.Text())
-			if strings.HasPrefix(s.Text(), "listening on") {
+			if strings.Contains(s.Text(), "listening on") { // "tcpdump: listening on debship-lab, …"
 				ready <- ""
 			}
 		}
