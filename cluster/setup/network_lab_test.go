@@ -156,7 +156,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 
 // holderNotDC makes the floating IP's holder a node other than pacemaker's
 // DC and returns it: a crash of the DC adds an election to the failover
-// (about 6 s in the lab), so the failovers compared are of the same kind.
+// (6 s more in one lab run), so the failovers compared are of one kind.
 func holderNotDC(t *testing.T, inv *inventory.Inventory) string {
 	t.Helper()
 	h, _ := waitHolder(t, inv, "", 30*time.Second)
