@@ -51,6 +51,20 @@ func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 
 const wgKey = "/etc/wireguard/private.key"
 
+// wireguardPackages adds wireguard-go where the kernel cannot make a
+// WireGuard interface (a container, a kernel without the module): wg-quick
+// falls back to it by itself.
+func wireguardPackages(ctx context.Context, t *Target) ([]string, error) {
+	out, err := t.Sh(ctx, "if test -d /sys/module/wireguard || modprobe --dry-run --quiet wireguard 2>/dev/null; then echo kernel; else echo userspace; fi")
+	if err != nil {
+		return nil, fmt.Errorf("wireguard kernel module: %w", err)
+	}
+	if out == "userspace" {
+		return []string{"wireguard-tools", "wireguard-go"}, nil
+	}
+	return []string{"wireguard-tools"}, nil
+}
+
 func wireguardPhase(inv *inventory.Inventory) Phase {
 	keyStep := shStep("wireguard key", "",
 		"test -s "+wgKey+" && echo ok || echo 'generate the private key on the node'",
@@ -76,7 +90,7 @@ func wireguardPhase(inv *inventory.Inventory) Phase {
 	confStep := Step{
 		Name: "wireguard wg0",
 		File: &FileSpec{Path: "/etc/wireguard/wg0.conf", Content: conf},
-		Hint: "wg-quick needs the wireguard kernel module (Debian 12's kernel has it); see journalctl -u wg-quick@wg0",
+		Hint: "wg-quick needs the wireguard kernel module or, without it, wireguard-go and /dev/net/tun; see journalctl -u wg-quick@wg0",
 		Check: func(ctx context.Context, t *Target) (State, error) {
 			b, err := conf(ctx, t)
 			if err != nil {
@@ -107,7 +121,7 @@ func wireguardPhase(inv *inventory.Inventory) Phase {
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
 	return Phase{Name: PhaseNetwork, Stages: []Stage{
-		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"wireguard-tools"} }), keyStep}},
+		{Nodes: inv.Nodes, Steps: []Step{packagesStepCtx("packages", wireguardPackages), keyStep}},
 		{Nodes: inv.Nodes, Steps: steps},
 	}}
 }
@@ -191,7 +205,15 @@ func tincPhase(inv *inventory.Inventory) Phase {
 					return st, err
 				}
 			}
-			return unitState(ctx, t, "tinc@debship.service")
+			if st, err := unitState(ctx, t, "tinc@debship.service"); err != nil || !st.Done {
+				return st, err
+			}
+			// Debian's tinc@.service is WantedBy=tinc.service: without it
+			// enabled, the net does not come up at boot.
+			if on, _, err := host.UnitState(ctx, t.T, "tinc.service"); err != nil || !on {
+				return Todo("enable tinc.service (it starts tinc@debship at boot)"), err
+			}
+			return Done(), nil
 		},
 		Apply: func(ctx context.Context, t *Target) error {
 			fs, err := files(ctx, t)
@@ -206,7 +228,10 @@ func tincPhase(inv *inventory.Inventory) Phase {
 					return err
 				}
 			}
-			return host.EnableRestart(ctx, t.T, "tinc@debship")
+			if err := host.EnableRestart(ctx, t.T, "tinc@debship"); err != nil {
+				return err
+			}
+			return host.EnableStart(ctx, t.T, "tinc.service")
 		},
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
