@@ -6,7 +6,7 @@
 #   lab up; cluster apply with hello-web 1.4;
 #   (a) load + `debship deploy` 1.5;
 #   (b) load + for the passive node, then the other:
-#       pcs node standby N; dpkg -i 1.6.deb; pcs node unstandby N
+#       pcs node standby N --wait; dpkg -i 1.6.deb; pcs node unstandby N --wait
 #   lab down.
 #
 # The load (bench/loadgen, i.e. cluster/deploy/loadgen) is three clients at
@@ -115,19 +115,32 @@ naive() { # the naive loop with /tmp/new.deb, the passive node first
 	holder=$(onnode node1 crm_resource --locate --resource floating-ip 2>&1 | grep -o 'node[0-9]' | head -1)
 	case $holder in node1) passive=node2 ;; node2) passive=node1 ;; *) echo "floating IP not located: $holder"; return 1 ;; esac
 	echo "floating IP on $holder; $passive first"
+	# --wait: without it pcs returns before pacemaker acted, and on
+	# pacemaker 3 the standby and unstandby of a node can fold into one
+	# transition that restarts nothing (the old version kept serving).
 	for n in "$passive" "$holder"; do
-		onnode "$n" pcs node standby "$n"
+		onnode "$n" pcs node standby "$n" --wait=120
 		onnode "$n" dpkg -i /tmp/new.deb
-		onnode "$n" pcs node unstandby "$n"
+		onnode "$n" pcs node unstandby "$n" --wait=120
 	done
+}
+
+# served VERSION: a row counts only if the floating IP serves the new
+# version afterwards (a loop that restarted nothing fails no request).
+served() {
+	local got
+	got=$(curl -fsS -m 2 "$URL" | jq -r .version)
+	[ "$got" = "$1" ] || { echo "bench: the floating IP serves $got after the deploy, not $1" >&2; exit 1; }
 }
 
 log "debship deploy $(basename "$v2")"
 measure "debship deploy" "$DEBSHIP" deploy -i "$inv" "$v2"
+served 1.5.0
 
 for n in node1 node2; do onnode "$n" tee /tmp/new.deb >/dev/null <"$v3"; done
 log "naive loop with $(basename "$v3")"
 measure "naive standby/dpkg -i/unstandby" naive
+served 1.6.0
 
 echo "| $RATE req/s per client, 2 s timeout | client | deploy wall time (s) | requests | failed | p50 (ms) | p99 (ms) | max (ms) | longest gap (ms) |"
 echo "|---|---|---|---|---|---|---|---|---|"
