@@ -12,7 +12,6 @@ import (
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
-	"gitlab.com/debship/debship/cluster/status"
 )
 
 // TestDeploy3NodesLab is the recommended topology, two app nodes and the
@@ -136,17 +135,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 			if err := l.Start(ctx, node); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
-				st := status.Get(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
-				if ok, _ := st.Healthy(); ok {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the cluster did not recover after %s came back", node)
-				}
-				time.Sleep(time.Second)
-			}
+			e.waitRecovered(t, node, 2*time.Minute)
 			res, err := run(t, e.options(t, v2), 1500, 1, "deploy v2 after the crash")
 			if err != nil {
 				t.Fatalf("resume: %v", err)

@@ -146,6 +146,43 @@ func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *status.Status {
 // 2-core host running other lab tests at the same time.
 const maxLatency = 1500 * time.Millisecond
 
+// waitRecovered waits until status says the cluster is healthy again after
+// node came back; unlike waitHealthy it accepts a node a deploy left
+// banned (its app instance stopped until the next deploy finishes it).
+func (e *labEnv) waitRecovered(t *testing.T, node string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		st := status.Get(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
+		if ok, _ := st.Healthy(); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not recover after %s came back", node)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// history reads the nodes' deploy history, as entries and as
+// `cluster history` prints it.
+func (e *labEnv) history(t *testing.T) ([]Entry, string) {
+	t.Helper()
+	ctx := context.Background()
+	conns, errs := inventory.Connect(ctx, e.inv, inventory.ConnectOptions{Timeout: 5 * time.Second})
+	defer inventory.CloseAll(conns)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	entries, err := History(ctx, e.inv, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	WriteHistory(&sb, entries)
+	return entries, sb.String()
+}
+
 // clients is one load per client kind, each at 50 requests/s to the
 // floating IP, all at once: a deploy is measured for every kind in one run.
 type clients map[loadgen.Kind]*loadgen.Load
@@ -497,17 +534,7 @@ func TestDeployLab(t *testing.T) {
 			}
 			// The crashed node stays banned until a deploy finishes it:
 			// the next deploy resumes with it.
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
-				st := status.Get(ctx, e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
-				if ok, _ := st.Healthy(); ok {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the cluster did not recover after %s came back", node)
-				}
-				time.Sleep(time.Second)
-			}
+			e.waitRecovered(t, node, 2*time.Minute)
 			load = e.clients()
 			time.Sleep(2 * time.Second)
 			res, err = Run(ctx, e.options(t, v2))
@@ -523,18 +550,8 @@ func TestDeployLab(t *testing.T) {
 		}},
 		{"webhook: a green tag pipeline deploys v4 through the receiver", func(t *testing.T) { webhookDeploy(t, e, v4) }},
 		{"history lists the deploys and the rollback with outcomes", func(t *testing.T) {
-			conns, errs := inventory.Connect(ctx, e.inv, inventory.ConnectOptions{Timeout: 5 * time.Second})
-			defer inventory.CloseAll(conns)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			entries, err := History(ctx, e.inv, conns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sb strings.Builder
-			WriteHistory(&sb, entries)
-			t.Logf("history:\n%s", sb.String())
+			entries, text := e.history(t)
+			t.Logf("history:\n%s", text)
 			var got []string
 			for _, en := range entries {
 				got = append(got, en.Kind+" "+en.Version+" "+en.Outcome)

@@ -232,19 +232,9 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			}
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 			e.waitHealthy(t, time.Minute)
-			conns, errs := inventory.Connect(ctx, e.inv, inventory.ConnectOptions{Timeout: 5 * time.Second})
-			defer inventory.CloseAll(conns)
-			if len(errs) > 0 {
-				t.Fatal(errs)
-			}
-			entries, err := History(ctx, e.inv, conns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sb strings.Builder
-			WriteHistory(&sb, entries)
-			if !strings.Contains(sb.String(), "sqlite3.OperationalError: no such table: shop_item") {
-				t.Errorf("cluster history has no migration output:\n%s", sb.String())
+			_, text := e.history(t)
+			if !strings.Contains(text, "sqlite3.OperationalError: no such table: shop_item") {
+				t.Errorf("cluster history has no migration output:\n%s", text)
 			}
 		}},
 	}

@@ -3,6 +3,7 @@ package host
 import (
 	"strings"
 
+	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/internal/debian"
 )
 
@@ -29,10 +30,6 @@ var fencePackageExceptions = map[string]string{
 	"fence_zvmip":          "fence-agents-zvm",
 }
 
-// debshipFenceAgent is debship's own agent (inventory.FenceDigitalOcean),
-// installed by setup from its template: no package ships it.
-const debshipFenceAgent = "fence_digitalocean"
-
 // FenceAgentPackage is the Debian package that ships a fence-agents agent
 // (fence_virsh, …) on a release, "" for an agent fence-agents does not
 // ship (debship's own). Debian 12 has them all in fence-agents; Debian 13
@@ -40,7 +37,8 @@ const debshipFenceAgent = "fence_digitalocean"
 // transitional package that pulls in every agent and their dependencies.
 func FenceAgentPackage(r debian.Release, agent string) string {
 	name, ok := strings.CutPrefix(agent, "fence_")
-	if !ok || name == "" || agent == debshipFenceAgent {
+	// debship's own agent is installed by setup from its template.
+	if !ok || name == "" || agent == inventory.FenceDigitalOcean {
 		return ""
 	}
 	if r.Version < 13 {

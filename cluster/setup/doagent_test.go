@@ -58,14 +58,8 @@ func (n doNode) want(action string, code int, env ...string) string {
 func TestDOReservedIPAgent(t *testing.T) {
 	testenv.NeedCommand(t, "python3")
 	dir := t.TempDir()
-	b, err := templates.Render("cluster/do-reserved-ip", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent := filepath.Join(dir, "do-reserved-ip")
-	os.WriteFile(agent, b, 0o755)
-	token := filepath.Join(dir, "token")
-	os.WriteFile(token, []byte("dop_v1_secret\n"), 0o600)
+	agent := writeAgent(t, dir, "do-reserved-ip")
+	token := writeFile(t, dir, "token", "dop_v1_secret\n", 0o600)
 
 	api := dotest.NewServer("dop_v1_secret", "198.51.100.20")
 	defer api.Close()
@@ -181,4 +175,24 @@ func TestDOReservedIPAgent(t *testing.T) {
 	os.Remove(token)
 	b2.want("validate-all", 6)
 
+}
+
+// writeAgent renders a shipped agent into dir, executable, as setup
+// installs it on the nodes.
+func writeAgent(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := templates.Render("cluster/"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, dir, name, string(b), 0o755)
+}
+
+func writeFile(t *testing.T, dir, name, data string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

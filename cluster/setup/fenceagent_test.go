@@ -3,9 +3,7 @@ package setup
 import (
 	"encoding/xml"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"gitlab.com/debship/debship/cluster/dotest"
 	"gitlab.com/debship/debship/internal/testenv"
-	"gitlab.com/debship/debship/templates"
 )
 
 // fenceMetadata is the shape of fence-agents' metadata that pcs and
@@ -43,16 +40,9 @@ type fenceMetadata struct {
 func TestFenceDigitalOcean(t *testing.T) {
 	testenv.NeedCommand(t, "python3")
 	dir := t.TempDir()
-	b, err := templates.Render("cluster/fence_digitalocean", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent := filepath.Join(dir, "fence_digitalocean")
-	os.WriteFile(agent, b, 0o755)
-	token := filepath.Join(dir, "token")
-	loose := filepath.Join(dir, "loose-token")
-	os.WriteFile(token, []byte("dop_v1_secret\n"), 0o600)
-	os.WriteFile(loose, []byte("dop_v1_secret\n"), 0o644)
+	agent := writeAgent(t, dir, "fence_digitalocean")
+	token := writeFile(t, dir, "token", "dop_v1_secret\n", 0o600)
+	loose := writeFile(t, dir, "loose-token", "dop_v1_secret\n", 0o644)
 
 	var api *dotest.Server
 	reset := func() {
