@@ -256,6 +256,18 @@ var (
 	drainedRE  = regexp.MustCompile(`drained_ms=(\d+)`)
 	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
 	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
+	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
+)
+
+// The drain's two limits besides Options.Drain (see move-ip.sh): a request
+// running for longRequest is waited for while the node still takes new
+// connections; once new connections are held back, the short requests get
+// holdBack to finish. holdBack plus the move itself (100-400 ms measured)
+// must stay well under the 1 s after which a client sends a dropped SYN
+// again, or that SYN is dropped twice and the client waits 3 s.
+const (
+	longRequest = 100 * time.Millisecond
+	holdBack    = 300 * time.Millisecond
 )
 
 // moveIP hands the floating IP from one node to an updated one: the one
@@ -283,10 +295,15 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	// API keeps reaching the old node until the API has moved it, so
 	// holding back connections there would only add to the wait.
 	drain := d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0
+	busyAwk, err := templates.Raw("deploy/busy.awk")
+	if err != nil {
+		return fail(err)
+	}
 	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
 		"From": from, "To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
 		"Drain": drain, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
-		"Resource": inventory.ResourceFloatingIP,
+		"LongMS": longRequest.Milliseconds(), "HoldMS": min(holdBack, d.o.Drain).Milliseconds(),
+		"BusyAwk": string(busyAwk), "Resource": inventory.ResourceFloatingIP,
 	})
 	if err != nil {
 		return fail(err)
@@ -319,6 +336,12 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	}
 	if m := releasedRE.FindStringSubmatch(out); m != nil {
 		msg += ", released by " + from + " after " + m[1] + " ms"
+	}
+	if m := heldRE.FindStringSubmatch(out); m != nil {
+		msg += ", new connections held back " + m[1] + " ms"
+		if ms, _ := strconv.Atoi(m[1]); ms >= 1000 {
+			d.log(from, "warning: new connections were held back %d ms: a client that connected then waited 3 s for its SYN to be sent a third time", ms)
+		}
 	}
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "warning:") {

@@ -5,12 +5,13 @@
 # Why not just "crm_resource --move": when IPaddr2 deletes the address, a
 # request in flight on this node can no longer be answered (its packets
 # would leave from an address the node no longer has) and the client waits
-# until its timeout. So first new connections to the floating IP are
-# dropped here (the client's kernel sends the SYN again after 1 s, by which
-# time the IP answers on {{.To}}), then the requests in flight finish (at
-# most {{.DrainMS}} ms), idle keep-alive connections are reset, and only
-# then does pacemaker move the IP. The rule goes away as soon as the
-# address has left this node.
+# until its timeout. So first the long requests finish (at most
+# {{.DrainMS}} ms) while new ones are still served here; then new
+# connections to the floating IP are dropped (the client's kernel sends the
+# SYN again after 1 s, by which time the IP answers on {{.To}}), the short
+# requests finish (at most {{.HoldMS}} ms), idle keep-alive connections are
+# reset, and only then does pacemaker move the IP. The rule goes away as
+# soon as the address has left this node.
 set -u
 vip={{quote .VIP}}
 port={{.Port}}
@@ -19,25 +20,17 @@ drain_ms={{.DrainMS}}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 rule="INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP"
 dropped=no
+busy_awk={{quote .BusyAwk}}
 # busy counts the connections to the floating IP's port that carry a
-# request: being set up or closed, data queued either way, nothing received
-# yet, or a request received after the last answer was sent (ss -i: lastrcv
-# more recent than lastsnd). An idle keep-alive connection is not busy:
-# waiting for it to close would wait for the client.
+# request (see busy.awk); with an argument, only the requests that have run
+# for at least that many ms. A connection being set up or closed counts
+# too, without an argument.
 busy() {
-	a=$(ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true)
-	b=$(ss -Htni state established src "$vip:$port" 2>/dev/null | awk '
-		/^[0-9]/ { queued = ($1 > 0 || $2 > 0); next }
-		{
-			snd = -1; rcv = -1; got = 0
-			for (i = 1; i <= NF; i++) {
-				if ($i ~ /^lastsnd:/) snd = substr($i, 9) + 0
-				else if ($i ~ /^lastrcv:/) rcv = substr($i, 9) + 0
-				else if ($i ~ /^bytes_received:/) got = substr($i, 16) + 0
-			}
-			if (queued || got == 0 || rcv < snd) n++
-		}
-		END { print n + 0 }')
+	a=0
+	if [ $# -eq 0 ]; then
+		a=$(ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true)
+	fi
+	b=$(ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v min="${1:-0}" "$busy_awk")
 	echo $(( a + ${b:-0} ))
 }
 cleanup() {
@@ -47,13 +40,30 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 start=$(now_ms)
 {{- if .Drain}}
+# First the long requests (running for {{.LongMS}} ms or more) finish
+# while this node still takes new connections: waiting costs nobody
+# anything yet.
+while :; do
+	n=$(busy {{.LongMS}})
+	[ "$n" -eq 0 ] && break
+	if [ $(( $(now_ms) - start )) -ge "$drain_ms" ]; then
+		echo "warning: $n requests still running after ${drain_ms} ms; moving the floating IP anyway"
+		break
+	fi
+	sleep 0.05
+done
+# Then new connections are held back, the short requests finish, and the
+# IP moves, all within {{.HoldMS}} ms plus the move: a SYN dropped here must
+# find the new holder when the client sends it again, 1 s later. A second
+# drop would cost the client 3 s.
 if command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; then
 	dropped=yes
+	hold_start=$(now_ms)
 	while :; do
 		n=$(busy)
 		[ "$n" -eq 0 ] && break
-		if [ $(( $(now_ms) - start )) -ge "$drain_ms" ]; then
-			echo "warning: $n connections still open after ${drain_ms} ms; moving the floating IP anyway"
+		if [ $(( $(now_ms) - hold_start )) -ge {{.HoldMS}} ]; then
+			echo "warning: $n connections still busy after holding new ones back for {{.HoldMS}} ms; moving the floating IP anyway"
 			break
 		fi
 		sleep 0.01
@@ -82,3 +92,6 @@ while ip -o addr show | grep -q " $vip/"; do
 	sleep 0.01
 done
 echo "released_ms=$(( $(now_ms) - start ))"
+# How long a new connection was held back: over 1 s, a client's SYN was
+# dropped twice.
+if [ "$dropped" = yes ]; then echo "held_ms=$(( $(now_ms) - hold_start ))"; fi
