@@ -344,7 +344,8 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 		}
 	}
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "warning:") {
+		// A warning and the connections it lists (indented).
+		if strings.HasPrefix(l, "warning:") || strings.HasPrefix(l, "  ") {
 			d.log(from, "%s", l)
 		}
 	}

@@ -8,19 +8,24 @@
 # received a request and has sent nothing yet, or when it received data
 # after it last sent some (a request whose answer is not out yet). The
 # times tick in jiffies (4 ms on Debian's kernels), so a request and its
-# answer, or an answer and the next request, often show the same time:
-# such a connection counts as busy for 50 ms after it, then as idle (a
-# request still unanswered by then is a long one that happened to come in
-# the tick of the previous answer: rare, and cut short at worst). A
+# answer, or an answer and the next request, often show the same time.
+# Mostly it is a request answered within the tick, so such a connection
+# counts as busy for 8 ms only, then as idle: a keep-alive connection in
+# use every 80 ms would otherwise look busy most of the time, and a
+# request that came in the tick of the previous answer and is still not
+# answered 8 ms later is rare (it is cut short at worst). A
 # connection opened moments ago with nothing received yet is busy (its
 # request is on its way); an idle keep-alive connection, and one a client
 # opened ahead of need and never used (Go's net/http and browsers do), is
 # not: waiting for it would wait for the client.
 #
+# With -v show=1 each busy connection is printed (client, times, bytes)
+# instead of the count: the warning when the drain gives up says which.
+#
 # With -v min=MS only requests that have run for at least MS are counted
 # (lastrcv is when the request came): the long ones, worth waiting for
 # while new connections are still served.
-/^[0-9]/ { queued = ($1 > 0 || $2 > 0); next }
+/^[0-9]/ { queued = ($1 > 0 || $2 > 0); peer = $4; next }
 {
 	snd = -1; rcv = -1; got = 0; sent = 0
 	for (i = 1; i <= NF; i++) {
@@ -29,12 +34,13 @@
 		else if ($i ~ /^bytes_received:/) got = substr($i, 16) + 0
 		else if ($i ~ /^bytes_sent:/) sent = substr($i, 12) + 0
 	}
-	if (queued || (got > 0 && (sent == 0 || rcv < snd))) {
-		if (rcv >= min + 0) n++
-	} else if (got > 0 && rcv == snd && rcv < 50) {
-		if (min + 0 == 0) n++
-	} else if (got == 0 && rcv < 200) {
-		if (min + 0 == 0) n++
+	b = 0
+	if (queued || (got > 0 && (sent == 0 || rcv < snd))) b = (rcv >= min + 0)
+	else if (got > 0 && rcv == snd && rcv < 8) b = (min + 0 == 0)
+	else if (got == 0 && rcv < 200) b = (min + 0 == 0)
+	if (b) {
+		n++
+		if (show) printf "  %s queued=%d lastrcv=%dms lastsnd=%dms received=%d sent=%d\n", peer, queued, rcv, snd, got, sent
 	}
 }
-END { print n + 0 }
+END { if (!show) print n + 0 }

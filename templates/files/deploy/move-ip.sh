@@ -48,6 +48,7 @@ while :; do
 	[ "$n" -eq 0 ] && break
 	if [ $(( $(now_ms) - start )) -ge "$drain_ms" ]; then
 		echo "warning: $n requests still running after ${drain_ms} ms; moving the floating IP anyway"
+		ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v min={{.LongMS}} -v show=1 "$busy_awk"
 		break
 	fi
 	sleep 0.05
@@ -64,6 +65,7 @@ if command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; th
 		[ "$n" -eq 0 ] && break
 		if [ $(( $(now_ms) - hold_start )) -ge {{.HoldMS}} ]; then
 			echo "warning: $n connections still busy after holding new ones back for {{.HoldMS}} ms; moving the floating IP anyway"
+			ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v show=1 "$busy_awk"
 			break
 		fi
 		sleep 0.01
