@@ -484,6 +484,7 @@ var readOnlyCommands = map[string]func(args []string) bool{
 	"crm_attribute":   func(a []string) bool { return hasAny(a, "--query") },
 	"wg":              func(a []string) bool { return len(a) == 1 && a[0] == "pubkey" },
 	"modprobe":        func(a []string) bool { return hasAny(a, "--dry-run") },
+	"ping":            func(a []string) bool { return hasAny(a, "-c") },
 	"certutil":        func(a []string) bool { return hasAny(a, "-L") },
 	"fail2ban-client": func(a []string) bool { return len(a) > 0 && a[0] == "status" },
 	"ufw":             func(a []string) bool { return len(a) > 0 && a[0] == "status" },

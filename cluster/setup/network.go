@@ -49,6 +49,49 @@ func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 	return steps
 }
 
+// tunnelUpStep checks that every peer answers over the tunnel, so that a
+// tunnel that does not come up fails here, with the tunnel's log, and not
+// later as a cluster that does not form. nudge, run first, makes the
+// tunnel daemon try its peers again at once.
+func tunnelUpStep(nudge string) Step {
+	peers := func(t *Target) string {
+		inv := t.Inv()
+		var a []string
+		for _, p := range others(inv.Nodes, t.Node) {
+			a = append(a, inv.TunnelAddress(p).String()) // an address: no quoting needed
+		}
+		return strings.Join(a, " ")
+	}
+	// down prints the peers that do not answer a ping over the tunnel.
+	down := func(t *Target) string {
+		return "d=; for a in " + peers(t) + "; do ping -c 1 -W 1 -q $a >/dev/null 2>&1 || d=\"$d $a\"; done; echo $d"
+	}
+	return Step{
+		Name: "tunnel to the other nodes",
+		Hint: "the tunnel daemons reach each other on the nodes' own addresses and the tunnel's port (UDP, and TCP for tinc); see journalctl -u wg-quick@wg0 or -u tinc@debship",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			d, err := t.Sh(ctx, down(t))
+			if err != nil || d == "" {
+				return Done(), err
+			}
+			return Todo("no answer over the tunnel from %s", d), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			if nudge != "" {
+				if _, err := t.Sh(ctx, nudge); err != nil {
+					return err
+				}
+			}
+			d, err := t.Sh(ctx, "for i in $(seq 60); do d=$("+down(t)+"); [ -z \"$d\" ] && break; sleep 1; done; echo $d")
+			if err != nil || d == "" {
+				return err
+			}
+			log, _ := t.Sh(ctx, "journalctl -b --no-pager -q -n 15 -u "+tunnelUnit(t.Inv())+" 2>&1 || true")
+			return fmt.Errorf("no answer over the tunnel from %s after 60 s; the tunnel's log:\n%s", d, log)
+		},
+	}
+}
+
 const wgKey = "/etc/wireguard/private.key"
 
 // wireguardPackages adds wireguard-go where the kernel cannot make a
@@ -60,9 +103,9 @@ func wireguardPackages(ctx context.Context, t *Target) ([]string, error) {
 		return nil, fmt.Errorf("wireguard kernel module: %w", err)
 	}
 	if out == "userspace" {
-		return []string{"wireguard-tools", "wireguard-go"}, nil
+		return []string{"wireguard-tools", "wireguard-go", "iputils-ping"}, nil
 	}
-	return []string{"wireguard-tools"}, nil
+	return []string{"wireguard-tools", "iputils-ping"}, nil
 }
 
 func wireguardPhase(inv *inventory.Inventory) Phase {
@@ -123,10 +166,14 @@ func wireguardPhase(inv *inventory.Inventory) Phase {
 	return Phase{Name: PhaseNetwork, Stages: []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{packagesStepCtx("packages", wireguardPackages), keyStep}},
 		{Nodes: inv.Nodes, Steps: steps},
+		{Nodes: inv.Nodes, Steps: []Step{tunnelUpStep("")}},
 	}}
 }
 
-const tincDir = "/etc/tinc/debship"
+const (
+	tincDir    = "/etc/tinc/debship"
+	tincDropIn = "/etc/systemd/system/tinc@debship.service.d/debship-address.conf"
+)
 
 // tincName is a node's tinc name: letters, digits and '_' only.
 func tincName(n inventory.Node) string { return strings.ReplaceAll(n.Name, "-", "_") }
@@ -186,6 +233,9 @@ func tincPhase(inv *inventory.Inventory) Phase {
 				return nil, err
 			}
 		}
+		if out[tincDropIn], err = render("tinc-address.conf", map[string]any{"Address": inv.TunnelAddress(t.Node).String()}); err != nil {
+			return nil, err
+		}
 		return out, nil
 	}
 	confStep := Step{
@@ -228,6 +278,9 @@ func tincPhase(inv *inventory.Inventory) Phase {
 					return err
 				}
 			}
+			if err := host.DaemonReload(ctx, t.T); err != nil {
+				return err
+			}
 			if err := host.EnableRestart(ctx, t.T, "tinc@debship"); err != nil {
 				return err
 			}
@@ -236,8 +289,12 @@ func tincPhase(inv *inventory.Inventory) Phase {
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
 	return Phase{Name: PhaseNetwork, Stages: []Stage{
-		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"tinc"} }), keyStep}},
+		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"tinc", "iputils-ping"} }), keyStep}},
 		{Nodes: inv.Nodes, Steps: steps},
+		// tincd retries a refused connection after 5, 10, 15… s: the node
+		// that started first would wait for its next try. SIGALRM makes
+		// tincd try at once.
+		{Nodes: inv.Nodes, Steps: []Step{tunnelUpStep("tincd -n debship -kALRM >/dev/null 2>&1 || true")}},
 	}}
 }
 
