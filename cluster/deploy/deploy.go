@@ -61,10 +61,11 @@ type Options struct {
 	Settle time.Duration
 	// InstallTimeout bounds apt-get on a node; default 10 minutes.
 	InstallTimeout time.Duration
-	// Drain is how long requests in flight on the node that gives up the
-	// floating IP may take to finish; default 1 s, negative: no drain (the
-	// IP moves at once; requests in flight there are lost). New connections
-	// wait meanwhile (their SYN is sent again after 1 s), so keep it short.
+	// Drain is how long long requests in flight on the node that gives up
+	// the floating IP may take to finish, while new connections are still
+	// served there; default 10 s, negative: no drain (the IP moves at once;
+	// requests in flight there are lost). New connections are held back
+	// only for the last holdBack before the move.
 	Drain time.Duration
 	// SkipMigrate does not start the package's migration (an emergency:
 	// the schema is already where the new version needs it).
@@ -89,7 +90,7 @@ func (o *Options) defaults() {
 		o.MigrateTimeout = 30 * time.Minute
 	}
 	if o.Drain == 0 {
-		o.Drain = time.Second
+		o.Drain = 10 * time.Second
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Discard

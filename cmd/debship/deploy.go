@@ -36,7 +36,7 @@ func deployFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "install-timeout", Value: 10 * time.Minute, Usage: "`TIME` apt-get may take on a node"},
 		&cli.BoolFlag{Name: "skip-migrate", Usage: "do not run the package's migration ([tool.debship] migrate) on the first updated node: only in an emergency, when the schema is already where the new version needs it"},
 		&cli.DurationFlag{Name: "migrate-timeout", Value: 30 * time.Minute, Usage: "`TIME` the migration may take before it is stopped and the node goes back"},
-		&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "`TIME` requests in flight may take to finish before the floating IP moves (0: move at once)"},
+		&cli.DurationFlag{Name: "drain", Value: 10 * time.Second, Usage: "`TIME` long requests in flight may take to finish before the floating IP moves; new connections are still served meanwhile (0: move at once)"},
 	)
 }
 
@@ -68,9 +68,11 @@ the floating IP first:
      status (and, if the body names a version, the new one).
 
 Then the floating IP moves once, to the updated node: on the node that
-holds it, new connections are held back (their SYN is retried by the
-client's kernel after 1 s, when the IP answers on the other node), requests
-in flight finish (--drain), and pacemaker moves the IP. The last node is
+holds it, long requests in flight finish (--drain) while new connections
+are still served, then new connections are held back (their SYN is
+retried by the client's kernel after 1 s, when the IP answers on the other
+node), the short requests finish (at most 300 ms), idle keep-alive
+connections are reset, and pacemaker moves the IP. The last node is
 updated the same way. A failed install, migration, start or health check
 puts that node back to its previous .deb and into service, and the deploy stops with
 exit 1 and a summary; the nodes not yet updated are never touched.
