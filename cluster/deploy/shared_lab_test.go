@@ -73,7 +73,8 @@ func httpDo(method, url string, body []byte) (int, string, error) {
 // different ones, written through the floating IP, read on the other node,
 // kept through a failover) and its migrations (once per deploy, as the
 // service's user, none for a refused deploy, a failing one rolled back
-// without a failed request).
+// without a failed request, once per rollback with the command of the
+// version brought back, none with --skip-migrate).
 func TestSharedDirAndMigrationsLab(t *testing.T) {
 	v1 := buildWithMigration(t, "1.0.0")
 	v2 := buildWithMigration(t, "2.0.0")
@@ -236,6 +237,53 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			if !strings.Contains(text, "sqlite3.OperationalError: no such table: shop_item") {
 				t.Errorf("cluster history has no migration output:\n%s", text)
 			}
+		}},
+		{"rollback runs the migration of the version it brings back, once", func(t *testing.T) {
+			e.waitHealthy(t, time.Minute)
+			before := atoi(e.sh(t, "node1", "cat "+log+" | wc -l"))
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			o := e.options(t, "")
+			o.Kind = KindRollback
+			res, err := Run(ctx, o)
+			logResult(t, res)
+			if err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			finish(t, load, 1500, "rollback with a migration")
+			if res.Version != built(t, "1.0-1") {
+				t.Fatalf("the rollback brought back %s, want %s", res.Version, built(t, "1.0-1"))
+			}
+			lines := e.sh(t, "node1", "tail -n +"+fmt.Sprint(before+1)+" "+log)
+			first := res.Nodes[0].Node
+			if want := fmt.Sprintf("1.0.0 %s uid=%s cwd=/var/lib/hello-web args=--noinput", first, e.sh(t, first, "id -u hello-web")); lines != want {
+				t.Errorf("migrations during the rollback:\n%s\nwant one line %q (1.0's own command, on the first node)", lines, want)
+			}
+			if res.Nodes[0].Migration != MigrationRan || res.Nodes[1].Migration != "" {
+				t.Errorf("migration per node: %q %q", res.Nodes[0].Migration, res.Nodes[1].Migration)
+			}
+			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
+		}},
+		{"--skip-migrate: v2 deployed, its migration not run", func(t *testing.T) {
+			e.waitHealthy(t, time.Minute)
+			before := e.sh(t, "node1", "cat "+log)
+			load := e.load()
+			time.Sleep(2 * time.Second)
+			o := e.options(t, v2)
+			o.SkipMigrate = true
+			res, err := Run(ctx, o)
+			logResult(t, res)
+			if err != nil {
+				t.Fatalf("deploy v2 --skip-migrate: %v", err)
+			}
+			finish(t, load, 1500, "deploy v2 --skip-migrate")
+			if after := e.sh(t, "node1", "cat "+log); after != before {
+				t.Errorf("the migration ran with --skip-migrate:\n%s", strings.TrimPrefix(after, before))
+			}
+			if res.Nodes[0].Migration != MigrationSkipped {
+				t.Errorf("the first node's migration is %q, want %q", res.Nodes[0].Migration, MigrationSkipped)
+			}
+			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 	}
 	for _, s := range steps {
