@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -23,14 +24,18 @@ import (
 
 func main() {
 	url := flag.String("url", "http://10.231.0.100:8080/", "URL to request")
-	kind := flag.String("kind", string(loadgen.KindNew), "client: new (a connection per request), pool (4 keep-alive connections, POST, never re-sent) or retry (Go's default client, GET, 4 connections)")
+	kind := flag.String("kind", string(loadgen.KindNew), "client: new (a connection per request), pool (4 keep-alive connections, POST, never re-sent), retry (Go's default client, GET, 4 connections) or urllib3 (Python's urllib3 defaults, GET, 4 pooled connections; needs /usr/bin/python3 with python3-urllib3)")
 	rate := flag.Float64("rate", 50, "requests per second")
-	timeout := flag.Duration("timeout", 2*time.Second, "timeout per request (no retries)")
+	timeout := flag.Duration("timeout", 2*time.Second, "timeout per request (urllib3: per attempt)")
 	duration := flag.Duration("duration", 5*time.Minute, "stop after this long")
 	flag.Parse()
-	if k := loadgen.Kind(*kind); k != loadgen.KindNew && k != loadgen.KindPool && k != loadgen.KindRetry {
-		fmt.Fprintf(os.Stderr, "loadgen: -kind %q: want new, pool or retry\n", *kind)
+	if !slices.Contains(loadgen.Kinds, loadgen.Kind(*kind)) {
+		fmt.Fprintf(os.Stderr, "loadgen: -kind %q: want one of %v\n", *kind, loadgen.Kinds)
 		os.Exit(2)
+	}
+	if err := loadgen.Ready(loadgen.Kind(*kind)); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
 	}
 
 	l := loadgen.Start(context.Background(), loadgen.Options{

@@ -22,6 +22,7 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/testenv"
 )
 
 type testLog struct {
@@ -190,6 +191,12 @@ type clients map[loadgen.Kind]*loadgen.Load
 func (e *labEnv) clients() clients {
 	c := clients{}
 	for _, k := range loadgen.Kinds {
+		// Outside CI a client this host cannot run is left out; in CI it
+		// runs, and its load's error fails the test in finish.
+		if err := loadgen.Ready(k); err != nil && !testenv.InCI() {
+			e.t.Logf("client %s left out (outside CI): %v", k, err)
+			continue
+		}
 		c[k] = e.loadOf(k)
 	}
 	return c
@@ -214,8 +221,8 @@ func finish(t *testing.T, l *loadgen.Load, min int, what string) loadgen.Report 
 
 // finish stops the loads once each has at least min requests and checks
 // what their users saw: no failed request for the client that opens a
-// connection per request and for the one that retries an idempotent request
-// on a stale connection; for the pool that never re-sends a request, at
+// connection per request and for those that retry an idempotent request
+// on a stale connection (Go's and urllib3's); for the pool that never re-sends a request, at
 // most one lost request per connection and floating IP move (a request
 // written just as its connection goes away); the slowest request under
 // maxLatency; the answering node changed once per move (moves < 0: not

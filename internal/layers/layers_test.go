@@ -66,6 +66,7 @@ var sameLayer = map[[2]string]string{
 	{"cluster/lab/labtest", "cluster/lab"}:   "the tests' shared lab",
 	{"internal/debroot", "internal/testenv"}: "the clean root is built for tests",
 	{"internal/debroot", "internal/rootfs"}:  "the clean root is a cached debootstrap base with an overlay",
+	{"cluster/deploy/loadgen", "templates"}:  "the urllib3 client is a Python script, reviewed as one in templates/files/loadgen",
 }
 
 // pending are imports against the layers that another change removes;

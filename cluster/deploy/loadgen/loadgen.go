@@ -8,10 +8,12 @@
 // and latency instead of silently slowing the client down.
 //
 // Kind picks the client: KindNew opens a connection per request and never
-// retries (every SYN that goes unanswered is seen); KindPool and KindRetry
-// keep up to 4 connections open, as browsers, API clients and proxies do,
-// and differ in what happens when the server closed a connection the client
-// reuses (see Kind).
+// retries (every SYN that goes unanswered is seen); KindPool, KindRetry and
+// KindUrllib3 keep up to 4 connections open, as browsers, API clients and
+// proxies do, and differ in what happens when the server closed a
+// connection the client reuses (see Kind). KindUrllib3 is a Python
+// program (templates/files/loadgen/urllib3_client.py) run by the host's
+// /usr/bin/python3 with Debian's python3-urllib3.
 package loadgen
 
 import (
@@ -21,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -44,13 +47,36 @@ const (
 	// before any answer arrived is sent once more on a new connection, as
 	// urllib3 and browsers do.
 	KindRetry Kind = "retry"
+	// KindUrllib3 is Python's urllib3 with its defaults but for the pool
+	// size (PoolSize, block=False): a GET sent again up to 3 times after a
+	// connection error, a connection closed or reset before the answer, or
+	// a read timeout (Timeout applies to each attempt).
+	KindUrllib3 Kind = "urllib3"
 )
+
+// Python runs KindUrllib3: Debian's interpreter, with Debian's urllib3,
+// not whatever python3 comes first on PATH.
+const Python = "/usr/bin/python3"
 
 // PoolSize is how many connections the keep-alive kinds hold at most.
 const PoolSize = 4
 
 // Kinds are all kinds, in the order reports list them.
-var Kinds = []Kind{KindNew, KindPool, KindRetry}
+var Kinds = []Kind{KindNew, KindPool, KindRetry, KindUrllib3}
+
+// Ready reports whether the client of kind k can run on this host.
+func Ready(k Kind) error {
+	if k != KindUrllib3 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, Python, "-I", "-c", "import urllib3").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("the urllib3 client needs %s with urllib3 (apt-get install python3-urllib3): %w: %s", Python, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
 
 // Options bound a load: it stops at Duration or MaxRequests, whichever
 // comes first, or when stopped.
@@ -58,7 +84,7 @@ type Options struct {
 	URL         string
 	Kind        Kind          // default KindNew
 	Rate        float64       // requests per second; default 50
-	Timeout     time.Duration // per request, no retries; default 2 s
+	Timeout     time.Duration // per request (KindUrllib3: per attempt); default 2 s
 	Duration    time.Duration // default 5 minutes
 	MaxRequests int           // default Rate * Duration
 	MaxInFlight int           // default 200
@@ -119,6 +145,10 @@ func Start(ctx context.Context, o Options) *Load {
 
 func (l *Load) run(ctx context.Context) {
 	defer close(l.done)
+	if l.o.Kind == KindUrllib3 {
+		l.runPython(ctx)
+		return
+	}
 	tr := &http.Transport{DisableKeepAlives: true}
 	if l.o.Kind != KindNew {
 		// Go's defaults (keep-alive, 90 s idle timeout), without a proxy
@@ -309,7 +339,17 @@ func errorKind(s Sample) string {
 	return k
 }
 
+// causes are the error kinds the urllib3 client reports, as "kind: detail".
+var causes = []string{"timeout", "connection refused", "connection reset", "no route to host", "closed by the server (EOF)"}
+
 func errorCause(s Sample) string {
+	if s.Err != "" {
+		for _, c := range causes {
+			if strings.HasPrefix(s.Err, c+": ") {
+				return c
+			}
+		}
+	}
 	switch {
 	case s.Err == "":
 		return fmt.Sprintf("HTTP %d", s.Status)

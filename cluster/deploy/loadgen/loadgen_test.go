@@ -7,7 +7,16 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/internal/testenv"
 )
+
+func needReady(t *testing.T, k Kind) {
+	t.Helper()
+	if err := Ready(k); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+}
 
 // stalingServer answers the first request on each connection and closes
 // the connection without an answer when the second one arrives: the race
@@ -57,8 +66,10 @@ func TestKinds(t *testing.T) {
 		{KindNew, false, false},
 		{KindPool, true, true},
 		{KindRetry, false, true},
+		{KindUrllib3, false, true},
 	} {
 		t.Run(string(c.kind), func(t *testing.T) {
+			needReady(t, c.kind)
 			l := Start(context.Background(), Options{URL: url, Kind: c.kind, Rate: 100, MaxRequests: 40, Timeout: time.Second, Duration: 10 * time.Second})
 			r := l.Wait()
 			reused := 0
