@@ -9,13 +9,16 @@
 #       pcs node standby N --wait; dpkg -i 1.6.deb; pcs node unstandby N --wait
 #   lab down.
 #
-# The load (bench/loadgen, i.e. cluster/deploy/loadgen) is three clients at
+# The load (bench/loadgen, i.e. cluster/deploy/loadgen) is four clients at
 # once, each sending RATE req/s to the floating IP with a 2 s timeout, from
 # 3 s before the deploy until 3 s after it and for at least MIN_LOAD
 # seconds: "new" opens a connection per request, no retries; "pool" keeps
 # up to 4 connections open and POSTs (never re-sent); "retry" is Go's
 # default client (GET, up to 4 connections, a request that fails on a
-# reused connection is sent once more, as urllib3 and browsers do).
+# reused connection is sent once more); "urllib3" is Python's urllib3 with
+# its defaults (GET, a pool of 4, up to 3 retries after a connection
+# error, a connection closed before the answer or a read timeout; the 2 s
+# are per attempt), run by /usr/bin/python3 (Debian's python3-urllib3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-50}
@@ -27,10 +30,12 @@ URL=http://10.231.0.100:8080/
 DEBSHIP=${DEBSHIP:-$PWD/bin/debship}
 LAB=/var/lib/debship/lab
 [ "$(id -u)" = 0 ] || { echo "bench: the lab needs root" >&2; exit 1; }
+/usr/bin/python3 -I -c 'import urllib3' 2>/dev/null ||
+	{ echo "bench: the urllib3 client needs Debian's python3-urllib3 (apt-get install python3-urllib3)" >&2; exit 1; }
 make build >/dev/null
 
 work=$(mktemp -d /var/tmp/debship-deploy-bench.XXXXXX)
-KINDS="new pool retry"
+KINDS="new pool retry urllib3"
 lg_pids=
 cleanup() {
 	for p in $lg_pids; do kill "$p" 2>/dev/null || true; done
