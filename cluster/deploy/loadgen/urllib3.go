@@ -100,7 +100,7 @@ func (l *Load) runPython(ctx context.Context) {
 		// Wait's error is then the stop (ctx) or a stdout held open after
 		// the exit: nothing was lost.
 	case ps != nil && !ps.Exited() && ctx.Err() != nil:
-		fail(fmt.Errorf("killed with requests in flight %s after the load ended: %w", cmd.WaitDelay, err))
+		fail(fmt.Errorf("killed with requests in flight %s after the load ended: %w: %s", cmd.WaitDelay, err, strings.TrimSpace(stderr.String())))
 	case err != nil:
 		fail(fmt.Errorf("%s: %w: %s", Python, err, strings.TrimSpace(stderr.String())))
 	}
