@@ -228,8 +228,11 @@ func tincPhase(inv *inventory.Inventory) Phase {
 		}
 		out[tincDir+"/tinc.conf"] = b
 		addr := fmt.Sprintf("%s/%d", inv.TunnelAddress(t.Node), inv.TunnelSubnet().Bits())
+		// Any peer's underlay address tells which interface, and so which
+		// MTU, the tunnel's datagrams use.
+		peer := others(inv.Nodes, t.Node)[0].UnderlayAddr()
 		for _, s := range []string{"tinc-up", "tinc-down"} {
-			if out[tincDir+"/"+s], err = render(s, map[string]any{"Address": addr}); err != nil {
+			if out[tincDir+"/"+s], err = render(s, map[string]any{"Address": addr, "Peer": peer}); err != nil {
 				return nil, err
 			}
 		}
