@@ -227,6 +227,12 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 				}
 			}
 		}
+		// A tunnel packet must fit in one underlay datagram with the
+		// tunnel's overhead (corosync's large messages were lost otherwise).
+		mtus := sh(t, inv, n.Name, "cat /sys/class/net/eth0/mtu; for i in wg0 tinc-debship; do cat /sys/class/net/$i/mtu 2>/dev/null; done")
+		if f := strings.Fields(mtus); len(f) != 2 || atoi(f[1])+80 > atoi(f[0]) {
+			t.Errorf("%s: underlay and tunnel MTU %q, want the tunnel's at least 80 below", n.Name, f)
+		}
 		peers := sh(t, inv, n.Name, "gluster peer status")
 		pool := sh(t, inv, n.Name, "gluster pool list")
 		t.Logf("%s: gluster pool list:\n%s", n.Name, pool)
@@ -561,4 +567,9 @@ func TestClassifyCapture(t *testing.T) {
 			t.Errorf("%s: %+v; want %d tunnel packets of %d bytes, %d others, 2 skipped", c.kind, got, c.tunnel, c.bytes, c.others)
 		}
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
