@@ -229,9 +229,9 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 		}
 		// A tunnel packet must fit in one underlay datagram with the
 		// tunnel's overhead (corosync's large messages were lost otherwise).
-		mtus := sh(t, inv, n.Name, "cat /sys/class/net/eth0/mtu; for i in wg0 tinc-debship; do cat /sys/class/net/$i/mtu 2>/dev/null; done")
-		if f := strings.Fields(mtus); len(f) != 2 || atoi(f[1])+80 > atoi(f[0]) {
-			t.Errorf("%s: underlay and tunnel MTU %q, want the tunnel's at least 80 below", n.Name, f)
+		links := sh(t, inv, n.Name, "ip -o link show dev eth0; ip -o link show dev wg0 2>/dev/null || ip -o link show dev tinc-debship")
+		if m := regexp.MustCompile(` mtu (\d+) `).FindAllStringSubmatch(links, -1); len(m) != 2 || atoi(m[1][1])+80 > atoi(m[0][1]) {
+			t.Errorf("%s: the tunnel's MTU is not at least 80 below the underlay's:\n%s", n.Name, links)
 		}
 		peers := sh(t, inv, n.Name, "gluster peer status")
 		pool := sh(t, inv, n.Name, "gluster pool list")
