@@ -205,6 +205,19 @@ func (e *labEnv) clients() clients {
 // load is the client that opens a connection per request alone.
 func (e *labEnv) load() *loadgen.Load { return e.loadOf(loadgen.KindNew) }
 
+// runUnderLoad runs a deploy or rollback while the connection-per-request
+// client loads the floating IP (from 2 s before), and checks what that
+// client saw (see finish).
+func (e *labEnv) runUnderLoad(t *testing.T, o Options, min int, what string) (*Result, error) {
+	t.Helper()
+	load := e.load()
+	time.Sleep(2 * time.Second)
+	res, err := Run(context.Background(), o)
+	logResult(t, res)
+	finish(t, load, min, what)
+	return res, err
+}
+
 func (e *labEnv) loadOf(k loadgen.Kind) *loadgen.Load {
 	return loadgen.Start(context.Background(), loadgen.Options{
 		URL:  fmt.Sprintf("http://%s:%d/", e.inv.FloatingPrefix().Addr(), e.inv.App.Port),

@@ -86,6 +86,16 @@ func TestSharedDirAndMigrationsLab(t *testing.T) {
 	e := &labEnv{t: t, l: l, inv: inv}
 	ctx := context.Background()
 	const log = "/srv/shared/hello-web/migrations.log"
+	migrations := func(t *testing.T) int { return atoi(e.sh(t, "node1", "cat "+log+" 2>/dev/null | wc -l")) }
+	// since is what the migrations recorded after the first n runs, read
+	// on node.
+	since := func(t *testing.T, node string, n int) string {
+		return e.sh(t, node, "tail -n +"+fmt.Sprint(n+1)+" "+log)
+	}
+	// ranAsApp is the line a migration of version records on node.
+	ranAsApp := func(t *testing.T, version, node string) string {
+		return fmt.Sprintf("%s %s uid=%s cwd=/var/lib/hello-web args=--noinput", version, node, e.sh(t, node, "id -u hello-web"))
+	}
 
 	// node2's system ids are shifted: the top of the range is taken, and
 	// adduser's next pick is another one than node1's.
@@ -168,9 +178,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 		}},
 		{"deploy v2 under load: its migration runs once, as the app, before traffic", func(t *testing.T) {
 			st := e.waitHealthy(t, time.Minute)
-			before := e.sh(t, "node1", "cat "+log+" 2>/dev/null | wc -l")
-			load := e.load()
-			time.Sleep(2 * time.Second)
+			before := migrations(t)
 			o := e.options(t, v2)
 			var shown string
 			o.Progress = watcher{o.Progress, func(ev progress.Event) {
@@ -178,19 +186,16 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 					shown = ev.Message
 				}
 			}}
-			res, err := Run(ctx, o)
-			logResult(t, res)
+			res, err := e.runUnderLoad(t, o, 1500, "deploy v2 with a migration")
 			if err != nil {
 				t.Fatalf("deploy v2: %v", err)
 			}
 			if shown != "done: migrated to 2.0.0" {
 				t.Errorf("the migrate step showed %q, want the migration's last line", shown)
 			}
-			finish(t, load, 1500, "deploy v2 with a migration")
-			lines := e.sh(t, "node2", "tail -n +"+fmt.Sprint(atoi(before)+1)+" "+log)
+			lines := since(t, "node2", before)
 			first := res.Nodes[0].Node
-			uid := e.sh(t, first, "id -u hello-web")
-			want := fmt.Sprintf("2.0.0 %s uid=%s cwd=/var/lib/hello-web args=--noinput", first, uid)
+			want := ranAsApp(t, "2.0.0", first)
 			if lines != want || first == st.IPHolder {
 				t.Errorf("migration runs during the deploy:\n%s\nwant one line %q (the first node, not the IP holder %s)", lines, want, st.IPHolder)
 			}
@@ -212,11 +217,8 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 		}},
 		{"a failing migration: the node goes back to v2, no request fails", func(t *testing.T) {
 			e.waitHealthy(t, time.Minute)
-			before := e.sh(t, "node1", "cat "+log+" | wc -l")
-			load := e.load()
-			time.Sleep(2 * time.Second)
-			res, err := Run(ctx, e.options(t, v3))
-			logResult(t, res)
+			before := migrations(t)
+			res, err := e.runUnderLoad(t, e.options(t, v3), 1000, "deploy v3 (failing migration, rolled back)")
 			var de *Error
 			if !errors.As(err, &de) || res.Outcome != OutcomeRolledBack {
 				t.Fatalf("want a rolled-back deploy, got %v", err)
@@ -227,8 +229,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 					t.Errorf("the summary has no %q", w)
 				}
 			}
-			finish(t, load, 1000, "deploy v3 (failing migration, rolled back)")
-			if n := atoi(e.sh(t, "node1", "cat "+log+" | wc -l")) - atoi(before); n != 1 {
+			if n := migrations(t) - before; n != 1 {
 				t.Errorf("the failing migration ran %d times", n)
 			}
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
@@ -240,23 +241,18 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 		}},
 		{"rollback runs the migration of the version it brings back, once", func(t *testing.T) {
 			e.waitHealthy(t, time.Minute)
-			before := atoi(e.sh(t, "node1", "cat "+log+" | wc -l"))
-			load := e.load()
-			time.Sleep(2 * time.Second)
+			before := migrations(t)
 			o := e.options(t, "")
 			o.Kind = KindRollback
-			res, err := Run(ctx, o)
-			logResult(t, res)
+			res, err := e.runUnderLoad(t, o, 1500, "rollback with a migration")
 			if err != nil {
 				t.Fatalf("rollback: %v", err)
 			}
-			finish(t, load, 1500, "rollback with a migration")
 			if res.Version != built(t, "1.0-1") {
 				t.Fatalf("the rollback brought back %s, want %s", res.Version, built(t, "1.0-1"))
 			}
-			lines := e.sh(t, "node1", "tail -n +"+fmt.Sprint(before+1)+" "+log)
-			first := res.Nodes[0].Node
-			if want := fmt.Sprintf("1.0.0 %s uid=%s cwd=/var/lib/hello-web args=--noinput", first, e.sh(t, first, "id -u hello-web")); lines != want {
+			lines := since(t, "node1", before)
+			if want := ranAsApp(t, "1.0.0", res.Nodes[0].Node); lines != want {
 				t.Errorf("migrations during the rollback:\n%s\nwant one line %q (1.0's own command, on the first node)", lines, want)
 			}
 			if res.Nodes[0].Migration != MigrationRan || res.Nodes[1].Migration != "" {
@@ -266,19 +262,15 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 		}},
 		{"--skip-migrate: v2 deployed, its migration not run", func(t *testing.T) {
 			e.waitHealthy(t, time.Minute)
-			before := e.sh(t, "node1", "cat "+log)
-			load := e.load()
-			time.Sleep(2 * time.Second)
+			before := migrations(t)
 			o := e.options(t, v2)
 			o.SkipMigrate = true
-			res, err := Run(ctx, o)
-			logResult(t, res)
+			res, err := e.runUnderLoad(t, o, 1500, "deploy v2 --skip-migrate")
 			if err != nil {
 				t.Fatalf("deploy v2 --skip-migrate: %v", err)
 			}
-			finish(t, load, 1500, "deploy v2 --skip-migrate")
-			if after := e.sh(t, "node1", "cat "+log); after != before {
-				t.Errorf("the migration ran with --skip-migrate:\n%s", strings.TrimPrefix(after, before))
+			if n := migrations(t); n != before {
+				t.Errorf("the migration ran with --skip-migrate:\n%s", since(t, "node1", before))
 			}
 			if res.Nodes[0].Migration != MigrationSkipped {
 				t.Errorf("the first node's migration is %q, want %q", res.Nodes[0].Migration, MigrationSkipped)

@@ -49,10 +49,16 @@ func afterNetworkSteps(inv *inventory.Inventory, units ...string) []Step {
 	return steps
 }
 
-// tunnelUpStep checks that every peer answers over the tunnel, so that a
-// tunnel that does not come up fails here, with the tunnel's log, and not
-// later as a cluster that does not form. nudge, run first, makes the
-// tunnel daemon try its peers again at once.
+// tunnelUpStage ends the network phase: it checks that every peer answers
+// a ping over the tunnel, so that a tunnel that does not come up fails
+// here, with the tunnel's log, and not later as a cluster that does not
+// form. nudge, run first, makes the tunnel daemon try its peers again at
+// once.
+func tunnelUpStage(inv *inventory.Inventory, nudge string) Stage {
+	ping := packagesStep("ping", func(*Target) []string { return []string{"iputils-ping"} })
+	return Stage{Nodes: inv.Nodes, Steps: []Step{ping, tunnelUpStep(nudge)}}
+}
+
 func tunnelUpStep(nudge string) Step {
 	peers := func(t *Target) string {
 		inv := t.Inv()
@@ -103,9 +109,9 @@ func wireguardPackages(ctx context.Context, t *Target) ([]string, error) {
 		return nil, fmt.Errorf("wireguard kernel module: %w", err)
 	}
 	if out == "userspace" {
-		return []string{"wireguard-tools", "wireguard-go", "iputils-ping"}, nil
+		return []string{"wireguard-tools", "wireguard-go"}, nil
 	}
-	return []string{"wireguard-tools", "iputils-ping"}, nil
+	return []string{"wireguard-tools"}, nil
 }
 
 func wireguardPhase(inv *inventory.Inventory) Phase {
@@ -166,7 +172,7 @@ func wireguardPhase(inv *inventory.Inventory) Phase {
 	return Phase{Name: PhaseNetwork, Stages: []Stage{
 		{Nodes: inv.Nodes, Steps: []Step{packagesStepCtx("packages", wireguardPackages), keyStep}},
 		{Nodes: inv.Nodes, Steps: steps},
-		{Nodes: inv.Nodes, Steps: []Step{tunnelUpStep("")}},
+		tunnelUpStage(inv, ""),
 	}}
 }
 
@@ -292,12 +298,12 @@ func tincPhase(inv *inventory.Inventory) Phase {
 	}
 	steps := append([]Step{confStep}, afterNetworkSteps(inv, "corosync.service", "glusterd.service")...)
 	return Phase{Name: PhaseNetwork, Stages: []Stage{
-		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"tinc", "iputils-ping"} }), keyStep}},
+		{Nodes: inv.Nodes, Steps: []Step{packagesStep("packages", func(*Target) []string { return []string{"tinc"} }), keyStep}},
 		{Nodes: inv.Nodes, Steps: steps},
 		// tincd retries a refused connection after 5, 10, 15… s: the node
 		// that started first would wait for its next try. SIGALRM makes
 		// tincd try at once.
-		{Nodes: inv.Nodes, Steps: []Step{tunnelUpStep("tincd -n debship -kALRM >/dev/null 2>&1 || true")}},
+		tunnelUpStage(inv, "tincd -n debship -kALRM >/dev/null 2>&1 || true"),
 	}}
 }
 

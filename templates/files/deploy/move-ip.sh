@@ -25,14 +25,17 @@ busy_awk={{quote .BusyAwk}}
 # request (see busy.awk); with an argument, only the requests that have run
 # for at least that many ms. A connection being set up or closed counts
 # too, without an argument.
+established() { ss -Htni state established src "$vip:$port" 2>/dev/null; }
 busy() {
 	a=0
 	if [ $# -eq 0 ]; then
 		a=$(ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true)
 	fi
-	b=$(ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v min="${1:-0}" "$busy_awk")
+	b=$(established | awk -v min="${1:-0}" "$busy_awk")
 	echo $(( a + ${b:-0} ))
 }
+# show_busy lists them, as busy counts them (for a warning).
+show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
 cleanup() {
 	if [ "$dropped" = yes ]; then iptables -w 5 -D $rule 2>/dev/null || true; fi
 }
@@ -48,7 +51,7 @@ while :; do
 	[ "$n" -eq 0 ] && break
 	if [ $(( $(now_ms) - start )) -ge "$drain_ms" ]; then
 		echo "warning: $n requests still running after ${drain_ms} ms; moving the floating IP anyway"
-		ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v min={{.LongMS}} -v show=1 "$busy_awk"
+		show_busy {{.LongMS}}
 		break
 	fi
 	sleep 0.05
@@ -65,7 +68,7 @@ if command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; th
 		[ "$n" -eq 0 ] && break
 		if [ $(( $(now_ms) - hold_start )) -ge {{.HoldMS}} ]; then
 			echo "warning: $n connections still busy after holding new ones back for {{.HoldMS}} ms; moving the floating IP anyway"
-			ss -Htni state established src "$vip:$port" 2>/dev/null | awk -v show=1 "$busy_awk"
+			show_busy
 			break
 		fi
 		sleep 0.01
