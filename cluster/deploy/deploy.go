@@ -64,8 +64,8 @@ type Options struct {
 	// Drain is how long long requests in flight on the node that gives up
 	// the floating IP may take to finish, while new connections are still
 	// served there; default 10 s, negative: no drain (the IP moves at once;
-	// requests in flight there are lost). New connections are held back
-	// only for the last holdBack before the move.
+	// requests in flight there are lost). Then new connections go to the
+	// new holder (see move-ip.sh) and the short requests get holdBack.
 	Drain time.Duration
 	// SkipMigrate does not start the package's migration (an emergency:
 	// the schema is already where the new version needs it).

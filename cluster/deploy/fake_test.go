@@ -44,6 +44,8 @@ type fakeCluster struct {
 	ipMoves  int
 	aptFails map[string]bool // version whose simulate fails
 	release  map[string]int  // node -> VERSION_ID (13 unless set)
+	// noHandover: handover.sh cannot add its rule on the IP's new holder
+	noHandover bool
 	// migration is the exit status of a version's migration (none: the
 	// .deb has no migration); migrations records "node version" per run.
 	migration  map[string]int
@@ -335,6 +337,14 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		f.place()
 		return ok("")
 	case strings.HasPrefix(cmd, "crm_resource --wait"):
+		return ok("")
+	case strings.HasPrefix(cmd, "# handover.sh"):
+		if strings.Contains(cmd, "iptables -w 5 -t nat -I") {
+			if f.noHandover {
+				return ok("handover=none (iptables refused the rule on " + n.name + ")\n")
+			}
+			return ok("handover=ready\n")
+		}
 		return ok("")
 	case strings.HasPrefix(cmd, "# move-ip.sh"):
 		f.prefer = reMoveTo.FindStringSubmatch(cmd)[1]

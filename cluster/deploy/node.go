@@ -257,6 +257,7 @@ var (
 	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
 	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
 	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
+	handedRE   = regexp.MustCompile(`handed_over_ms=(\d+)`)
 )
 
 // The drain's two limits besides Options.Drain (see move-ip.sh): a request
@@ -268,6 +269,11 @@ var (
 const (
 	longRequest = 100 * time.Millisecond
 	holdBack    = 300 * time.Millisecond
+	// handoverSettle bounds how long the old holder passes packets on once
+	// the new one holds the IP: clients learn its place from IPaddr2's
+	// ARP announcement at once; one that ignores it has its packets
+	// dropped as before, until its ARP cache entry expires.
+	handoverSettle = 3 * time.Second
 )
 
 // moveIP hands the floating IP from one node to an updated one: the one
@@ -295,15 +301,31 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	// API keeps reaching the old node until the API has moved it, so
 	// holding back connections there would only add to the wait.
 	drain := d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0
+	// The new holder takes the connections the old one passes on during
+	// the move (see handover.sh); without that, move-ip.sh holds them back.
+	handover := false
+	if drain {
+		out, err := d.handover(ctx, to, false)
+		handover = err == nil && strings.Contains(out, "handover=ready")
+		if !handover {
+			d.log(to, "warning: new connections are held back during the move (the client sends its SYN again after 1 s): %s", strings.TrimSpace(out+" "+errString(err)))
+		}
+		defer func() {
+			if _, err := d.handover(context.WithoutCancel(ctx), to, true); err != nil {
+				d.log(to, "warning: the handover rule stays: %v", err)
+			}
+		}()
+	}
 	busyAwk, err := templates.Raw("deploy/busy.awk")
 	if err != nil {
 		return fail(err)
 	}
 	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
-		"From": from, "To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
-		"Drain": drain, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
+		"From": from, "To": to, "ToAddr": nodeAddr(d.inv, to), "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
+		"Drain": drain, "Handover": handover, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
 		"LongMS": longRequest.Milliseconds(), "HoldMS": min(holdBack, d.o.Drain).Milliseconds(),
-		"BusyAwk": string(busyAwk), "Resource": inventory.ResourceFloatingIP,
+		"SettleMS": handoverSettle.Milliseconds(),
+		"BusyAwk":  string(busyAwk), "Resource": inventory.ResourceFloatingIP,
 	})
 	if err != nil {
 		return fail(err)
@@ -337,6 +359,9 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	if m := releasedRE.FindStringSubmatch(out); m != nil {
 		msg += ", released by " + from + " after " + m[1] + " ms"
 	}
+	if m := handedRE.FindStringSubmatch(out); m != nil {
+		msg += ", new connections passed on to " + to + " for " + m[1] + " ms (none held back)"
+	}
 	if m := heldRE.FindStringSubmatch(out); m != nil {
 		msg += ", new connections held back " + m[1] + " ms"
 		if ms, _ := strconv.Atoi(m[1]); ms >= 1000 {
@@ -351,4 +376,23 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	}
 	end(nil, "%s; now on %s", msg, to)
 	return nil
+}
+
+// handover adds (or removes) on the IP's new holder the rule that takes
+// the connections the old holder passes on during the move.
+func (d *deployment) handover(ctx context.Context, to string, remove bool) (string, error) {
+	script, err := templates.Render("deploy/handover.sh", map[string]any{
+		"To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Addr": nodeAddr(d.inv, to), "Port": d.inv.App.Port, "Remove": remove,
+	})
+	if err != nil {
+		return "", err
+	}
+	return transport.Output(ctx, d.conns[to], string(script))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

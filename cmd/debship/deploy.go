@@ -69,10 +69,12 @@ the floating IP first:
 
 Then the floating IP moves once, to the updated node: on the node that
 holds it, long requests in flight finish (--drain) while new connections
-are still served, then new connections are held back (their SYN is
-retried by the client's kernel after 1 s, when the IP answers on the other
-node), the short requests finish (at most 300 ms), idle keep-alive
-connections are reset, and pacemaker moves the IP. The last node is
+are still served, then new connections are passed on to the updated node
+(which serves them before and after it has the IP), the short requests
+finish (at most 300 ms), idle keep-alive connections are reset, and
+pacemaker moves the IP. Where the nodes are not on one network or iptables
+cannot pass connections on, new connections are held back instead (the
+client's kernel sends the SYN again after 1 s) and the deploy warns. The last node is
 updated the same way. A failed install, migration, start or health check
 puts that node back to its previous .deb and into service, and the deploy stops with
 exit 1 and a summary; the nodes not yet updated are never touched.

@@ -6,20 +6,32 @@
 # request in flight on this node can no longer be answered (its packets
 # would leave from an address the node no longer has) and the client waits
 # until its timeout. So first the long requests finish (at most
-# {{.DrainMS}} ms) while new ones are still served here; then new
-# connections to the floating IP are dropped (the client's kernel sends the
-# SYN again after 1 s, by which time the IP answers on {{.To}}), the short
-# requests finish (at most {{.HoldMS}} ms), idle keep-alive connections are
-# reset, and only then does pacemaker move the IP. The rule goes away as
-# soon as the address has left this node.
+# {{.DrainMS}} ms) while new ones are still served here. Then new
+# connections go to {{.To}}: this node passes every packet that is not for
+# one of its own connections on to {{.To}} unchanged (iptables TEE, the
+# original dropped here), where handover.sh makes it reach the app. The
+# short requests finish here (at most {{.HoldMS}} ms), idle keep-alive
+# connections are reset, pacemaker moves the IP, and this node keeps
+# passing packets on until the clients have learned the IP's new place.
+# Nobody's SYN is dropped, so nobody waits the 1 s after which a client
+# sends it again.
+#
+# Where that cannot be done (no TEE target, {{.To}} not directly reachable
+# on the IP's interface, handover.sh could not add its rule), new
+# connections are dropped instead while the short requests finish: the
+# client's kernel sends the SYN again after 1 s, by which time the IP
+# answers on {{.To}}.
 set -u
 vip={{quote .VIP}}
 port={{.Port}}
 to={{quote .To}}
+to_addr={{quote .ToAddr}}
 drain_ms={{.DrainMS}}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 rule="INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP"
 dropped=no
+handover=no
+chain=debship-handover
 busy_awk={{quote .BusyAwk}}
 # busy counts the connections to the floating IP's port that carry a
 # request (see busy.awk); with an argument, only the requests that have run
@@ -36,11 +48,35 @@ busy() {
 }
 # show_busy lists them, as busy counts them (for a warning).
 show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
+# handover_on passes on to {{.To}} the packets to the floating IP's port
+# that are not for a connection of this node: a SYN always (an app
+# listening on the floating IP itself must not take it), any other packet
+# when no socket here owns it ("-m socket" ignores listeners on 0.0.0.0).
+handover_on() {
+	{ iptables -w 5 -t mangle -N $chain 2>/dev/null || iptables -w 5 -t mangle -F $chain; } &&
+		iptables -w 5 -t mangle -A $chain -p tcp --syn -j TEE --gateway "$to_addr" &&
+		iptables -w 5 -t mangle -A $chain -p tcp --syn -j DROP &&
+		iptables -w 5 -t mangle -A $chain -m socket -j RETURN &&
+		iptables -w 5 -t mangle -A $chain -j TEE --gateway "$to_addr" &&
+		iptables -w 5 -t mangle -A $chain -j DROP &&
+		iptables -w 5 -t mangle -I PREROUTING -d "$vip/32" -p tcp --dport "$port" -j $chain && return 0
+	handover_off
+	return 1
+}
+handover_off() {
+	while iptables -w 5 -t mangle -D PREROUTING -d "$vip/32" -p tcp --dport "$port" -j $chain 2>/dev/null; do :; done
+	iptables -w 5 -t mangle -F $chain 2>/dev/null
+	iptables -w 5 -t mangle -X $chain 2>/dev/null
+}
+# passed counts the packets passed on so far.
+passed() { iptables -w 5 -t mangle -nvxL $chain 2>/dev/null | awk '$3 == "TEE" {n += $1} END {print n + 0}'; }
 cleanup() {
 	if [ "$dropped" = yes ]; then iptables -w 5 -D $rule 2>/dev/null || true; fi
+	if [ "$handover" = yes ]; then handover_off; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+# PIPE: the SSH connection is gone and an echo found it out.
+trap 'exit 130' INT TERM HUP PIPE
 start=$(now_ms)
 {{- if .Drain}}
 # First the long requests (running for {{.LongMS}} ms or more) finish
@@ -56,18 +92,26 @@ while :; do
 	fi
 	sleep 0.05
 done
-# Then new connections are held back, the short requests finish, and the
-# IP moves, all within {{.HoldMS}} ms plus the move: a SYN dropped here must
-# find the new holder when the client sends it again, 1 s later. A second
-# drop would cost the client 3 s.
-if command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; then
-	dropped=yes
+{{- if .Handover}}
+# {{.To}} must be reachable directly on the floating IP's interface: a
+# router would send packets addressed to the floating IP back here.
+dev=$(ip -o -4 addr show | awk -v a="$vip" '{split($4, p, "/")} p[1] == a {print $2; exit}')
+case "$(ip -o -4 route get "$to_addr" 2>/dev/null)" in
+*" via "*) echo "warning: $to_addr is reached through a router; holding new connections back instead of passing them on" ;;
+*" dev $dev "*) if handover_on; then handover=yes; else echo "warning: iptables cannot pass connections on (TEE, socket); holding them back instead"; fi ;;
+esac
+{{- end}}
+# Then the short requests finish, within {{.HoldMS}} ms, while new
+# connections go to {{.To}}, or, failing that, are held back: a SYN dropped
+# here must find the new holder when the client sends it again, 1 s later.
+# A second drop would cost the client 3 s.
+if [ "$handover" = yes ] || { command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null && dropped=yes; }; then
 	hold_start=$(now_ms)
 	while :; do
 		n=$(busy)
 		[ "$n" -eq 0 ] && break
 		if [ $(( $(now_ms) - hold_start )) -ge {{.HoldMS}} ]; then
-			echo "warning: $n connections still busy after holding new ones back for {{.HoldMS}} ms; moving the floating IP anyway"
+			echo "warning: $n connections still busy {{.HoldMS}} ms after new ones went elsewhere; moving the floating IP anyway"
 			show_busy
 			break
 		fi
@@ -77,8 +121,7 @@ if command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; th
 	# the client's next request on it reaches {{.To}}, which resets it, and a
 	# client that never re-sends a request (a POST) fails it. Reset them now,
 	# while idle: the client sees what a server's keep-alive timeout does to
-	# it and opens a new connection, whose SYN is dropped here and answered
-	# on {{.To}} after the client's retransmission.
+	# it and opens a new connection, which {{.To}} serves.
 	k=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
 	echo "reset_idle=$k"
 else
@@ -97,6 +140,24 @@ while ip -o addr show | grep -q " $vip/"; do
 	sleep 0.01
 done
 echo "released_ms=$(( $(now_ms) - start ))"
+if [ "$handover" = yes ]; then
+	# Until {{.To}} holds the IP and the clients have learned it from its
+	# ARP announcement, their packets still come here: pass them on until
+	# none has come for 300 ms (at most {{.SettleMS}} ms after the move).
+	while ! crm_resource --locate --resource {{.Resource}} 2>/dev/null | awk -v n="$to" '$NF == n {f = 1} END {exit !f}'; do
+		if [ $(( $(now_ms) - start )) -ge {{.TimeoutMS}} ]; then break; fi
+		sleep 0.05
+	done
+	located=$(now_ms)
+	last=-1
+	while n=$(passed) && [ "$n" != "$last" ]; do
+		last=$n
+		if [ $(( $(now_ms) - located )) -ge {{.SettleMS}} ]; then break; fi
+		sleep 0.3
+	done
+	echo "passed=$last"
+	echo "handed_over_ms=$(( $(now_ms) - hold_start ))"
+fi
 # How long a new connection was held back: over 1 s, a client's SYN was
 # dropped twice.
 if [ "$dropped" = yes ]; then echo "held_ms=$(( $(now_ms) - hold_start ))"; fi

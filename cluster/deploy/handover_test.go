@@ -1,0 +1,105 @@
+package deploy
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"gitlab.com/debship/debship/cluster/progress"
+	"gitlab.com/debship/debship/templates"
+)
+
+// TestRunFakeHandover checks the order around the floating IP's move: the
+// new holder takes passed-on connections before the old holder starts
+// passing them (else they would be dropped there), and gives the rule up
+// after the move; where it cannot take them, the old holder holds new
+// connections back instead, and the deploy says so.
+func TestRunFakeHandover(t *testing.T) {
+	v1 := makeDeb(t, "hello-web", "1.0-1")
+	v2 := makeDeb(t, "hello-web", "2.0-1")
+	for _, refused := range []bool{false, true} {
+		f := newFakeCluster("1.0-1")
+		f.seed(t, v1)
+		f.noHandover = refused
+		o, ev := fakeOptions(f, t, v2)
+		res, err := Run(context.Background(), o)
+		if err != nil || res.IPMoves != 1 {
+			t.Fatalf("deploy: %v (%d moves)", err, res.IPMoves)
+		}
+		var order []string
+		var move string
+		for _, c := range f.commands(`# (handover|move-ip)\.sh`) {
+			node, cmd, _ := strings.Cut(c, ": ")
+			switch {
+			case strings.HasPrefix(cmd, "# move-ip.sh"):
+				order, move = append(order, "move-ip on "+node), cmd
+			case strings.Contains(cmd, "-t nat -I"):
+				order = append(order, "take on "+node)
+			case strings.Contains(cmd, "-t nat -D"):
+				order = append(order, "give up on "+node)
+			}
+		}
+		want := "take on node2, move-ip on node1, give up on node2"
+		if got := strings.Join(order, ", "); got != want {
+			t.Errorf("refused %v: %s, want %s", refused, got, want)
+		}
+		passes := strings.Contains(move, "if handover_on; then")
+		if passes == refused {
+			t.Errorf("refused %v: move-ip.sh passes connections on: %v", refused, passes)
+		}
+		var logs []string
+		for _, e := range ev.l {
+			if e.Type == progress.EventLog {
+				logs = append(logs, e.Node+": "+e.Message)
+			}
+		}
+		warned := strings.Contains(strings.Join(logs, "\n"), "node2: warning: new connections are held back during the move")
+		if warned != refused {
+			t.Errorf("refused %v: warned %v: %q", refused, warned, logs)
+		}
+	}
+}
+
+// TestMoveScriptsParse runs sh -n on move-ip.sh and handover.sh as
+// rendered for each case, and shellcheck where it is installed.
+func TestMoveScriptsParse(t *testing.T) {
+	busyAwk, err := templates.Raw("deploy/busy.awk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scripts []string
+	for _, drain := range []bool{false, true} {
+		for _, handover := range []bool{false, true} {
+			b, err := templates.Render("deploy/move-ip.sh", map[string]any{
+				"From": "node1", "To": "node2", "ToAddr": "10.0.0.12", "VIP": "10.0.0.100", "Port": 8000,
+				"Drain": drain, "Handover": handover, "DrainMS": 10000, "TimeoutMS": 60000, "LongMS": 100, "HoldMS": 300,
+				"SettleMS": 3000, "BusyAwk": string(busyAwk), "Resource": "floating-ip",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scripts = append(scripts, string(b))
+		}
+	}
+	for _, remove := range []bool{false, true} {
+		b, err := templates.Render("deploy/handover.sh", map[string]any{"To": "node2", "VIP": "10.0.0.100", "Addr": "10.0.0.12", "Port": 8000, "Remove": remove})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts = append(scripts, string(b))
+	}
+	_, noShellcheck := exec.LookPath("shellcheck")
+	for _, s := range scripts {
+		if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
+			t.Errorf("sh -n: %v\n%s\n%s", err, out, s)
+		}
+		if noShellcheck == nil {
+			cmd := exec.Command("shellcheck", "-s", "sh", "-e", "SC2086", "-")
+			cmd.Stdin = strings.NewReader(s)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("shellcheck:\n%s", out)
+			}
+		}
+	}
+}
