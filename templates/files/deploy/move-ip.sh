@@ -146,7 +146,8 @@ if [ "$handover" = yes ]; then
 	# none has come for 300 ms (at most {{.SettleMS}} ms after the move).
 	while ! crm_resource --locate --resource {{.Resource}} 2>/dev/null | awk -v n="$to" '$NF == n {f = 1} END {exit !f}'; do
 		if [ $(( $(now_ms) - start )) -ge {{.TimeoutMS}} ]; then break; fi
-		sleep 0.05
+		# crm_resource is not cheap; this loop shares the node with the app.
+		sleep 0.2
 	done
 	located=$(now_ms)
 	last=-1
