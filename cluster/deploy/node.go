@@ -258,6 +258,7 @@ var (
 	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
 	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
 	handedRE   = regexp.MustCompile(`handed_over_ms=(\d+)`)
+	passedRE   = regexp.MustCompile(`passed=(\d+)`)
 )
 
 // The drain's two limits besides Options.Drain (see move-ip.sh): a request
@@ -360,7 +361,10 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 		msg += ", released by " + from + " after " + m[1] + " ms"
 	}
 	if m := handedRE.FindStringSubmatch(out); m != nil {
-		msg += ", new connections passed on to " + to + " for " + m[1] + " ms (none held back)"
+		msg += ", new connections passed on to " + to + " for " + m[1] + " ms"
+		if p := passedRE.FindStringSubmatch(out); p != nil {
+			msg += " (" + p[1] + " packets; none held back)"
+		}
 	}
 	if m := heldRE.FindStringSubmatch(out); m != nil {
 		msg += ", new connections held back " + m[1] + " ms"

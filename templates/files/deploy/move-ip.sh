@@ -99,6 +99,7 @@ dev=$(ip -o -4 addr show | awk -v a="$vip" '{split($4, p, "/")} p[1] == a {print
 case "$(ip -o -4 route get "$to_addr" 2>/dev/null)" in
 *" via "*) echo "warning: $to_addr is reached through a router; holding new connections back instead of passing them on" ;;
 *" dev $dev "*) if handover_on; then handover=yes; else echo "warning: iptables cannot pass connections on (TEE, socket); holding them back instead"; fi ;;
+*) echo "warning: $to_addr is not on the floating IP's interface ${dev:-(none)}; holding new connections back instead of passing them on" ;;
 esac
 {{- end}}
 # Then the short requests finish, within {{.HoldMS}} ms, while new
