@@ -8,6 +8,7 @@
 # refused or dropped during the move, and none waits for its SYN to be sent
 # again.
 set -u
+to={{quote .To}}
 vip={{quote .VIP}}
 addr={{quote .Addr}}
 port={{.Port}}
@@ -17,12 +18,12 @@ while iptables -w 5 -t nat -D $rule 2>/dev/null; do :; done
 exit 0
 {{- else}}
 if ! command -v iptables >/dev/null 2>&1; then
-	echo "handover=none (no iptables on {{.To}})"
+	echo "handover=none (no iptables on $to)"
 	exit 0
 fi
 if iptables -w 5 -t nat -C $rule 2>/dev/null || iptables -w 5 -t nat -I $rule; then
 	echo "handover=ready"
 else
-	echo "handover=none (iptables refused the rule on {{.To}})"
+	echo "handover=none (iptables refused the rule on $to)"
 fi
 {{- end}}
