@@ -285,7 +285,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			if err := l.Heal(ctx, h); err != nil {
 				t.Fatal(err)
 			}
-			// Once (1 in about 10 CI runs) the rejoined node's app monitor
+			// Once in CI the rejoined node's app monitor
 			// failed after the heal ("Not running") while the other node
 			// served throughout; pacemaker clears it after the app's
 			// failure-timeout (120 s) and starts the app again. Wait for that,
