@@ -18,17 +18,17 @@ const (
 	lastSystemID  = 999
 )
 
-// sharedSteps give the app its own directory on the shared file system:
-// its system user with the same uid and gid on every member (GlusterFS
-// stores numeric ids), created before the package's postinst would pick
-// whatever id is free; <mount>/<package> owned by it; and drop-ins that
-// let the app's units write there. None without [storage].
+// The app's own directory on the shared file system: its system user with
+// the same uid and gid on every member (GlusterFS stores numeric ids),
+// created before the package's postinst would pick whatever id is free
+// (appUserStep); <mount>/<package> owned by it (sharedDirStep, from one
+// node); and drop-ins that let the app's units write there (sharedSteps).
+// None without [storage].
 func sharedSteps(inv *inventory.Inventory) []Step {
 	if inv.Storage == nil {
 		return nil
 	}
-	return []Step{appUserStep(), sharedDirStep(),
-		dropInStep(inv.AppUnit()), dropInStep(debbuild.MigrateUnit(inv.App.Package))}
+	return []Step{dropInStep(inv.AppUnit()), dropInStep(debbuild.MigrateUnit(inv.App.Package))}
 }
 
 // account is what getent says about the app's user and group on a node.
