@@ -14,17 +14,8 @@ import (
 
 func appPhase(inv *inventory.Inventory, o Options) Phase {
 	primary := []inventory.Node{inv.Primary()}
-	var stages []Stage
-	if inv.Storage != nil {
-		// The shared directory is one directory: made from one node. Made
-		// from every member at once, GlusterFS (replica 2) answered one
-		// of them with an I/O error.
-		stages = append(stages,
-			Stage{Nodes: inv.Members(), Steps: []Step{appUserStep()}},
-			Stage{Nodes: primary, Steps: []Step{sharedDirStep()}})
-	}
-	return Phase{Name: PhaseApp, Stages: append(stages,
-		Stage{Nodes: inv.Members(), Steps: append(sharedSteps(inv), installStep())},
+	return Phase{Name: PhaseApp, Stages: append(sharedStages(inv),
+		Stage{Nodes: inv.Members(), Steps: append(dropInSteps(inv), installStep())},
 		Stage{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
 	)}
 }

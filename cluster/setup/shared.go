@@ -18,13 +18,24 @@ const (
 	lastSystemID  = 999
 )
 
-// The app's own directory on the shared file system: its system user with
-// the same uid and gid on every member (GlusterFS stores numeric ids),
-// created before the package's postinst would pick whatever id is free
-// (appUserStep); <mount>/<package> owned by it (sharedDirStep, from one
-// node); and drop-ins that let the app's units write there (sharedSteps).
+// sharedStages give the app its own directory on the shared file system:
+// its system user with the same uid and gid on every member (GlusterFS
+// stores numeric ids), created before the package's postinst would pick
+// whatever id is free; then <mount>/<package> owned by it, made from one
+// node (made from every member at once, GlusterFS replica 2 answered one
+// of them with an I/O error). dropInSteps let the app's units write there.
 // None without [storage].
-func sharedSteps(inv *inventory.Inventory) []Step {
+func sharedStages(inv *inventory.Inventory) []Stage {
+	if inv.Storage == nil {
+		return nil
+	}
+	return []Stage{
+		{Nodes: inv.Members(), Steps: []Step{appUserStep()}},
+		{Nodes: []inventory.Node{inv.Primary()}, Steps: []Step{sharedDirStep()}},
+	}
+}
+
+func dropInSteps(inv *inventory.Inventory) []Step {
 	if inv.Storage == nil {
 		return nil
 	}
