@@ -14,7 +14,7 @@ BUILD_DEPS := python3 python3-venv python3-pip python3-setuptools python3-wheel 
 # ... and what the test suite needs on top (the chroot, the lab, the oracles).
 TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
 	systemd-container systemd zstd xz-utils openssh-client iproute2 \
-	procps psmisc curl util-linux tcpdump python3-urllib3
+	procps psmisc curl util-linux tcpdump python3-urllib3 iptables
 
 .PHONY: all build demo test deps test-deps vet fmt deb clean bench
 

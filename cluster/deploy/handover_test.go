@@ -64,17 +64,13 @@ func TestRunFakeHandover(t *testing.T) {
 // TestMoveScriptsParse runs sh -n on move-ip.sh and handover.sh as
 // rendered for each case, and shellcheck where it is installed.
 func TestMoveScriptsParse(t *testing.T) {
-	busyAwk, err := templates.Raw("deploy/busy.awk")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var scripts []string
 	for _, drain := range []bool{false, true} {
 		for _, handover := range []bool{false, true} {
-			b, err := templates.Render("deploy/move-ip.sh", map[string]any{
+			b, err := renderMoveIP(map[string]any{
 				"From": "node1", "To": "node2", "ToAddr": "10.0.0.12", "VIP": "10.0.0.100", "Port": 8000,
 				"Drain": drain, "Handover": handover, "DrainMS": 10000, "TimeoutMS": 60000, "LongMS": 100, "HoldMS": 300,
-				"SettleMS": 3000, "BusyAwk": string(busyAwk), "Resource": "floating-ip",
+				"PassMS": 1000, "SettleMS": 3000, "Resource": "floating-ip",
 			})
 			if err != nil {
 				t.Fatal(err)

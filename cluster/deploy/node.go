@@ -256,20 +256,24 @@ var (
 	drainedRE  = regexp.MustCompile(`drained_ms=(\d+)`)
 	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
 	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
+	heldBackRE = regexp.MustCompile(`held=(\d+)`)
 	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
 	handedRE   = regexp.MustCompile(`handed_over_ms=(\d+)`)
 	passedRE   = regexp.MustCompile(`passed=(\d+)`)
 )
 
-// The drain's two limits besides Options.Drain (see move-ip.sh): a request
+// The drain's limits besides Options.Drain (see move-ip.sh): a request
 // running for longRequest is waited for while the node still takes new
-// connections; once new connections are held back, the short requests get
-// holdBack to finish. holdBack plus the move itself (100-400 ms measured)
-// must stay well under the 1 s after which a client sends a dropped SYN
-// again, or that SYN is dropped twice and the client waits 3 s.
+// connections. Then the short requests finish and the kept-alive
+// connections end (quiesce.sh): within passBack while new connections go
+// to the new holder, which costs them nothing; within holdBack where they
+// are held back instead: holdBack plus the move itself (100-400 ms
+// measured) must stay well under the 1 s after which a client sends a
+// dropped SYN again, or that SYN is dropped twice and the client waits 3 s.
 const (
 	longRequest = 100 * time.Millisecond
 	holdBack    = 300 * time.Millisecond
+	passBack    = time.Second
 	// handoverSettle bounds how long the old holder passes packets on once
 	// the new one holds the IP: clients learn its place from IPaddr2's
 	// ARP announcement at once; one that ignores it has its packets
@@ -317,16 +321,12 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 			}
 		}()
 	}
-	busyAwk, err := templates.Raw("deploy/busy.awk")
-	if err != nil {
-		return fail(err)
-	}
-	script, err := templates.Render("deploy/move-ip.sh", map[string]any{
+	script, err := renderMoveIP(map[string]any{
 		"From": from, "To": to, "ToAddr": nodeAddr(d.inv, to), "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
 		"Drain": drain, "Handover": handover, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
 		"LongMS": longRequest.Milliseconds(), "HoldMS": min(holdBack, d.o.Drain).Milliseconds(),
-		"SettleMS": handoverSettle.Milliseconds(),
-		"BusyAwk":  string(busyAwk), "Resource": inventory.ResourceFloatingIP,
+		"PassMS": min(passBack, d.o.Drain).Milliseconds(), "SettleMS": handoverSettle.Milliseconds(),
+		"Resource": inventory.ResourceFloatingIP,
 	})
 	if err != nil {
 		return fail(err)
@@ -355,7 +355,10 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 		msg = fmt.Sprintf("in-flight requests drained in %d ms", ms)
 	}
 	if m := resetRE.FindStringSubmatch(out); m != nil && m[1] != "0" {
-		msg += ", " + m[1] + " idle keep-alive connections reset"
+		msg += ", " + m[1] + " kept-alive connections reset once idle"
+		if h := heldBackRE.FindStringSubmatch(out); h != nil && h[1] != "0" {
+			msg += " (" + h[1] + " segments of requests on them held back, for the clients to send again)"
+		}
 	}
 	if m := releasedRE.FindStringSubmatch(out); m != nil {
 		msg += ", released by " + from + " after " + m[1] + " ms"
@@ -380,6 +383,19 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	}
 	end(nil, "%s; now on %s", msg, to)
 	return nil
+}
+
+// renderMoveIP renders move-ip.sh with the files it carries: busy.awk and
+// quiesce.sh.
+func renderMoveIP(vars map[string]any) ([]byte, error) {
+	for key, name := range map[string]string{"BusyAwk": "deploy/busy.awk", "Quiesce": "deploy/quiesce.sh"} {
+		b, err := templates.Raw(name)
+		if err != nil {
+			return nil, err
+		}
+		vars[key] = string(b)
+	}
+	return templates.Render("deploy/move-ip.sh", vars)
 }
 
 // handover adds (or removes) on the IP's new holder the rule that takes

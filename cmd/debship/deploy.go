@@ -71,8 +71,9 @@ Then the floating IP moves once, to the updated node: on the node that
 holds it, long requests in flight finish (--drain) while new connections
 are still served, then new connections are passed on to the updated node
 (which serves them before and after it has the IP), the short requests
-finish (at most 300 ms), idle keep-alive connections are reset, and
-pacemaker moves the IP. Where the nodes are not on one network or iptables
+finish, kept-alive connections are reset once idle (their clients' next
+requests held back first, so no answer is cut short), and pacemaker
+moves the IP. Where the nodes are not on one network or iptables
 cannot pass connections on, new connections are held back instead (the
 client's kernel sends the SYN again after 1 s) and the deploy warns. The last node is
 updated the same way. A failed install, migration, start or health check

@@ -25,6 +25,15 @@
 # With -v min=MS only requests that have run for at least MS are counted
 # (lastrcv is when the request came): the long ones, worth waiting for
 # while new connections are still served.
+#
+# With -v quiet=MS each connection is printed with what quiesce.sh may do
+# with it, by a strict rule meant for connections whose clients' requests
+# are held back: "fresh PEER" has received nothing yet (its first request
+# is on its way, and a client does not send a request again on a new
+# connection), "quiet PEER" has an answer out and nothing sent or queued
+# either way for at least MS (its answer is complete unless the app
+# paused longer than that within one answer), "busy PEER" is anything
+# else.
 /^[0-9]/ { queued = ($1 > 0 || $2 > 0); peer = $4; next }
 {
 	snd = -1; rcv = -1; got = 0; sent = 0
@@ -33,6 +42,15 @@
 		else if ($i ~ /^lastrcv:/) rcv = substr($i, 9) + 0
 		else if ($i ~ /^bytes_received:/) got = substr($i, 16) + 0
 		else if ($i ~ /^bytes_sent:/) sent = substr($i, 12) + 0
+	}
+	if (quiet != "") {
+		# The peer goes into ss filters and iptables rules: an IPv4
+		# address and port, nothing else.
+		if (peer !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+$/) print "busy", "-"
+		else if (got == 0) print "fresh", peer
+		else if (!queued && sent > 0 && rcv >= snd && snd >= quiet + 0) print "quiet", peer
+		else print "busy", peer
+		next
 	}
 	b = 0
 	if (queued || (got > 0 && (sent == 0 || rcv < snd))) b = (rcv >= min + 0)
@@ -43,4 +61,4 @@
 		if (show) printf "  %s queued=%d lastrcv=%dms lastsnd=%dms received=%d sent=%d\n", peer, queued, rcv, snd, got, sent
 	}
 }
-END { if (!show) print n + 0 }
+END { if (!show && quiet == "") print n + 0 }

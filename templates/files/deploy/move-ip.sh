@@ -10,9 +10,10 @@
 # connections go to {{.To}}: this node passes every packet that is not for
 # one of its own connections on to {{.To}} unchanged (iptables TEE, the
 # original dropped here), where handover.sh makes it reach the app. The
-# short requests finish here (at most {{.HoldMS}} ms), idle keep-alive
-# connections are reset, pacemaker moves the IP, and this node keeps
-# passing packets on until the clients have learned the IP's new place.
+# short requests finish here, the kept-alive connections are ended
+# without cutting an answer (quiesce.sh, below), pacemaker moves the IP,
+# and this node keeps passing packets on until the clients have learned
+# the IP's new place.
 # Nobody's SYN is dropped, so nobody waits the 1 s after which a client
 # sends it again.
 #
@@ -27,27 +28,12 @@ port={{.Port}}
 to={{quote .To}}
 to_addr={{quote .ToAddr}}
 drain_ms={{.DrainMS}}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 rule="INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP"
 dropped=no
 handover=no
 chain=debship-handover
 busy_awk={{quote .BusyAwk}}
-# busy counts the connections to the floating IP's port that carry a
-# request (see busy.awk); with an argument, only the requests that have run
-# for at least that many ms. A connection being set up or closed counts
-# too, without an argument.
-established() { ss -Htni state established src "$vip:$port" 2>/dev/null; }
-busy() {
-	a=0
-	if [ $# -eq 0 ]; then
-		a=$(ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true)
-	fi
-	b=$(established | awk -v min="${1:-0}" "$busy_awk")
-	echo $(( a + ${b:-0} ))
-}
-# show_busy lists them, as busy counts them (for a warning).
-show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
+{{.Quiesce}}
 # handover_on passes on to {{.To}} the packets to the floating IP's port
 # that are not for a connection of this node: a SYN always (an app
 # listening on the floating IP itself must not take it), any other packet
@@ -71,6 +57,7 @@ handover_off() {
 # passed counts the packets passed on so far.
 passed() { iptables -w 5 -t mangle -nvxL $chain 2>/dev/null | awk '$3 == "TEE" {n += $1} END {print n + 0}'; }
 cleanup() {
+	if [ "$frozen" = yes ]; then freeze_off; fi
 	if [ "$dropped" = yes ]; then iptables -w 5 -D $rule 2>/dev/null || true; fi
 	if [ "$handover" = yes ]; then handover_off; fi
 }
@@ -102,29 +89,19 @@ case "$(ip -o -4 route get "$to_addr" 2>/dev/null)" in
 *) echo "warning: $to_addr is not on the floating IP's interface ${dev:-(none)}; holding new connections back instead of passing them on" ;;
 esac
 {{- end}}
-# Then the short requests finish, within {{.HoldMS}} ms, while new
-# connections go to {{.To}}, or, failing that, are held back: a SYN dropped
-# here must find the new holder when the client sends it again, 1 s later.
-# A second drop would cost the client 3 s.
-if [ "$handover" = yes ] || { command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null && dropped=yes; }; then
+# Then the short requests finish, and the kept-alive connections end (see
+# quiesce.sh), while new connections go to {{.To}} (within
+# {{.PassMS}} ms: holding longer costs them nothing) or, failing that, are
+# held back (within {{.HoldMS}} ms: a SYN dropped here must find the new
+# holder when the client sends it again, 1 s later; a second drop would
+# cost the client 3 s).
+if [ "$handover" = yes ]; then
 	hold_start=$(now_ms)
-	while :; do
-		n=$(busy)
-		[ "$n" -eq 0 ] && break
-		if [ $(( $(now_ms) - hold_start )) -ge {{.HoldMS}} ]; then
-			echo "warning: $n connections still busy {{.HoldMS}} ms after new ones went elsewhere; moving the floating IP anyway"
-			show_busy
-			break
-		fi
-		sleep 0.01
-	done
-	# A keep-alive connection left open here breaks when the address moves:
-	# the client's next request on it reaches {{.To}}, which resets it, and a
-	# client that never re-sends a request (a POST) fails it. Reset them now,
-	# while idle: the client sees what a server's keep-alive timeout does to
-	# it and opens a new connection, which {{.To}} serves.
-	k=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
-	echo "reset_idle=$k"
+	quiesce {{.PassMS}}
+elif command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; then
+	dropped=yes
+	hold_start=$(now_ms)
+	quiesce {{.HoldMS}}
 else
 	echo "warning: no iptables on this node: requests in flight are not drained"
 fi

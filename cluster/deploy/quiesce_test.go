@@ -1,0 +1,202 @@
+package deploy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/templates"
+)
+
+// TestQuiesce runs quiesce.sh, as move-ip.sh does before the floating IP
+// leaves a node, against an app that pauses between the head and the body
+// of each answer and clients that keep their connections busy: every
+// kept-alive connection must end without an answer cut short. Go's
+// net/http client sends a GET again on a new connection when a reused one
+// is reset before any of its answer came, never once part of it came; a
+// client that opens a connection per request never sends again. So
+// neither may see a single error. It runs in a network namespace of its
+// own (its iptables rules touch nothing else), as root.
+func TestQuiesce(t *testing.T) {
+	if os.Getenv("DEBSHIP_QUIESCE_NETNS") == "1" {
+		quiesceInNetns(t)
+		return
+	}
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "unshare", "iptables", "ss", "ip")
+	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestQuiesce$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "DEBSHIP_QUIESCE_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a network namespace of its own:\n%s", out)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+func quiesceInNetns(t *testing.T) {
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go pausingApp(l)
+	port := l.Addr().(*net.TCPAddr).Port
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	var requests atomic.Int64
+	client := func(kind string, c *http.Client, pause time.Duration) {
+		defer wg.Done()
+		for !stop.Load() {
+			resp, err := c.Get(url)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("HTTP %d", resp.StatusCode)
+				}
+			}
+			requests.Add(1)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, kind+": "+err.Error())
+				mu.Unlock()
+			}
+			time.Sleep(time.Duration(rand.Int64N(int64(pause) + 1)))
+		}
+	}
+	// Go's defaults (keep-alive; a GET is sent again on a fresh connection
+	// when a reused one breaks before any answer came), four at once: the
+	// four connections are never idle for long.
+	keep := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for range 4 {
+		wg.Add(1)
+		go client("kept-alive", keep, 5*time.Millisecond)
+	}
+	wg.Add(1)
+	go client("connection per request", fresh, 20*time.Millisecond)
+	defer func() { stop.Store(true); wg.Wait() }()
+
+	busyAwk, err := templates.Raw("deploy/busy.awk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := templates.Raw("deploy/quiesce.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	libPath := filepath.Join(t.TempDir(), "quiesce.sh")
+	if err := os.WriteFile(libPath, lib, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// As move-ip.sh without the handover: new connections are held back
+	// (their SYN dropped) while the old ones end.
+	syn := []string{"INPUT", "-d", "127.0.0.1/32", "-p", "tcp", "--dport", fmt.Sprint(port), "--syn", "-j", "DROP"}
+	resetRE := regexp.MustCompile(`reset_idle=(\d+)`)
+	const rounds = 4
+	for i := range rounds {
+		// Until the clients are back on kept-alive connections (after a
+		// round, their SYNs were held back: 1 s), then some traffic.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			est, _ := exec.Command("ss", "-Htn", "state", "established", "src", fmt.Sprintf("127.0.0.1:%d", port)).Output()
+			if strings.Count(string(est), "\n") >= 4 {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		if out, err := exec.Command("iptables", append([]string{"-w", "5", "-I"}, syn...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables: %v: %s", err, out)
+		}
+		start := time.Now()
+		out, err := exec.Command("sh", "-c", `set -u; vip=127.0.0.1 port=$1 busy_awk=$2; . "$3"; `+quiesceCall,
+			"sh", fmt.Sprint(port), string(busyAwk), libPath).CombinedOutput()
+		took := time.Since(start)
+		left, _ := exec.Command("ss", "-Htn", "state", "established", "src", fmt.Sprintf("127.0.0.1:%d", port)).Output()
+		if out2, err := exec.Command("iptables", append([]string{"-w", "5", "-D"}, syn...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables: %v: %s", err, out2)
+		}
+		t.Logf("round %d: quiesce took %s: %s", i+1, took.Round(time.Millisecond), strings.Join(strings.Fields(string(out)), " "))
+		if err != nil {
+			t.Fatalf("quiesce: %v: %s", err, out)
+		}
+		if strings.Contains(string(out), "warning") {
+			t.Errorf("round %d: quiesce warned: %s", i+1, out)
+		}
+		if m := resetRE.FindSubmatch(out); m == nil || string(m[1]) == "0" {
+			t.Errorf("round %d: no kept-alive connection was reset: %s", i+1, out)
+		}
+		if len(left) > 0 {
+			t.Errorf("round %d: connections left after quiesce:\n%s", i+1, left)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // the held-back SYNs are sent again
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d requests, %d failed", requests.Load(), len(errs))
+	for _, e := range errs {
+		t.Errorf("request failed: %s", e)
+	}
+	if requests.Load() < 300 {
+		t.Errorf("only %d requests", requests.Load())
+	}
+	if out, _ := exec.Command("iptables", "-t", "mangle", "-S").CombinedOutput(); strings.Contains(string(out), "debship-freeze") {
+		t.Errorf("freeze_off left rules:\n%s", out)
+	}
+}
+
+// quiesceCall is replaced by the check that this test can fail.
+var quiesceCall = "quiesce 1000; freeze_off"
+
+// pausingApp answers every request in two writes, up to 40 ms apart (a
+// Python app under load does that: wsgiref writes the head and the body
+// apart), on kept-alive connections.
+func pausingApp(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				body := strings.Repeat("x", 100) + "\n"
+				if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
+					return
+				}
+				time.Sleep(time.Duration(rand.Int64N(int64(40 * time.Millisecond))))
+				if _, err := io.WriteString(c, body); err != nil {
+					return
+				}
+				if req.Close {
+					return
+				}
+			}
+		}()
+	}
+}

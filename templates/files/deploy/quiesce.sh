@@ -1,0 +1,124 @@
+# quiesce.sh: the connections to $vip:$port on this node, for move-ip.sh,
+# which sets vip, port and busy_awk (busy.awk) and then sources this.
+#
+# quiesce ends this node's kept-alive connections before the floating IP
+# leaves it: one left open breaks when the address moves (the client's next
+# request reaches the new holder, which resets it, and a client that never
+# sends a request again, a POST, fails it). Reset while idle, the client
+# sees what a server's keep-alive timeout does to it and opens a new
+# connection, which the new holder serves.
+#
+# "Idle" read from the kernel (ss) is a guess: the app may pause between
+# two writes of one answer, and a client may send its next request between
+# the look and the reset; either way the reset cuts an answer short, and
+# no client may send a request again once part of its answer came. So the
+# clients' data on this node's own connections is held back first
+# (dropped here; the client's kernel would send it again): then a
+# connection is reset once its answer is out and nothing moved either way
+# for quiet_ms, and the request held back fails with a reset of a reused
+# connection, which clients send again on a new one (Go's net/http and
+# urllib3 for idempotent requests, browsers). Not held back: a connection
+# that has received nothing yet, since a client does not send a request
+# again on a new connection; it is reset once it has answered.
+quiet_ms=50
+freeze=debship-freeze
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+established() { ss -Htni state established src "$vip:$port" 2>/dev/null; }
+# closing counts the connections being set up or closed.
+closing() { ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true; }
+# busy counts the connections that carry a request (see busy.awk); with an
+# argument, only the requests that have run for at least that many ms. A
+# connection being set up or closed counts too, without an argument.
+busy() {
+	a=0
+	if [ $# -eq 0 ]; then a=$(closing); fi
+	b=$(established | awk -v min="${1:-0}" "$busy_awk")
+	echo $(( a + ${b:-0} ))
+}
+# show_busy lists them, as busy counts them (for a warning).
+show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
+# rule_for PEER: iptables' words for the packets from one client connection.
+rule_for() { echo "-s ${1%:*}/32 -p tcp --sport ${1##*:}"; }
+# freeze_on PEER...: hold back the clients' data on this node's
+# connections, but for the connections named. A data segment has PSH set
+# (Linux and Windows set it on a write's last segment) or is longer than
+# any bare ACK (20 bytes of IP, at most 60 of TCP header).
+freeze_on() {
+	{ iptables -w 5 -t mangle -N $freeze 2>/dev/null || iptables -w 5 -t mangle -F $freeze; } || return 1
+	for p in "$@"; do
+		# shellcheck disable=SC2046 # rule_for's words
+		iptables -w 5 -t mangle -A $freeze $(rule_for "$p") -j RETURN || { freeze_off; return 1; }
+	done
+	iptables -w 5 -t mangle -A $freeze -p tcp --tcp-flags PSH PSH -m socket -j DROP &&
+		iptables -w 5 -t mangle -A $freeze -p tcp -m length --length 81:65535 -m socket -j DROP &&
+		iptables -w 5 -t mangle -I PREROUTING -d "$vip/32" -p tcp --dport "$port" -j $freeze && frozen=yes && return 0
+	freeze_off
+	return 1
+}
+frozen=no
+freeze_off() {
+	frozen=no
+	while iptables -w 5 -t mangle -D PREROUTING -d "$vip/32" -p tcp --dport "$port" -j $freeze 2>/dev/null; do :; done
+	iptables -w 5 -t mangle -F $freeze 2>/dev/null
+	iptables -w 5 -t mangle -X $freeze 2>/dev/null
+}
+# kill_peers PEER...: reset these connections.
+kill_peers() {
+	f=""
+	for p in "$@"; do f="$f${f:+ or }dst $p"; done
+	# shellcheck disable=SC2086 # the filter's words
+	ss -K -Htn state established src "$vip:$port" "(" $f ")" 2>/dev/null | grep -c . || true
+}
+# held counts the segments held back so far.
+held() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {n += $1} END {print n + 0}'; }
+# quiesce BOUND_MS: end this node's connections to $vip:$port, then print
+# reset_idle= (connections reset) and held= (segments held back). After
+# BOUND_MS the ones left are reset as they are, with a warning.
+quiesce() {
+	q_start=$(now_ms)
+	reset=0
+	except=$({ established | awk -v quiet=$quiet_ms "$busy_awk" | awk '$1 == "fresh" {print $2}'; ss -Htn state syn-recv src "$vip:$port" 2>/dev/null | awk '{print $4}'; } | grep -E '^[0-9.]+:[0-9]+$')
+	# shellcheck disable=SC2086 # one peer a word
+	if ! freeze_on $except; then
+		echo "warning: iptables cannot hold requests back (socket, length): kept-alive connections are reset when they look idle, which may cut an answer"
+		while [ "$(busy)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
+		reset=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
+		echo "reset_idle=$reset"
+		return
+	fi
+	while :; do
+		plan=$(established | awk -v quiet=$quiet_ms "$busy_awk")
+		# Reset the quiet ones whose data was held back when this plan was
+		# read: an exception lifted in this round is judged in the next.
+		kill=""
+		for p in $(echo "$plan" | awk '$1 == "quiet" {print $2}'); do
+			case " $(echo $except) " in *" $p "*) ;; *) kill="$kill $p" ;; esac
+		done
+		# shellcheck disable=SC2086 # one peer a word
+		if [ -n "$kill" ]; then reset=$(( reset + $(kill_peers $kill) )); fi
+		# A connection that has received its first request is held back
+		# from now on; one that appeared with nothing received is not.
+		fresh=$(echo "$plan" | awk '$1 == "fresh" {print $2}')
+		keep=""
+		for p in $except; do
+			case " $(echo $fresh) " in
+			*" $p "*) keep="$keep $p" ;;
+			*) iptables -w 5 -t mangle -D $freeze $(rule_for "$p") -j RETURN 2>/dev/null ;;
+			esac
+		done
+		for p in $fresh; do
+			case " $keep " in *" $p "*) ;; *) iptables -w 5 -t mangle -I $freeze $(rule_for "$p") -j RETURN && keep="$keep $p" ;; esac
+		done
+		except=$keep
+		if [ -z "$plan" ] && [ "$(closing)" -eq 0 ]; then break; fi
+		if [ $(( $(now_ms) - q_start )) -ge "$1" ]; then
+			echo "warning: connections still busy $1 ms after new ones went elsewhere; resetting them and moving the floating IP anyway"
+			show_busy
+			reset=$(( reset + $(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true) ))
+			break
+		fi
+		sleep 0.01
+	done
+	echo "reset_idle=$reset"
+	echo "held=$(held)"
+}
