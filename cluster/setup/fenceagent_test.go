@@ -120,7 +120,7 @@ func TestFenceDigitalOcean(t *testing.T) {
 		{name: "monitor fails on a revoked token", before: func() { api.SetToken("dop_v1_new") },
 			stdin: func() string { return stdin("action=monitor") }, code: 1, stderr: "refused the token"},
 		{name: "validate-all", stdin: func() string { return stdin("action=validate-all") }},
-		{name: "429 is retried", before: func() { api.Fail(http.StatusTooManyRequests, 300*time.Millisecond) },
+		{name: "429 is retried", before: func() { api.FailStatus, api.FailNext = http.StatusTooManyRequests, 2 },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 429", actions: []string{"power_off 102"}},
 		{name: "5xx is retried", before: func() { api.FailStatus, api.FailNext = http.StatusServiceUnavailable, 2 },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 503", actions: []string{"power_off 102"}},
