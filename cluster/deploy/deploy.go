@@ -467,6 +467,7 @@ func (d *deployment) execute(ctx context.Context) (*Result, error) {
 	for _, n := range d.members() {
 		from[n] = d.facts[n].Installed
 	}
+	d.clearLeftovers(work)
 	start := Record{ID: d.id, Event: "start", Kind: d.o.Kind, Package: d.deb.pkg, Version: d.deb.version, From: from,
 		Holder: d.o.Holder, Host: d.o.Host, Time: time.Now().UTC()}
 	if err := appendHistory(work, d.conns, d.members(), start); err != nil {

@@ -46,6 +46,8 @@ type fakeCluster struct {
 	release  map[string]int  // node -> VERSION_ID (13 unless set)
 	// noHandover: handover.sh cannot add its rule on the IP's new holder
 	noHandover bool
+	// leftovers: what leftovers.sh reports removing on a node, once.
+	leftovers map[string]string
 	// migration is the exit status of a version's migration (none: the
 	// .deb has no migration); migrations records "node version" per run.
 	migration  map[string]int
@@ -346,6 +348,10 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 			return ok("handover=ready\n")
 		}
 		return ok("")
+	case strings.HasPrefix(cmd, "# leftovers.sh"):
+		out := f.leftovers[n.name]
+		delete(f.leftovers, n.name)
+		return ok(out)
 	case strings.HasPrefix(cmd, "# move-ip.sh"):
 		f.prefer = reMoveTo.FindStringSubmatch(cmd)[1]
 		f.place()

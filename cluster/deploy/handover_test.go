@@ -99,3 +99,30 @@ func TestMoveScriptsParse(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFakeLeftovers: rules a killed move left on a node are removed
+// once the deploy holds the lock, before anything else changes, and the
+// deploy says where and which.
+func TestRunFakeLeftovers(t *testing.T) {
+	v1 := makeDeb(t, "hello-web", "1.0-1")
+	v2 := makeDeb(t, "hello-web", "2.0-1")
+	f := newFakeCluster("1.0-1")
+	f.seed(t, v1)
+	f.leftovers = map[string]string{"node2": "removed chain debship-freeze from mangle\n"}
+	o, ev := fakeOptions(f, t, v2)
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	cmds := f.commands(`# leftovers\.sh|apt-get install -y|# move-ip\.sh`)
+	if len(cmds) < 2 || !strings.Contains(cmds[0], "# leftovers.sh") || !strings.Contains(cmds[1], "# leftovers.sh") {
+		t.Errorf("leftovers.sh is not the first change on each node: %q", cmds)
+	}
+	var warned bool
+	for _, e := range ev.l {
+		warned = warned || e.Type == progress.EventLog && e.Node == "node2" &&
+			strings.Contains(e.Message, "a floating IP move was killed before it cleaned up; removed chain debship-freeze from mangle")
+	}
+	if !warned {
+		t.Errorf("no warning names the removed chain: %+v", ev.l)
+	}
+}

@@ -398,6 +398,28 @@ func renderMoveIP(vars map[string]any) ([]byte, error) {
 	return templates.Render("deploy/move-ip.sh", vars)
 }
 
+// clearLeftovers removes on every member the rules a killed move left
+// behind (see leftovers.sh). The deploy lock is held: no move is running.
+func (d *deployment) clearLeftovers(ctx context.Context) {
+	script, err := templates.Raw("deploy/leftovers.sh")
+	if err != nil {
+		d.log("", "warning: %v", err)
+		return
+	}
+	for _, n := range d.members() {
+		out, err := transport.Output(ctx, d.conns[n], string(script))
+		if err != nil {
+			d.log(n, "warning: could not look for rules a killed floating IP move left behind: %v", err)
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l != "" {
+				d.log(n, "warning: a floating IP move was killed before it cleaned up; %s", l)
+			}
+		}
+	}
+}
+
 // handover adds (or removes) on the IP's new holder the rule that takes
 // the connections the old holder passes on during the move.
 func (d *deployment) handover(ctx context.Context, to string, remove bool) (string, error) {

@@ -30,20 +30,94 @@ import (
 // client that opens a connection per request never sends again. So
 // neither may see a single error. It runs in a network namespace of its
 // own (its iptables rules touch nothing else), as root.
-func TestQuiesce(t *testing.T) {
-	if os.Getenv("DEBSHIP_QUIESCE_NETNS") == "1" {
-		quiesceInNetns(t)
+func TestQuiesce(t *testing.T) { inNetns(t, quiesceInNetns) }
+
+// inNetns runs f in a network namespace of its own: the test binary again,
+// under unshare, for this test alone.
+func inNetns(t *testing.T, f func(t *testing.T)) {
+	if os.Getenv("DEBSHIP_TEST_NETNS") == t.Name() {
+		f(t)
 		return
 	}
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "unshare", "iptables", "ss", "ip")
-	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestQuiesce$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "DEBSHIP_QUIESCE_NETNS=1")
+	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "DEBSHIP_TEST_NETNS="+t.Name())
 	out, err := cmd.CombinedOutput()
 	t.Logf("in a network namespace of its own:\n%s", out)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
+}
+
+// TestLeftovers puts the rules of a move killed midway (move-ip.sh's and
+// handover.sh's, as they render) and another firewall's rules into
+// iptables, runs leftovers.sh, and wants exactly debship's gone.
+func TestLeftovers(t *testing.T) {
+	inNetns(t, func(t *testing.T) {
+		ipt := func(args ...string) {
+			t.Helper()
+			if out, err := exec.Command("iptables", append([]string{"-w", "5"}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("iptables %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+		// Another firewall's rules and chains stay.
+		ipt("-N", "ufw-user-input")
+		ipt("-A", "INPUT", "-j", "ufw-user-input")
+		ipt("-A", "ufw-user-input", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+		ipt("-t", "mangle", "-A", "PREROUTING", "-p", "tcp", "--dport", "8000", "-m", "comment", "--comment", "debship-handover-not", "-j", "ACCEPT")
+		before := iptablesAll(t)
+		// What the scripts leave when killed midway: quiesce.sh's own
+		// freeze_on, move-ip.sh's and handover.sh's rules as they write them.
+		script := `set -u; vip=10.0.0.100 port=8000 to_addr=10.0.0.12 busy_awk=; . "$1"; ` +
+			`freeze_on 10.0.0.1:40000 && ` +
+			`iptables -w 5 -I INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP && ` +
+			`iptables -w 5 -t mangle -N debship-handover && iptables -w 5 -t mangle -A debship-handover -m socket -j RETURN && ` +
+			`iptables -w 5 -t mangle -I PREROUTING -d $vip/32 -p tcp --dport $port -j debship-handover && ` +
+			`iptables -w 5 -t nat -I PREROUTING -d $vip/32 -p tcp --dport $port -m comment --comment debship-handover -j DNAT --to-destination $to_addr:$port`
+		lib, err := templates.Raw("deploy/quiesce.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		libPath := filepath.Join(t.TempDir(), "quiesce.sh")
+		if err := os.WriteFile(libPath, lib, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("sh", "-c", script, "sh", libPath).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		leftovers, err := templates.Raw("deploy/leftovers.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("sh", "-c", string(leftovers)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("leftovers.sh: %v: %s", err, out)
+		}
+		t.Logf("leftovers.sh:\n%s", out)
+		if got := strings.Count(string(out), "\n"); got != 6 {
+			t.Errorf("leftovers.sh reported %d removals, want 6 (the drain rule, two jumps, two chains, the DNAT rule)", got)
+		}
+		if after := iptablesAll(t); after != before {
+			t.Errorf("after leftovers.sh:\n%s\nwant:\n%s", after, before)
+		}
+		if out, err := exec.Command("sh", "-c", string(leftovers)).CombinedOutput(); err != nil || len(out) != 0 {
+			t.Errorf("a second run: %v: %q, want nothing removed", err, out)
+		}
+	})
+}
+
+func iptablesAll(t *testing.T) string {
+	t.Helper()
+	var all strings.Builder
+	for _, table := range []string{"filter", "mangle", "nat"} {
+		out, err := exec.Command("iptables", "-w", "5", "-t", table, "-S").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables -S: %v: %s", err, out)
+		}
+		all.WriteString(table + ":\n" + string(out))
+	}
+	return all.String()
 }
 
 func quiesceInNetns(t *testing.T) {
