@@ -254,7 +254,7 @@ func (c clients) finish(t *testing.T, min, moves int, what string) map[loadgen.K
 		reports[k] = r
 		t.Logf("LOAD %s, client %s: %s", what, k, r)
 		for _, s := range l.Samples() {
-			if !s.OK() || s.Latency > time.Second {
+			if !s.OK() || s.Latency > maxLatency/3 {
 				t.Logf("%s request at %s: %q (HTTP %d after %s, reused connection: %v)", k, s.Start.Format("15:04:05.000"), s.Err, s.Status, s.Latency.Round(time.Millisecond), s.Reused)
 			}
 		}

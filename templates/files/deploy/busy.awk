@@ -33,8 +33,12 @@
 # connection), "quiet PEER" has an answer out and nothing sent or queued
 # either way for at least MS (its answer is complete unless the app
 # paused longer than that within one answer), "busy PEER" is anything
-# else.
-/^[0-9]/ { queued = ($1 > 0 || $2 > 0); peer = $4; next }
+# else. A peer named in -v next_sent="PEER ..." has sent its next request
+# (held back): its answer is complete once the last data went out after
+# the last came in and the app read everything, whatever is still unacked
+# (the ACK was in the held segment).
+BEGIN { n_next = split(next_sent, a, " "); for (i = 1; i <= n_next; i++) nexts[a[i]] = 1 }
+/^[0-9]/ { queued = ($1 > 0 || $2 > 0); recvq = $1 + 0; peer = $4; next }
 {
 	snd = -1; rcv = -1; got = 0; sent = 0
 	for (i = 1; i <= NF; i++) {
@@ -49,6 +53,7 @@
 		if (peer !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+$/) print "busy", "-"
 		else if (got == 0) print "fresh", peer
 		else if (!queued && sent > 0 && rcv >= snd && snd >= quiet + 0) print "quiet", peer
+		else if ((peer in nexts) && recvq == 0 && sent > 0 && rcv >= snd) print "quiet", peer
 		else print "busy", peer
 		next
 	}

@@ -15,7 +15,8 @@
 # clients' data on this node's own connections is held back first
 # (dropped here; the client's kernel would send it again): then a
 # connection is reset once its answer is out and nothing moved either way
-# for quiet_ms, and the request held back fails with a reset of a reused
+# for quiet_ms, or at once when its client sent its next request, and the
+# request held back fails with a reset of a reused
 # connection, which clients send again on a new one (Go's net/http and
 # urllib3 for idempotent requests, browsers). Not held back: a connection
 # that has received nothing yet, since a client does not send a request
@@ -39,21 +40,35 @@ busy() {
 show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
 # rule_for PEER: iptables' words for the packets from one client connection.
 rule_for() { echo "-s ${1%:*}/32 -p tcp --sport ${1##*:}"; }
-# freeze_on PEER...: hold back the clients' data on this node's
-# connections, but for the connections named. A data segment has PSH set
-# (Linux and Windows set it on a write's last segment) or is longer than
-# any bare ACK (20 bytes of IP, at most 60 of TCP header).
+# freeze_on FRESH OTHERS: hold back the clients' data on this node's
+# connections (a data segment has PSH set, as Linux and Windows set it on a
+# write's last segment, or is longer than any bare ACK: 20 bytes of IP, at
+# most 60 of TCP header), but not on the connections in FRESH; each one in
+# OTHERS gets a rule of its own, whose counter says that its client has
+# sent the next request (see held_peers). All in one iptables-restore, so
+# the rules take effect at once.
 freeze_on() {
-	{ iptables -w 5 -t mangle -N $freeze 2>/dev/null || iptables -w 5 -t mangle -F $freeze; } || return 1
-	for p in "$@"; do
-		# shellcheck disable=SC2046 # rule_for's words
-		iptables -w 5 -t mangle -A $freeze $(rule_for "$p") -j RETURN || { freeze_off; return 1; }
-	done
-	iptables -w 5 -t mangle -A $freeze -p tcp --tcp-flags PSH PSH -m socket -j DROP &&
-		iptables -w 5 -t mangle -A $freeze -p tcp -m length --length 81:65535 -m socket -j DROP &&
-		iptables -w 5 -t mangle -I PREROUTING -d "$vip/32" -p tcp --dport "$port" -j $freeze && frozen=yes && return 0
+	{
+		echo "*mangle"
+		echo ":$freeze - [0:0]"
+		for p in $1; do echo "-A $freeze $(rule_for "$p") -j RETURN"; done
+		echo "-A $freeze -p tcp --tcp-flags PSH NONE -m length --length 0:80 -j RETURN"
+		for p in $2; do echo "-A $freeze $(rule_for "$p") -m socket -j DROP"; done
+		echo "-A $freeze -p tcp -m socket -j DROP"
+		echo "-I PREROUTING 1 -d $vip/32 -p tcp --dport $port -j $freeze"
+		echo "COMMIT"
+	} | iptables-restore -w 5 --noflush && frozen=yes && return 0
 	freeze_off
 	return 1
+}
+# held_peers lists the connections in freeze_on's OTHERS whose client has
+# sent data since: an HTTP/1.1 client sends its next request only once it
+# has the whole answer to the last one, so that answer is complete, even if
+# the ACK that says so was in the segment held back.
+held_peers() {
+	iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" && $1 > 0 && $8 != "0.0.0.0/0" {
+		for (i = 10; i <= NF; i++) if ($i ~ /^spt:[0-9]+$/) { split($8, a, "/"); print a[1] ":" substr($i, 5) }
+	}'
 }
 frozen=no
 freeze_off() {
@@ -77,9 +92,10 @@ held() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {
 quiesce() {
 	q_start=$(now_ms)
 	reset=0
-	except=$({ established | awk -v quiet=$quiet_ms "$busy_awk" | awk '$1 == "fresh" {print $2}'; ss -Htn state syn-recv src "$vip:$port" 2>/dev/null | awk '{print $4}'; } | grep -E '^[0-9.]+:[0-9]+$')
-	# shellcheck disable=SC2086 # one peer a word
-	if ! freeze_on $except; then
+	plan=$(established | awk -v quiet=$quiet_ms "$busy_awk")
+	except=$({ echo "$plan" | awk '$1 == "fresh" {print $2}'; ss -Htn state syn-recv src "$vip:$port" 2>/dev/null | awk '{print $4}'; } | grep -E '^[0-9.]+:[0-9]+$')
+	others=$(echo "$plan" | awk '$1 != "fresh" && $2 != "-" {print $2}')
+	if ! freeze_on "$except" "$others"; then
 		echo "warning: iptables cannot hold requests back (socket, length): kept-alive connections are reset when they look idle, which may cut an answer"
 		while [ "$(busy)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
 		reset=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
@@ -87,7 +103,9 @@ quiesce() {
 		return
 	fi
 	while :; do
-		plan=$(established | awk -v quiet=$quiet_ms "$busy_awk")
+		next_sent=""
+		case "$plan" in *busy*) next_sent=$(held_peers) ;; esac
+		plan=$(established | awk -v quiet=$quiet_ms -v next_sent="$(echo $next_sent)" "$busy_awk")
 		# Reset the quiet ones whose data was held back when this plan was
 		# read: an exception lifted in this round is judged in the next.
 		kill=""
