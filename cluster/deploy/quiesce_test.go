@@ -70,7 +70,7 @@ func TestLeftovers(t *testing.T) {
 		// What the scripts leave when killed midway: quiesce.sh's own
 		// freeze_on, move-ip.sh's and handover.sh's rules as they write them.
 		script := `set -u; vip=10.0.0.100 port=8000 to_addr=10.0.0.12 busy_awk=; . "$1"; ` +
-			`freeze_on 10.0.0.1:40000 10.0.0.2:40001 && ` +
+			`freeze_on && hold_back 10.0.0.2:40001 && ` +
 			`iptables -w 5 -I INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP && ` +
 			`iptables -w 5 -t mangle -N debship-handover && iptables -w 5 -t mangle -A debship-handover -m socket -j RETURN && ` +
 			`iptables -w 5 -t mangle -I PREROUTING -d $vip/32 -p tcp --dport $port -j debship-handover && ` +

@@ -28,9 +28,9 @@
 #
 # With -v quiet=MS each connection is printed with what quiesce.sh may do
 # with it, by a strict rule meant for connections whose clients' requests
-# are held back: "fresh PEER" has received nothing yet (its first request
-# is on its way, and a client does not send a request again on a new
-# connection), "quiet PEER" has an answer out and nothing sent or queued
+# are held back: "new PEER" has sent nothing yet (its first request is on
+# its way or being answered, and a client does not send a first request
+# again on a new connection), "quiet PEER" has an answer out and nothing sent or queued
 # either way for at least MS (its answer is complete unless the app
 # paused longer than that within one answer), "busy PEER" is anything
 # else. A peer named in -v next_sent="PEER ..." has sent its next request
@@ -51,7 +51,7 @@ BEGIN { n_next = split(next_sent, a, " "); for (i = 1; i <= n_next; i++) nexts[a
 		# The peer goes into ss filters and iptables rules: an IPv4
 		# address and port, nothing else.
 		if (peer !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+$/) print "busy", "-"
-		else if (got == 0) print "fresh", peer
+		else if (sent == 0) print "new", peer
 		else if (!queued && sent > 0 && rcv >= snd && snd >= quiet + 0) print "quiet", peer
 		else if ((peer in nexts) && recvq == 0 && sent > 0 && rcv >= snd) print "quiet", peer
 		else print "busy", peer

@@ -19,8 +19,8 @@
 # request held back fails with a reset of a reused
 # connection, which clients send again on a new one (Go's net/http and
 # urllib3 for idempotent requests, browsers). Not held back: a connection
-# that has received nothing yet, since a client does not send a request
-# again on a new connection; it is reset once it has answered.
+# not answered on yet, since a client does not send a first request again
+# on a new connection; it is held back once it has answered.
 quiet_ms=50
 freeze=debship-freeze
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -40,33 +40,33 @@ busy() {
 show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
 # rule_for PEER: iptables' words for the packets from one client connection.
 rule_for() { echo "-s ${1%:*}/32 -p tcp --sport ${1##*:}"; }
-# freeze_on FRESH OTHERS: hold back the clients' data on this node's
-# connections (a data segment has PSH set, as Linux and Windows set it on a
-# write's last segment, or is longer than any bare ACK: 20 bytes of IP, at
-# most 60 of TCP header), but not on the connections in FRESH; each one in
-# OTHERS gets a rule of its own, whose counter says that its client has
-# sent the next request (see held_peers). All in one iptables-restore, so
-# the rules take effect at once.
+# freeze_on: from now on, data from the clients of the connections that
+# hold_back names is held back (a data segment has PSH set, as Linux and
+# Windows set it on a write's last segment, or is longer than any bare ACK:
+# 20 bytes of IP, at most 60 of TCP header). Nothing else is: a connection
+# this node has not answered on yet carries a first request, which its
+# client would not send again. One rule per connection, whose counter says
+# when its client has sent its next request (see held_peers).
 freeze_on() {
-	{
-		echo "*mangle"
-		echo ":$freeze - [0:0]"
-		for p in $1; do echo "-A $freeze $(rule_for "$p") -j RETURN"; done
-		echo "-A $freeze -p tcp --tcp-flags PSH NONE -m length --length 0:80 -j RETURN"
-		for p in $2; do echo "-A $freeze $(rule_for "$p") -m socket -j DROP"; done
-		echo "-A $freeze -p tcp -m socket -j DROP"
-		echo "-I PREROUTING 1 -d $vip/32 -p tcp --dport $port -j $freeze"
-		echo "COMMIT"
-	} | iptables-restore -w 5 --noflush && frozen=yes && return 0
+	printf '*mangle\n:%s - [0:0]\n-A %s -p tcp --tcp-flags PSH NONE -m length --length 0:80 -j RETURN\n-I PREROUTING 1 -d %s/32 -p tcp --dport %s -j %s\nCOMMIT\n' \
+		$freeze $freeze "$vip" "$port" $freeze | iptables-restore -w 5 --noflush && frozen=yes && return 0
 	freeze_off
 	return 1
 }
-# held_peers lists the connections in freeze_on's OTHERS whose client has
-# sent data since: an HTTP/1.1 client sends its next request only once it
-# has the whole answer to the last one, so that answer is complete, even if
-# the ACK that says so was in the segment held back.
+# hold_back PEER...: hold back the data of these connections.
+hold_back() {
+	{
+		echo "*mangle"
+		for p in "$@"; do echo "-A $freeze $(rule_for "$p") -m socket -j DROP"; done
+		echo "COMMIT"
+	} | iptables-restore -w 5 --noflush
+}
+# held_peers lists the connections held back whose client has sent data
+# since: an HTTP/1.1 client sends its next request only once it has the
+# whole answer to the last one, so that answer is complete, even if the
+# ACK that says so was in the segment held back.
 held_peers() {
-	iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" && $1 > 0 && $8 != "0.0.0.0/0" {
+	iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" && $1 > 0 {
 		for (i = 10; i <= NF; i++) if ($i ~ /^spt:[0-9]+$/) { split($8, a, "/"); print a[1] ":" substr($i, 5) }
 	}'
 }
@@ -92,42 +92,34 @@ held() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {
 quiesce() {
 	q_start=$(now_ms)
 	reset=0
-	plan=$(established | awk -v quiet=$quiet_ms "$busy_awk")
-	except=$({ echo "$plan" | awk '$1 == "fresh" {print $2}'; ss -Htn state syn-recv src "$vip:$port" 2>/dev/null | awk '{print $4}'; } | grep -E '^[0-9.]+:[0-9]+$')
-	others=$(echo "$plan" | awk '$1 != "fresh" && $2 != "-" {print $2}')
-	if ! freeze_on "$except" "$others"; then
+	if ! freeze_on; then
 		echo "warning: iptables cannot hold requests back (socket, length): kept-alive connections are reset when they look idle, which may cut an answer"
 		while [ "$(busy)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
 		reset=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
 		echo "reset_idle=$reset"
 		return
 	fi
+	held_back=""
+	plan=""
 	while :; do
 		next_sent=""
 		case "$plan" in *busy*) next_sent=$(held_peers) ;; esac
 		plan=$(established | awk -v quiet=$quiet_ms -v next_sent="$(echo $next_sent)" "$busy_awk")
-		# Reset the quiet ones whose data was held back when this plan was
-		# read: an exception lifted in this round is judged in the next.
+		# Reset the quiet ones that were held back before this plan was
+		# read (one held back in this round is judged in the next).
 		kill=""
 		for p in $(echo "$plan" | awk '$1 == "quiet" {print $2}'); do
-			case " $(echo $except) " in *" $p "*) ;; *) kill="$kill $p" ;; esac
+			case " $held_back " in *" $p "*) kill="$kill $p" ;; esac
 		done
 		# shellcheck disable=SC2086 # one peer a word
 		if [ -n "$kill" ]; then reset=$(( reset + $(kill_peers $kill) )); fi
-		# A connection that has received its first request is held back
-		# from now on; one that appeared with nothing received is not.
-		fresh=$(echo "$plan" | awk '$1 == "fresh" {print $2}')
-		keep=""
-		for p in $except; do
-			case " $(echo $fresh) " in
-			*" $p "*) keep="$keep $p" ;;
-			*) iptables -w 5 -t mangle -D $freeze $(rule_for "$p") -j RETURN 2>/dev/null ;;
-			esac
+		# Hold back the ones that have answered once.
+		more=""
+		for p in $(echo "$plan" | awk '$1 != "new" && $2 != "-" {print $2}'); do
+			case " $held_back " in *" $p "*) ;; *) more="$more $p" ;; esac
 		done
-		for p in $fresh; do
-			case " $keep " in *" $p "*) ;; *) iptables -w 5 -t mangle -I $freeze $(rule_for "$p") -j RETURN && keep="$keep $p" ;; esac
-		done
-		except=$keep
+		# shellcheck disable=SC2086 # one peer a word
+		if [ -n "$more" ] && hold_back $more; then held_back="$held_back $more"; fi
 		if [ -z "$plan" ] && [ "$(closing)" -eq 0 ]; then break; fi
 		if [ $(( $(now_ms) - q_start )) -ge "$1" ]; then
 			echo "warning: connections still busy $1 ms after new ones went elsewhere; resetting them and moving the floating IP anyway"
@@ -135,7 +127,7 @@ quiesce() {
 			reset=$(( reset + $(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true) ))
 			break
 		fi
-		sleep 0.01
+		[ -n "$more" ] || sleep 0.01
 	done
 	echo "reset_idle=$reset"
 	echo "held=$(held)"
