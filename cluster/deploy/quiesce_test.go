@@ -75,14 +75,7 @@ func TestLeftovers(t *testing.T) {
 			`iptables -w 5 -t mangle -N debship-handover && iptables -w 5 -t mangle -A debship-handover -m socket -j RETURN && ` +
 			`iptables -w 5 -t mangle -I PREROUTING -d $vip/32 -p tcp --dport $port -j debship-handover && ` +
 			`iptables -w 5 -t nat -I PREROUTING -d $vip/32 -p tcp --dport $port -m comment --comment debship-handover -j DNAT --to-destination $to_addr:$port`
-		lib, err := templates.Raw("deploy/quiesce.sh")
-		if err != nil {
-			t.Fatal(err)
-		}
-		libPath := filepath.Join(t.TempDir(), "quiesce.sh")
-		if err := os.WriteFile(libPath, lib, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		libPath := writeTemplate(t, "deploy/quiesce.sh")
 		if out, err := exec.Command("sh", "-c", script, "sh", libPath).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
@@ -105,6 +98,21 @@ func TestLeftovers(t *testing.T) {
 			t.Errorf("a second run: %v: %q, want nothing removed", err, out)
 		}
 	})
+}
+
+// writeTemplate writes an embedded file as it is into a temporary
+// directory, for sh to source.
+func writeTemplate(t *testing.T, name string) string {
+	t.Helper()
+	b, err := templates.Raw(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(name))
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func iptablesAll(t *testing.T) string {
@@ -175,14 +183,7 @@ func quiesceInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := templates.Raw("deploy/quiesce.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	libPath := filepath.Join(t.TempDir(), "quiesce.sh")
-	if err := os.WriteFile(libPath, lib, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	libPath := writeTemplate(t, "deploy/quiesce.sh")
 	// As move-ip.sh without the handover: new connections are held back
 	// (their SYN dropped) while the old ones end.
 	syn := []string{"INPUT", "-d", "127.0.0.1/32", "-p", "tcp", "--dport", fmt.Sprint(port), "--syn", "-j", "DROP"}
