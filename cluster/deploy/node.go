@@ -256,7 +256,7 @@ var (
 	drainedRE  = regexp.MustCompile(`drained_ms=(\d+)`)
 	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
 	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
-	heldBackRE = regexp.MustCompile(`held=(\d+)`)
+	segmentsRE = regexp.MustCompile(`held_segments=(\d+)`)
 	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
 	handedRE   = regexp.MustCompile(`handed_over_ms=(\d+)`)
 	passedRE   = regexp.MustCompile(`passed=(\d+)`)
@@ -356,7 +356,7 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	}
 	if m := resetRE.FindStringSubmatch(out); m != nil && m[1] != "0" {
 		msg += ", " + m[1] + " kept-alive connections reset once idle"
-		if h := heldBackRE.FindStringSubmatch(out); h != nil && h[1] != "0" {
+		if h := segmentsRE.FindStringSubmatch(out); h != nil && h[1] != "0" {
 			msg += " (" + h[1] + " segments of requests on them held back, for the clients to send again)"
 		}
 	}

@@ -52,8 +52,7 @@ BEGIN { n_next = split(next_sent, a, " "); for (i = 1; i <= n_next; i++) nexts[a
 		# address and port, nothing else.
 		if (peer !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+$/) print "busy", "-"
 		else if (sent == 0) print "new", peer
-		else if (!queued && sent > 0 && rcv >= snd && snd >= quiet + 0) print "quiet", peer
-		else if ((peer in nexts) && recvq == 0 && sent > 0 && rcv >= snd) print "quiet", peer
+		else if (rcv >= snd && (!queued && snd >= quiet + 0 || (peer in nexts) && recvq == 0)) print "quiet", peer
 		else print "busy", peer
 		next
 	}

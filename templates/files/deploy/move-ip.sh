@@ -95,12 +95,11 @@ esac
 # held back (within {{.HoldMS}} ms: a SYN dropped here must find the new
 # holder when the client sends it again, 1 s later; a second drop would
 # cost the client 3 s).
+hold_start=$(now_ms)
 if [ "$handover" = yes ]; then
-	hold_start=$(now_ms)
 	quiesce {{.PassMS}}
 elif command -v iptables >/dev/null 2>&1 && iptables -w 5 -I $rule 2>/dev/null; then
 	dropped=yes
-	hold_start=$(now_ms)
 	quiesce {{.HoldMS}}
 else
 	echo "warning: no iptables on this node: requests in flight are not drained"

@@ -77,17 +77,18 @@ freeze_off() {
 	iptables -w 5 -t mangle -F $freeze 2>/dev/null
 	iptables -w 5 -t mangle -X $freeze 2>/dev/null
 }
-# kill_peers PEER...: reset these connections.
+# kill_peers [PEER...]: reset these connections (without one, all of
+# them) and print how many were.
 kill_peers() {
 	f=""
 	for p in "$@"; do f="$f${f:+ or }dst $p"; done
 	# shellcheck disable=SC2086 # the filter's words
-	ss -K -Htn state established src "$vip:$port" "(" $f ")" 2>/dev/null | grep -c . || true
+	ss -K -Htn state established src "$vip:$port" ${f:+"(" $f ")"} 2>/dev/null | grep -c . || true
 }
-# held counts the segments held back so far.
-held() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {n += $1} END {print n + 0}'; }
+# held_segments counts the segments held back so far.
+held_segments() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {n += $1} END {print n + 0}'; }
 # quiesce BOUND_MS: end this node's connections to $vip:$port, then print
-# reset_idle= (connections reset) and held= (segments held back). After
+# reset_idle= (connections reset) and held_segments=. After
 # BOUND_MS the ones left are reset as they are, with a warning.
 quiesce() {
 	q_start=$(now_ms)
@@ -95,8 +96,7 @@ quiesce() {
 	if ! freeze_on; then
 		echo "warning: iptables cannot hold requests back (socket, length): kept-alive connections are reset when they look idle, which may cut an answer"
 		while [ "$(busy)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
-		reset=$(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true)
-		echo "reset_idle=$reset"
+		echo "reset_idle=$(kill_peers)"
 		return
 	fi
 	held_back=""
@@ -124,11 +124,11 @@ quiesce() {
 		if [ $(( $(now_ms) - q_start )) -ge "$1" ]; then
 			echo "warning: connections still busy $1 ms after new ones went elsewhere; resetting them and moving the floating IP anyway"
 			show_busy
-			reset=$(( reset + $(ss -K -Htn state established src "$vip:$port" 2>/dev/null | grep -c . || true) ))
+			reset=$(( reset + $(kill_peers) ))
 			break
 		fi
 		[ -n "$more" ] || sleep 0.01
 	done
 	echo "reset_idle=$reset"
-	echo "held=$(held)"
+	echo "held_segments=$(held_segments)"
 }
