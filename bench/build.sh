@@ -22,6 +22,7 @@ DEBSHIP=${DEBSHIP:-$PWD/bin/debship}
 for c in dpkg-buildpackage dh_virtualenv lintian bc; do
 	command -v $c >/dev/null || { echo "bench: $c missing; apt-get install dh-virtualenv debhelper dh-python lintian bc" >&2; exit 1; }
 done
+# shellcheck source=/dev/null
 host=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 work=$(mktemp -d /var/tmp/debship-bench.XXXXXX)
 mounted=()
@@ -52,7 +53,7 @@ for target in $TARGETS; do
 	s=$(suite "$first")
 	root="" # where dh-virtualenv runs: "" is the host
 	if [ "$s" != "$host" ]; then
-		base=$(ls -d /var/cache/debship/build/"$s"-* | head -n 1)
+		base=$(find /var/cache/debship/build -maxdepth 1 -name "$s-*" | sort | head -n 1)
 		ov="$t/overlay"
 		mkdir -p "$ov/upper" "$ov/work" "$ov/root"
 		mount -t overlay debship-bench -o "lowerdir=$base,upperdir=$ov/upper,workdir=$ov/work" "$ov/root"

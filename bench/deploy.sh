@@ -70,8 +70,8 @@ log "cluster apply with $(basename "$v1")"
 "$DEBSHIP" cluster apply -i "$inv" --package "$v1" >"$work/apply.log" 2>&1 || { tail -30 "$work/apply.log" >&2; exit 1; }
 
 wait_healthy() {
-	local i
-	for i in $(seq 120); do
+	local _
+	for _ in $(seq 120); do
 		if curl -fsS -m 2 "$URL" >/dev/null 2>&1 &&
 			curl -fsS -m 2 http://10.231.0.11:8080/healthz >/dev/null 2>&1 &&
 			curl -fsS -m 2 http://10.231.0.12:8080/healthz >/dev/null 2>&1; then

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # debship lab: run a command in a cgroup of its own.
 #   sh -c <this> debship-lab-exec COMMAND ARGS...
 # DEBSHIP_LAB_CGROUPS: the cgroup.procs files to join, one per hierarchy.
