@@ -11,7 +11,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-func init() { commands = append(commands, ciCommand()) }
 
 func ciCommand() *cli.Command {
 	return &cli.Command{

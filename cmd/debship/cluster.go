@@ -16,7 +16,6 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 )
 
-func init() { commands = append(commands, clusterCommand()) }
 
 func clusterFlags() []cli.Flag {
 	return append([]cli.Flag{

@@ -17,10 +17,6 @@ import (
 	"gitlab.com/debship/debship/cluster/ship"
 )
 
-func init() {
-	commands = append(commands, deployCommand(), rollbackCommand(), shipCommand())
-}
-
 // deployFlags are the flags of deploy, rollback and ship.
 func deployFlags() []cli.Flag {
 	return append(clusterFlags(),

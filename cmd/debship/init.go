@@ -8,7 +8,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-func init() { commands = append(commands, initCommand()) }
 
 func initCommand() *cli.Command {
 	return &cli.Command{

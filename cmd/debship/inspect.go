@@ -12,7 +12,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-func init() { commands = append(commands, inspectCommand()) }
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{

@@ -17,7 +17,6 @@ import (
 	"gitlab.com/debship/debship/cluster/lab"
 )
 
-func init() { commands = append(commands, labCommand()) }
 
 func labCommand() *cli.Command {
 	dirFlag := &cli.StringFlag{

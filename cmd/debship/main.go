@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 
 	"github.com/urfave/cli/v2"
 )
@@ -21,10 +20,23 @@ const (
 // version is set at link time (-ldflags "-X main.version=...").
 var version = "dev"
 
-// commands is filled by the init functions of the files in this package, one
-// file per top-level command, so that commands can be added without editing
-// this file.
-var commands []*cli.Command
+// commands are debship's top-level commands, one file each, in the order
+// --help lists them.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		buildCommand(),
+		ciCommand(),
+		clusterCommand(),
+		deployCommand(),
+		initCommand(),
+		inspectCommand(),
+		labCommand(),
+		releaseCommand(),
+		rollbackCommand(),
+		shipCommand(),
+		webhookCommand(),
+	}
+}
 
 // usageError marks an error as a mistake on the command line (exit 2).
 type usageError struct{ err error }
@@ -37,7 +49,7 @@ func usagef(format string, args ...any) error {
 }
 
 func newApp() *cli.App {
-	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	commands := commands()
 	markUsageErrors(commands)
 	return &cli.App{
 		Name:    "debship",

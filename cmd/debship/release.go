@@ -11,7 +11,6 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab"
 )
 
-func init() { commands = append(commands, releaseCommand()) }
 
 // gitlabConfig is GitLab CI's configuration (gitlab.ConfigFromEnv) with
 // what the flags --gitlab-url, --project, --tag and --ref set instead.

@@ -14,7 +14,6 @@ import (
 	"gitlab.com/debship/debship/templates"
 )
 
-func init() { commands = append(commands, webhookCommand()) }
 
 const defaultWebhookConfig = "/etc/debship/webhook.toml"
 
