@@ -44,14 +44,15 @@ var layer = map[string]int{
 	// (d) commands on a node.
 	"cluster/host": 4,
 	// (e) what is done to a cluster.
-	"cluster/setup":       5,
-	"cluster/status":      5,
-	"cluster/deploy":      5,
-	"cluster/lab":         5,
-	"cluster/lab/labtest": 5,
+	"cluster/setup":  5,
+	"cluster/status": 5,
+	"cluster/deploy": 5,
+	"cluster/lab":    5,
 	// (f) shipping: a built .deb onto a cluster.
 	"cluster/ship": 6,
-	"ci/webhook":   6,
+	// the tests' shared lab: it applies clusters (setup) to snapshot them.
+	"cluster/lab/labtest": 6,
+	"ci/webhook":          6,
 	// (g) programs.
 	"cmd/debship":           7,
 	"bench/loadgen":         7,
@@ -63,7 +64,6 @@ var layer = map[string]int{
 var sameLayer = map[[2]string]string{
 	{"cluster/deploy", "cluster/status"}:     "preflight: a deploy starts only on a healthy cluster (status.Healthy)",
 	{"cluster/ship", "ci/webhook"}:           "ship.RollingDeployer is the receiver's rolling deploy: ci/webhook cannot import cluster/deploy, whose lab test drives the receiver (an import cycle in the test)",
-	{"cluster/lab/labtest", "cluster/lab"}:   "the tests' shared lab",
 	{"internal/debroot", "internal/testenv"}: "the clean root is built for tests",
 	{"internal/debroot", "internal/rootfs"}:  "the clean root is a cached debootstrap base with an overlay",
 	{"cluster/deploy/loadgen", "templates"}:  "the urllib3 client is a Python script, reviewed as one in templates/files/loadgen",
