@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -139,7 +141,7 @@ type tlsTable struct {
 
 // secretRef says where a secret is: exactly one of the four.
 type secretRef struct {
-	File       string `toml:"file"`       // a file only its owner (and group) can read
+	File       string `toml:"file"`       // a file only its owner can use (internal/secretfile)
 	Env        string `toml:"env"`        // an environment variable
 	Credential string `toml:"credential"` // a systemd credential (LoadCredential=), in $CREDENTIALS_DIRECTORY
 	Value      string `toml:"value"`      // inline: only in a webhook.toml others cannot read
@@ -175,11 +177,18 @@ type deployTable struct {
 // Load reads webhook.toml, its secrets and (when named) the inventory.
 // Every error names the file and line and says what to change.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	// One open: the mode and owner that allow inline secrets are those of
+	// the file read.
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("webhook config: %w", err)
 	}
-	fi, err := os.Stat(path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("webhook config: %w", err)
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("webhook config: %w", err)
 	}
@@ -189,7 +198,7 @@ func Load(path string) (*Config, error) {
 		return nil, tomlfile.Error(path, err, tomlfile.Options{SeeAlso: "debship webhook serve --help"})
 	}
 	c := &Config{File: path, lines: tomlfile.Lines(data)}
-	if err := c.fill(&fc, fi.Mode().Perm()); err != nil {
+	if err := c.fill(&fc, fi); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -211,7 +220,9 @@ func (c *Config) errAt(key, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", c.File, msg)
 }
 
-func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
+// fill checks fc and reads its secrets; config is webhook.toml's own
+// FileInfo.
+func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
 	// Relative paths are relative to the file, whatever the working
 	// directory of the service.
 	dir, err := filepath.Abs(filepath.Dir(c.File))
@@ -219,7 +230,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 		return fmt.Errorf("%s: %w", c.File, err)
 	}
 	// A file anyone may change says which command runs as the receiver.
-	if mode&0o002 != 0 {
+	if mode := config.Mode().Perm(); mode&0o002 != 0 {
 		return fmt.Errorf("%s: the file is writable by every user (mode %04o), and it says what to deploy and which command to run; chmod o-w %s", c.File, mode, c.File)
 	}
 	var errs []error
@@ -276,7 +287,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 			if _, err := os.Stat(c.TLSCert); err != nil {
 				add(c.errAt("tls.cert", "TLS certificate: %v", err))
 			}
-			c.TLSKey, err = c.readSecret("tls.key", fc.TLS.Key, mode)
+			c.TLSKey, err = c.readSecret("tls.key", fc.TLS.Key, config)
 			add(err)
 		}
 	} else if lerr == nil && !c.BehindProxy && !loopback(host) {
@@ -286,14 +297,14 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	if fc.Token == nil {
 		add(c.errAt("", "no [token]: the secret token GitLab sends in X-Gitlab-Token is required; add [token] with credential = \"webhook_token\" (systemd) or file = \"/etc/debship/webhook-token\""))
 	} else {
-		c.Token, err = c.readSecret("token", fc.Token, mode)
+		c.Token, err = c.readSecret("token", fc.Token, config)
 		add(err)
 		if err == nil && len(c.Token.b) < 16 {
 			add(c.errAt("token", "the secret token is only %d characters; use at least 16 random ones (e.g. openssl rand -hex 32)", len(c.Token.b)))
 		}
 	}
 	if fc.SigningKey != nil {
-		raw, err := c.readSecret("signing-key", fc.SigningKey, mode)
+		raw, err := c.readSecret("signing-key", fc.SigningKey, config)
 		add(err)
 		if err == nil {
 			k, derr := decodeSigningKey(raw.b)
@@ -341,7 +352,7 @@ func (c *Config) fill(fc *fileConfig, mode os.FileMode) error {
 	if gl.Token == nil {
 		add(c.errAt("gitlab", "no [gitlab.token]: add one with credential = \"webhook_gitlab-token\" or file = ...: an access token with the read_api scope and the Reporter role, to download packages"))
 	} else {
-		c.GitLabToken, err = c.readSecret("gitlab.token", gl.Token, mode)
+		c.GitLabToken, err = c.readSecret("gitlab.token", gl.Token, config)
 		add(err)
 	}
 	c.Source = or(gl.Source, SourceRegistry)

@@ -73,9 +73,17 @@ func TestConfigErrors(t *testing.T) {
 		{name: "wrong type", edit: replace("id = 42", `id = "42"`), want: `project.id must be an integer`, line: 10},
 		{name: "syntax", edit: replace("id = 42", "id = = 42"), want: `TOML syntax error`, line: 10},
 		{name: "inline token, world-readable file", edit: replace("[token]\nfile = \"token\"", "[token]\nvalue = \""+testToken+"\""), mode: 0o644,
-			want: `token is written inline in a file every user can read \(mode 0644\); chmod o-r`, line: 7},
+			want: `token is written inline, and .*/webhook.toml can be read by its group and every user \(mode 0644\), but a secret is for its owner alone; chmod 600 .*/webhook.toml, or move the secret to a file, credential or env$`, line: 7},
+		{name: "inline token, group-readable file", edit: replace("[token]\nfile = \"token\"", "[token]\nvalue = \""+testToken+"\""), mode: 0o640,
+			want: `token is written inline, and .*/webhook.toml can be read by its group \(mode 0640\), but a secret is for its owner alone; chmod 600 .*/webhook.toml, or move`, line: 7},
 		{name: "token file world-readable", setup: func(dir string) { os.Chmod(filepath.Join(dir, "token"), 0o644) },
-			want: `token file .* can be read by every user`, line: 7},
+			want: `token file .*/token can be read by its group and every user \(mode 0644\), but a secret is for its owner alone; chmod 600 .*/token$`, line: 7},
+		{name: "token file group-readable", setup: func(dir string) { os.Chmod(filepath.Join(dir, "token"), 0o640) },
+			want: `token file .*/token can be read by its group \(mode 0640\), but a secret is for its owner alone; chmod 600 .*/token$`, line: 7},
+		{name: "token file a symbolic link", setup: func(dir string) {
+			os.Rename(filepath.Join(dir, "token"), filepath.Join(dir, "token.real"))
+			os.Symlink("token.real", filepath.Join(dir, "token"))
+		}, want: `token file .*/token is a symbolic link, which could be pointed elsewhere behind your back; name the file itself \(readlink -f .*/token\)$`, line: 7},
 		{name: "world-writable config", mode: 0o602, want: `writable by every user`},
 		{name: "two sources", edit: replace("file = \"token\"", "file = \"token\"\nenv = \"HOME\""), want: `needs exactly one of file, env, credential or value \(got 2\)`, line: 6},
 		{name: "env unset", edit: replace("file = \"token\"", "env = \"NO_SUCH_VAR_FOR_TEST\""), want: `environment variable NO_SUCH_VAR_FOR_TEST of the token is empty`, line: 7},

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gitlab.com/debship/debship/internal/secretfile"
 )
 
 // Secret is a credential read from the configuration. It prints, formats
@@ -30,9 +33,11 @@ func (s Secret) reveal() string { return string(s.b) }
 func (s Secret) bytes() []byte  { return s.b }
 
 // readSecret reads the secret a [token]-like table points to. A secret may
-// never sit where other users of the host can read it: an inline value
-// needs a webhook.toml without read permission for others, a file the same.
-func (c *Config) readSecret(key string, ref *secretRef, configMode os.FileMode) (Secret, error) {
+// never sit where other users of the host can use it: a file, and a
+// webhook.toml holding one inline, follow the one rule of
+// internal/secretfile (owner only, as OpenSSH wants a private key).
+// config is webhook.toml as opened by Load.
+func (c *Config) readSecret(key string, ref *secretRef, config fs.FileInfo) (Secret, error) {
 	n := 0
 	for _, v := range []string{ref.File, ref.Env, ref.Credential, ref.Value} {
 		if v != "" {
@@ -45,8 +50,8 @@ func (c *Config) readSecret(key string, ref *secretRef, configMode os.FileMode) 
 	var raw string
 	switch {
 	case ref.Value != "":
-		if configMode&0o004 != 0 {
-			return Secret{}, c.errAt(key+".value", "the %s is written inline in a file every user can read (mode %04o); chmod o-r %s, or move the secret to a file, credential or env", key, configMode, c.File)
+		if err := secretfile.Check(c.File, config); err != nil {
+			return Secret{}, c.errAt(key+".value", "the %s is written inline, and %v, or move the secret to a file, credential or env", key, err)
 		}
 		raw = ref.Value
 	case ref.Env != "":
@@ -63,23 +68,18 @@ func (c *Config) readSecret(key string, ref *secretRef, configMode os.FileMode) 
 		if dir == "" {
 			return Secret{}, c.errAt(key+".credential", "the %s is the systemd credential %q, but $CREDENTIALS_DIRECTORY is not set: run under systemd with LoadCredential= (debship-webhook.service does), or use file or env", key, ref.Credential)
 		}
+		// Not secretfile's rule: systemd gives a service user its
+		// credential as root's 0400 file plus an ACL, which stat shows as
+		// mode 0440; the credentials directory is private and read-only.
 		b, err := os.ReadFile(filepath.Join(dir, ref.Credential))
 		if err != nil {
 			return Secret{}, c.errAt(key+".credential", "the %s: credential %q: %v; check LoadCredential= of the unit", key, ref.Credential, errors.Unwrap(err))
 		}
 		raw = string(b)
 	default:
-		p := resolve(filepath.Dir(c.File), ref.File)
-		fi, err := os.Stat(p)
+		b, err := secretfile.Read(resolve(filepath.Dir(c.File), ref.File))
 		if err != nil {
-			return Secret{}, c.errAt(key+".file", "the %s: %v", key, err)
-		}
-		if fi.Mode().Perm()&0o004 != 0 {
-			return Secret{}, c.errAt(key+".file", "the %s file %s can be read by every user (mode %04o); chmod o-r %s", key, p, fi.Mode().Perm(), p)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return Secret{}, c.errAt(key+".file", "the %s: %v", key, err)
+			return Secret{}, c.errAt(key+".file", "the %s file %v", key, err)
 		}
 		raw = string(b)
 	}

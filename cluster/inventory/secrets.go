@@ -1,14 +1,13 @@
 package inventory
 
 import (
-	"errors"
 	"maps"
 	"os"
-
 	"slices"
 	"strings"
 
 	"gitlab.com/debship/debship/internal/grammar"
+	"gitlab.com/debship/debship/internal/secretfile"
 )
 
 // Secrets are never in the inventory itself (it is meant for version
@@ -76,20 +75,13 @@ func (inv *Inventory) FencePassword() (string, error) {
 	return pw, nil
 }
 
-// readSecretFile reads a secret from a file that no other user may read:
-// a secret readable by the group or everyone is no secret, as webhook.toml
-// refuses too.
+// readSecretFile reads a secret from a file only its owner can use, by
+// the rule of internal/secretfile (the same for every secret debship
+// reads).
 func (inv *Inventory) readSecretFile(key, what, path string) (string, error) {
-	fi, err := os.Stat(path)
+	b, err := secretfile.Read(path)
 	if err != nil {
-		return "", inv.errorAt(key, "the %s file %s: %v", what, path, errors.Unwrap(err))
-	}
-	if m := fi.Mode().Perm(); m&0o044 != 0 {
-		return "", inv.errorAt(key, "the %s file %s can be read by other users (mode %04o); chmod 600 %s", what, path, m, path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", inv.errorAt(key, "the %s file %s: %v", what, path, errors.Unwrap(err))
+		return "", inv.errorAt(key, "the %s file %v", what, err)
 	}
 	return string(b), nil
 }

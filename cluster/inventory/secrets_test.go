@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFencePassword: the password comes from a file only its owner can
@@ -26,13 +28,15 @@ func TestFencePassword(t *testing.T) {
 	}{
 		{"file, relative, trailing newline dropped", withKey(`password-file = "pw"`), secret + "\n", 0o600, "", secret, ""},
 		{"file readable by the group", withKey(`password-file = "pw"`), secret, 0o640, "", "",
-			"19: the fence password file DIR/pw can be read by other users (mode 0640); chmod 600 DIR/pw"},
+			"19: the fence password file DIR/pw can be read by its group (mode 0640), but a secret is for its owner alone; chmod 600 DIR/pw"},
+		{"file writable by the group", withKey(`password-file = "pw"`), secret, 0o620, "", "",
+			"19: the fence password file DIR/pw can be changed or run by its group (mode 0620), but a secret is for its owner alone; chmod 600 DIR/pw"},
 		{"file readable by everyone", withKey(`password-file = "pw"`), secret, 0o604, "", "",
-			"19: the fence password file DIR/pw can be read by other users (mode 0604); chmod 600 DIR/pw"},
+			"19: the fence password file DIR/pw can be read by every user (mode 0604), but a secret is for its owner alone; chmod 600 DIR/pw"},
 		{"empty file", withKey(`password-file = "pw"`), "\n", 0o600, "", "",
 			"19: the fence password file DIR/pw is empty; write the agent's password into it"},
 		{"missing file", withKey(`password-file = "nope"`), "", 0, "", "",
-			"19: the fence password file DIR/nope: no such file or directory"},
+			"19: the fence password file DIR/nope does not exist; write the secret into it (chmod 600) or correct the path"},
 		{"two lines", withKey(`password-file = "pw"`), "one\ntwo\n", 0o600, "", "",
 			"19: the fence password has a line break or NUL inside; fence agents read one line"},
 		{"env", withKey(`password-env = "FENCE_PW"`), "", 0, secret, secret, ""},
@@ -73,19 +77,27 @@ func TestFencePassword(t *testing.T) {
 	}
 }
 
-func TestDOTokenFileMode(t *testing.T) {
+// doTokenInventory is an inventory whose DigitalOcean token is in the file
+// tok beside it, with the given mode.
+func doTokenInventory(t *testing.T, mode os.FileMode) (inv *Inventory, p, tok string) {
+	t.Helper()
 	doc := strings.Replace(twoNodes, "address = \"10.10.0.100/24\"\n",
 		"address = \"198.51.100.7/32\"\nprovider = \"digitalocean\"\n[floating-ip.digitalocean]\ntoken-file = \"do-token\"\n", 1)
-	p := writeInventory(t, doc)
-	tok := filepath.Join(filepath.Dir(p), "do-token")
-	if err := os.WriteFile(tok, []byte("dop_v1_secret\n"), 0o644); err != nil {
+	p = writeInventory(t, doc)
+	tok = filepath.Join(filepath.Dir(p), "do-token")
+	if err := os.WriteFile(tok, []byte("dop_v1_secret\n"), mode); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := p + ":16: the DigitalOcean token file " + tok + " can be read by other users (mode 0644); chmod 600 " + tok
+	return inv, p, tok
+}
+
+func TestDOTokenFileMode(t *testing.T) {
+	inv, p, tok := doTokenInventory(t, 0o644)
+	want := p + ":16: the DigitalOcean token file " + tok + " can be read by its group and every user (mode 0644), but a secret is for its owner alone; chmod 600 " + tok
 	if _, err := inv.DOToken(); err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}
@@ -93,6 +105,74 @@ func TestDOTokenFileMode(t *testing.T) {
 	if got, err := inv.DOToken(); err != nil || got != "dop_v1_secret" {
 		t.Fatalf("got %q, %v", got, err)
 	}
+}
+
+// TestDOTokenSwapped: a token file checked once and then swapped for a
+// symbolic link or for a named pipe another process writes into is
+// refused; debship never sends what it has not checked.
+func TestDOTokenSwapped(t *testing.T) {
+	const planted = "dop_v1_planted"
+	swaps := []struct {
+		name, want string
+		swap       func(t *testing.T, tok string)
+	}{
+		{"symbolic link", " is a symbolic link, which could be pointed elsewhere behind your back; name the file itself (readlink -f TOK)",
+			func(t *testing.T, tok string) {
+				other := filepath.Join(t.TempDir(), "other")
+				if err := os.WriteFile(other, []byte(planted), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(other, tok); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{"named pipe", " is a named pipe (FIFO), not a regular file; put the secret in a plain file (chmod 600)",
+			func(t *testing.T, tok string) {
+				if err := syscall.Mkfifo(tok, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				feedFIFO(t, tok, planted)
+			}},
+	}
+	for _, sw := range swaps {
+		t.Run(sw.name, func(t *testing.T) {
+			inv, p, tok := doTokenInventory(t, 0o600)
+			if got, err := inv.DOToken(); err != nil || got != "dop_v1_secret" {
+				t.Fatalf("before the swap: %q, %v", got, err)
+			}
+			if err := os.Remove(tok); err != nil {
+				t.Fatal(err)
+			}
+			sw.swap(t, tok)
+			want := p + ":16: the DigitalOcean token file " + tok + strings.ReplaceAll(sw.want, "TOK", tok)
+			if got, err := inv.DOToken(); err == nil || err.Error() != want {
+				t.Fatalf("got %q, %v\nwant %s", got, err, want)
+			}
+		})
+	}
+}
+
+// feedFIFO writes s into the named pipe p whenever a reader opens it,
+// until the test ends.
+func feedFIFO(t *testing.T, p, s string) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		for {
+			// Non-blocking: the open fails (ENXIO) until a reader is there.
+			if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.WriteString(s)
+				f.Close()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
 }
 
 // TestRequireFencing: plan and apply refuse a cluster without a fence

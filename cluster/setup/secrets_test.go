@@ -89,7 +89,7 @@ func (s *simNode) Run(_ context.Context, cmd string) ([]byte, []byte, error) {
 		if !have {
 			return ok("missing")
 		}
-		return ok(fmt.Sprintf("%x\n%o", sha256.Sum256([]byte(f.data)), f.mode.Perm()))
+		return ok(fmt.Sprintf("%x\n%o 0:0", sha256.Sum256([]byte(f.data)), f.mode.Perm()))
 	case simExists.MatchString(cmd):
 		m := simExists.FindStringSubmatch(cmd)
 		if _, have := s.files[m[1]]; have {

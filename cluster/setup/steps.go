@@ -22,9 +22,13 @@ func render(name string, data any) ([]byte, error) {
 	return templates.Render("cluster/"+name, data)
 }
 
-// fileState compares a file on the node with the wanted content and mode.
+// fileState compares a file on the node with the wanted content, mode and
+// owner: root's, as Upload leaves it. A file another user owns is a change
+// to make even with the right content, since that user could rewrite it.
+// stat does not follow a link, so a link in the file's place (mode 777)
+// is one too.
 func fileState(ctx context.Context, t *Target, path string, want []byte, mode os.FileMode) (State, error) {
-	out, err := t.Sh(ctx, fmt.Sprintf("if [ -f %[1]s ]; then sha256sum < %[1]s | cut -d' ' -f1; stat -c %%a %[1]s; else echo missing; fi", q(path)))
+	out, err := t.Sh(ctx, fmt.Sprintf("if [ -f %[1]s ]; then sha256sum < %[1]s | cut -d' ' -f1; stat -c '%%a %%u:%%g' %[1]s; else echo missing; fi", q(path)))
 	if err != nil {
 		return State{}, err
 	}
@@ -33,7 +37,7 @@ func fileState(ctx context.Context, t *Target, path string, want []byte, mode os
 	}
 	sum := sha256.Sum256(want)
 	lines := strings.Fields(out)
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		return State{}, fmt.Errorf("unexpected output of a file check: %q", out)
 	}
 	if lines[0] != hex.EncodeToString(sum[:]) {
@@ -41,6 +45,9 @@ func fileState(ctx context.Context, t *Target, path string, want []byte, mode os
 	}
 	if lines[1] != fmt.Sprintf("%o", mode.Perm()) {
 		return Todo("%s has mode %s, want %o", path, lines[1], mode.Perm()), nil
+	}
+	if lines[2] != "0:0" {
+		return Todo("%s belongs to %s, want root (0:0)", path, lines[2]), nil
 	}
 	return Done(), nil
 }

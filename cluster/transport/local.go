@@ -51,12 +51,22 @@ func (l *Local) Upload(ctx context.Context, path string, data []byte, mode os.Fi
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp := p + ".debship-upload"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
+	// A new name made with O_EXCL, as uploadScript's mktemp: nothing
+	// already there is written through.
+	f, err := os.CreateTemp(filepath.Dir(p), uploadTempPrefix+"*")
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return err
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return os.Rename(tmp, p)
+	if err == nil {
+		err = os.Chmod(f.Name(), mode)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	return err
 }

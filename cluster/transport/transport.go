@@ -127,12 +127,23 @@ func indent(s, pre string) string {
 }
 
 // uploadScript writes stdin to path via a temp file in the same directory.
+// mktemp makes the temp file with a new random name and O_EXCL, so a
+// symbolic link (or anything else) already sitting beside the target is
+// never written through; the data lands in a file of mode 0600 and gets
+// its mode and root's ownership (a setgid directory would give it another
+// group) before mv puts it in place. mv -T replaces a link at path instead
+// of following it, and refuses a directory there rather than moving the
+// file into it. The chown is for root, which runs every upload on a node
+// (sudo -n); the tests' SSH server runs it as the user.
 func uploadScript(path string, mode os.FileMode) string {
 	dir := path[:strings.LastIndexByte(path, '/')+1]
 	if dir == "" {
 		dir = "./"
 	}
-	tmp := dir + ".debship-upload." + strings.TrimPrefix(path[len(dir):], ".")
-	return fmt.Sprintf("set -e; mkdir -p %s; umask 077; cat > %s; chmod %04o %s; mv -f %s %s",
-		Quote(dir), Quote(tmp), mode.Perm(), Quote(tmp), Quote(tmp), Quote(path))
+	return fmt.Sprintf("set -e; mkdir -p %s; umask 077; tmp=$(mktemp %s); trap 'rm -f -- \"$tmp\"' EXIT; "+
+		"cat > \"$tmp\"; chmod %04o \"$tmp\"; if [ \"$(id -u)\" = 0 ]; then chown 0:0 \"$tmp\"; fi; mv -f -T -- \"$tmp\" %s",
+		Quote(dir), Quote(dir+uploadTempPrefix+"XXXXXXXXXX"), mode.Perm(), Quote(path))
 }
+
+// uploadTempPrefix starts the name of an upload's temp file.
+const uploadTempPrefix = ".debship-upload."

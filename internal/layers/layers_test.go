@@ -29,6 +29,7 @@ var layer = map[string]int{
 	"internal/rootfs":        1,
 	"internal/debian":        1,
 	"internal/layers":        1,
+	"internal/secretfile":    1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"cluster/deploy/loadgen": 1,
