@@ -67,9 +67,9 @@ Configuration (TOML, unknown keys are errors; secrets are never logged):
   [tls] cert = "...", [tls.key]  TLS here instead of a reverse proxy
   [token]                        the secret token, as one of:
     credential = "webhook_token"   systemd LoadCredential= ($CREDENTIALS_DIRECTORY)
-    file = "/etc/..."              a file others cannot read
+    file = "/etc/..."              a file of yours or root's, mode 600 (no group or other bits)
     env = "VAR"                    an environment variable
-    value = "..."                  inline, only if this file is not world-readable
+    value = "..."                  inline, only if this file is mode 600 and yours or root's
   [signing-key]                  optional, same forms: GitLab's whsec_... signing token
   [project] id = 42, path = "group/app"
   [trigger] event = "pipeline" | "release" | "job", job = "release",
