@@ -9,7 +9,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-
 // pipFlags pass through to pip, for users behind a mirror or offline.
 func pipFlags() []cli.Flag {
 	return []cli.Flag{

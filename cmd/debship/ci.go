@@ -11,7 +11,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-
 func ciCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ci",

@@ -16,7 +16,6 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 )
 
-
 func clusterFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Value: "cluster.toml", Usage: "the cluster's inventory `FILE`"},

@@ -8,7 +8,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-
 func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "init",

@@ -12,7 +12,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",

@@ -17,7 +17,6 @@ import (
 	"gitlab.com/debship/debship/cluster/lab"
 )
 
-
 func labCommand() *cli.Command {
 	dirFlag := &cli.StringFlag{
 		Name:  "dir",

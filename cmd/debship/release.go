@@ -11,7 +11,6 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab"
 )
 
-
 // gitlabConfig is GitLab CI's configuration (gitlab.ConfigFromEnv) with
 // what the flags --gitlab-url, --project, --tag and --ref set instead.
 func gitlabConfig(c *cli.Context) gitlab.Config {

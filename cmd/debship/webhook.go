@@ -14,7 +14,6 @@ import (
 	"gitlab.com/debship/debship/templates"
 )
 
-
 const defaultWebhookConfig = "/etc/debship/webhook.toml"
 
 func webhookConfigFlag() cli.Flag {
