@@ -55,7 +55,7 @@ handover_off() {
 	iptables -w 5 -t mangle -X $chain 2>/dev/null
 }
 # passed counts the packets passed on so far.
-passed() { iptables -w 5 -t mangle -nvxL $chain 2>/dev/null | awk '$3 == "TEE" {n += $1} END {print n + 0}'; }
+passed() { counted $chain | awk '/ -j TEE / {n += $1} END {print n + 0}'; }
 cleanup() {
 	if [ "$frozen" = yes ]; then freeze_off; fi
 	if [ "$dropped" = yes ]; then iptables -w 5 -D $rule 2>/dev/null || true; fi
