@@ -27,11 +27,11 @@ vip={{quote .VIP}}
 port={{.Port}}
 to={{quote .To}}
 to_addr={{quote .ToAddr}}
-drain_ms={{.DrainMS}}
 rule="INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP"
 dropped=no
 handover=no
 chain=debship-handover
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
 busy_awk={{quote .BusyAwk}}
 {{.Quiesce}}
 # handover_on passes on to {{.To}} the packets to the floating IP's port
@@ -65,7 +65,9 @@ trap cleanup EXIT
 # PIPE: the SSH connection is gone and an echo found it out.
 trap 'exit 130' INT TERM HUP PIPE
 start=$(now_ms)
+hold_start=$start
 {{- if .Drain}}
+drain_ms={{.DrainMS}}
 # First the long requests (running for {{.LongMS}} ms or more) finish
 # while this node still takes new connections: waiting costs nobody
 # anything yet.
