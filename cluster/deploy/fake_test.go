@@ -196,7 +196,7 @@ func (n *fakeNode) Upload(ctx context.Context, path string, data []byte, mode os
 var (
 	reNode    = regexp.MustCompile(`--node '?([a-z0-9-]+)'?`)
 	reURL     = regexp.MustCompile(`http://([0-9.]+):`)
-	reEcho    = regexp.MustCompile(`echo ([A-Za-z0-9+/=]+) \| base64 -d >>`)
+	reRecord  = regexp.MustCompile(`/var/lib/debship/\.record-[A-Za-z0-9-]+`)
 	reDebPath = regexp.MustCompile(`(/var/cache/debship/[^' ]+\.deb)`)
 	reMoveTo  = regexp.MustCompile(`to='?([a-z0-9-]+)'?\n`)
 )
@@ -311,9 +311,13 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 			files[ps[len(ps)-1]] = b
 		}
 		return ok("")
-	case strings.HasPrefix(cmd, "mkdir -p /var/lib/debship"):
-		m := reEcho.FindStringSubmatch(cmd)
-		b, _ := base64.StdEncoding.DecodeString(m[1])
+	case strings.HasPrefix(cmd, "umask 077; cat ") && strings.Contains(cmd, " >> "+HistoryFile+" "):
+		rec := reRecord.FindString(cmd)
+		b, ok2 := files[rec]
+		if !ok2 {
+			return fail(1, "cat: "+rec+": No such file or directory")
+		}
+		delete(files, rec)
 		f.history[n.name] = append(f.history[n.name], strings.TrimSpace(string(b)))
 		return ok("")
 	case strings.HasPrefix(cmd, "cat "+HistoryFile):
