@@ -119,7 +119,7 @@ func fakeOptions(f *fakeCluster, t *testing.T, deb string) (Options, *events) {
 }
 
 // changing are commands that change a node (not reads).
-const changing = `crm_resource --(ban|clear|cleanup|move)|apt-get install -y|move-ip|cibadmin --(create|delete)|upload|base64 -d >>|mv -f`
+const changing = `crm_resource --(ban|clear|cleanup|move)|apt-get install -y|move-ip|cibadmin --(create|delete)|upload|>> /var/lib/debship|mv -f`
 
 func TestRunFakeRollingDeploy(t *testing.T) {
 	v1 := makeDeb(t, "hello-web", "1.0-1")

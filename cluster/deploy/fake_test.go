@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +54,10 @@ type fakeCluster struct {
 	// .deb has no migration); migrations records "node version" per run.
 	migration  map[string]int
 	migrations []string
+	// beforeLock, when set, is called before each CIB command on the
+	// deploy lock (outside the fake's mutex, so it may send commands of
+	// its own): a second deploy acts between two of the first's.
+	beforeLock func(cmd string)
 }
 
 func newFakeCluster(version string) *fakeCluster {
@@ -190,13 +196,16 @@ func (n *fakeNode) Upload(ctx context.Context, path string, data []byte, mode os
 var (
 	reNode    = regexp.MustCompile(`--node '?([a-z0-9-]+)'?`)
 	reURL     = regexp.MustCompile(`http://([0-9.]+):`)
-	reEcho    = regexp.MustCompile(`echo ([A-Za-z0-9+/=]+) \| base64 -d >>`)
+	reRecord  = regexp.MustCompile(`/var/lib/debship/\.record-[A-Za-z0-9-]+`)
 	reDebPath = regexp.MustCompile(`(/var/cache/debship/[^' ]+\.deb)`)
 	reMoveTo  = regexp.MustCompile(`to='?([a-z0-9-]+)'?\n`)
 )
 
 func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) {
 	f := n.c
+	if f.beforeLock != nil && strings.HasPrefix(cmd, "cibadmin ") && strings.Contains(cmd, lockID) {
+		f.beforeLock(cmd)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -273,8 +282,10 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		x := cmd[strings.Index(cmd, "<") : strings.LastIndex(cmd, ">")+1]
 		f.lock = strings.ReplaceAll(x, `'"'"'`, "'")
 		return ok("")
-	case strings.HasPrefix(cmd, "cibadmin --delete"):
-		f.lock = ""
+	case strings.HasPrefix(cmd, "cibadmin --delete "):
+		if err := f.deleteLock(strings.TrimPrefix(cmd, "cibadmin --delete ")); err != nil {
+			return fail(127, "fake: "+err.Error())
+		}
 		return ok("")
 	case strings.HasPrefix(cmd, "sha256sum "):
 		p := reDebPath.FindString(cmd)
@@ -300,9 +311,13 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 			files[ps[len(ps)-1]] = b
 		}
 		return ok("")
-	case strings.HasPrefix(cmd, "mkdir -p /var/lib/debship"):
-		m := reEcho.FindStringSubmatch(cmd)
-		b, _ := base64.StdEncoding.DecodeString(m[1])
+	case strings.HasPrefix(cmd, "umask 077; cat ") && strings.Contains(cmd, " >> "+HistoryFile+" "):
+		rec := reRecord.FindString(cmd)
+		b, ok2 := files[rec]
+		if !ok2 {
+			return fail(1, "cat: "+rec+": No such file or directory")
+		}
+		delete(files, rec)
 		f.history[n.name] = append(f.history[n.name], strings.TrimSpace(string(b)))
 		return ok("")
 	case strings.HasPrefix(cmd, "cat "+HistoryFile):
@@ -378,6 +393,78 @@ func (n *fakeNode) Run(ctx context.Context, cmd string) ([]byte, []byte, error) 
 		return ok(base64.StdEncoding.EncodeToString(files[reDebPath.FindString(cmd)]))
 	}
 	return fail(127, "fake: unknown command: "+cmd)
+}
+
+var (
+	reLockXPathID   = regexp.MustCompile(`^//cluster_property_set\[@id='` + lockID + `'\]\[nvpair\[@name='` + lockID + `-id'\]\[@value='([^']*)'\]\]$`)
+	reLockXPathNoID = regexp.MustCompile(`^//cluster_property_set\[@id='` + lockID + `'\]\[not\(nvpair\[@name='` + lockID + `-id'\]\)\]$`)
+)
+
+// deleteLock is `cibadmin --delete ARGS` on the lock, as pacemaker does it
+// (lib/cib/cib_ops.c, lib/common/xml_element.c; checked with 2.1.5's
+// cibadmin on a CIB_file): --xml-text deletes an element of the same name
+// whose attributes include the given element's own, whatever children
+// were given; --xpath deletes what the XPath selects (here: the lock when
+// its id nvpair has the value, or when it has none). Either succeeds when
+// nothing matches. Called with mu held.
+func (f *fakeCluster) deleteLock(args string) error {
+	word, ok := strings.CutPrefix(args, "--xpath ")
+	if ok {
+		xpath := unquote(word)
+		id := ""
+		if m := reLockXPathID.FindStringSubmatch(xpath); m != nil {
+			id = m[1]
+		} else if !reLockXPathNoID.MatchString(xpath) {
+			return fmt.Errorf("an XPath the fake does not know: %s", xpath)
+		}
+		if f.lock != "" {
+			if held, err := parseLock([]byte(f.lock)); err == nil && held.ID == id {
+				f.lock = ""
+			}
+		}
+		return nil
+	}
+	word, ok = strings.CutPrefix(args, "--xml-text ")
+	if !ok {
+		return fmt.Errorf("a delete the fake does not know: %s", args)
+	}
+	search, err := topElement(unquote(word))
+	if err != nil {
+		return err
+	}
+	held, err := topElement(f.lock)
+	if err != nil || held.Name != search.Name {
+		return nil
+	}
+	for _, a := range search.Attr {
+		if !slices.Contains(held.Attr, a) {
+			return nil
+		}
+	}
+	f.lock = ""
+	return nil
+}
+
+// unquote undoes transport.Quote on one word.
+func unquote(w string) string {
+	if len(w) < 2 || w[0] != '\'' || w[len(w)-1] != '\'' {
+		return w
+	}
+	return strings.ReplaceAll(w[1:len(w)-1], `'"'"'`, "'")
+}
+
+// topElement is the first element of an XML text, its children left out.
+func topElement(s string) (xml.StartElement, error) {
+	d := xml.NewDecoder(strings.NewReader(s))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return xml.StartElement{}, err
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			return se, nil
+		}
+	}
 }
 
 // The fake's .debs are tiny real packages: debVersionOf reads the version.

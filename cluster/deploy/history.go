@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -76,13 +76,21 @@ type Entry struct {
 
 // appendHistory adds a record on every node given, in parallel. A node that
 // fails is reported, the others still get the record.
+//
+// The record, which may hold a migration's output, travels as an upload
+// (the SSH session's stdin), never on a command line, where any user of
+// the node sees it in ps. It is uploaded beside the history and appended
+// from there: a record cut by a crash is skipped by parseHistory, one never
+// appended is left as a file of its own. Both files are root's alone.
 func appendHistory(ctx context.Context, conns map[string]transport.Transport, nodes []string, r Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	line := base64.StdEncoding.EncodeToString(append(b, '\n'))
-	cmd := fmt.Sprintf("mkdir -p /var/lib/debship && echo %s | base64 -d >> %s", line, HistoryFile)
+	b = append(b, '\n')
+	rec := path.Join(path.Dir(HistoryFile), ".record-"+r.ID+"-"+r.Event)
+	appendCmd := fmt.Sprintf("umask 077; cat %s >> %s && chmod 600 %s && rm -f %s",
+		transport.Quote(rec), HistoryFile, HistoryFile, transport.Quote(rec))
 	var mu sync.Mutex
 	var errs []string
 	var wg sync.WaitGroup
@@ -94,7 +102,11 @@ func appendHistory(ctx context.Context, conns map[string]transport.Transport, no
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := t.Run(ctx, cmd); err != nil {
+			err := t.Upload(ctx, rec, b, 0o600)
+			if err == nil {
+				_, _, err = t.Run(ctx, appendCmd)
+			}
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err.Error())
 				mu.Unlock()

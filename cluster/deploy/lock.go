@@ -125,38 +125,71 @@ func acquireLock(ctx context.Context, t transport.Transport, l *Lock) error {
 	return fmt.Errorf("take the deploy lock: %w", err)
 }
 
-// releaseLock deletes the lock if it is still the one with id (a
-// --force-unlock by someone else may have taken it over meanwhile).
+// releaseLock deletes the lock if it is still the one with id. A
+// --force-unlock by someone else may have taken it over meanwhile, and a
+// new deploy taken it since: that lock is not this run's to delete, so the
+// check and the delete are one CIB operation (lockXPath), never a read
+// followed by a delete.
 func releaseLock(ctx context.Context, t transport.Transport, id string) error {
-	held, err := ReadLock(ctx, t)
-	if err != nil {
+	if err := deleteLock(ctx, t, id); err != nil {
 		return err
 	}
-	if held == nil {
-		return nil
+	// Only to say so: the delete above left another deploy's lock alone.
+	held, err := ReadLock(ctx, t)
+	if err != nil || held == nil || held.ID == id {
+		return err
 	}
-	if held.ID != id {
-		return fmt.Errorf("the deploy lock was taken over by %s; left it alone", held)
-	}
-	return deleteLock(ctx, t)
+	return fmt.Errorf("left the deploy lock alone: it is held by %s now", held)
 }
 
-func deleteLock(ctx context.Context, t transport.Transport) error {
-	if err := host.DeleteFromCIB(ctx, t, "<cluster_property_set id=\""+lockID+"\"/>"); err != nil {
+// deleteLock deletes the lock of the deploy id, and no other. Pacemaker's
+// `cibadmin --delete --xml-text` matches an element by its name and its
+// own attributes and ignores the children given (cibadmin --help; in
+// lib/common, delete_xml_child, now pcmk__xe_delete_match): the deploy's
+// id, an nvpair, cannot take part there. `--delete --xpath` deletes the first element the XPath matches,
+// evaluated by the CIB manager inside the one request, and succeeds when
+// nothing matches (lib/cib/cib_ops.c in 2.1.5 as today; tried with 2.1.5's
+// cibadmin on a CIB_file).
+func deleteLock(ctx context.Context, t transport.Transport, id string) error {
+	if _, _, err := t.Run(ctx, "cibadmin --delete --xpath "+transport.Quote(lockXPath(id))); err != nil {
 		return fmt.Errorf("release the deploy lock: %w", err)
 	}
 	return nil
 }
 
+// lockXPath selects the lock set whose id nvpair is id; for id "", a lock
+// without one (written by hand or cut short).
+func lockXPath(id string) string {
+	pair := "nvpair[@name='" + lockID + "-id']"
+	if id == "" {
+		return "//cluster_property_set[@id='" + lockID + "'][not(" + pair + ")]"
+	}
+	return "//cluster_property_set[@id='" + lockID + "'][" + pair + "[@value=" + xpathString(id) + "]]"
+}
+
+// xpathString is s as an XPath 1.0 string literal, which has no escapes:
+// a value with both kinds of quote is spliced with concat().
+func xpathString(s string) string {
+	if !strings.Contains(s, "'") {
+		return "'" + s + "'"
+	}
+	if !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "concat('" + strings.ReplaceAll(s, "'", `', "'", '`) + "')"
+}
+
 // Unlock removes the deploy lock whoever holds it, and returns the lock it
 // removed (nil: there was none). For `--force-unlock` after a deploy that
-// died; a live deploy whose lock is removed goes on, so check first.
+// died; a live deploy whose lock is removed goes on, so check first. Only
+// the lock read is deleted: one that a new deploy took meanwhile stays,
+// and the caller's acquireLock then names that deploy.
 func Unlock(ctx context.Context, t transport.Transport) (*Lock, error) {
 	held, err := ReadLock(ctx, t)
 	if err != nil || held == nil {
 		return nil, err
 	}
-	if err := deleteLock(ctx, t); err != nil {
+	if err := deleteLock(ctx, t, held.ID); err != nil {
 		return held, err
 	}
 	return held, nil

@@ -128,7 +128,9 @@ func iptablesAll(t *testing.T) string {
 	return all.String()
 }
 
-func quiesceInNetns(t *testing.T) {
+// appInNetns brings the namespace's loopback up and serves pausingApp on
+// it until the test ends; it returns the app's port.
+func appInNetns(t *testing.T) int {
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set lo up: %v: %s", err, out)
 	}
@@ -136,9 +138,13 @@ func quiesceInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go pausingApp(l)
-	port := l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func quiesceInNetns(t *testing.T) {
+	port := appInNetns(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
 	var stop atomic.Bool
@@ -237,6 +243,99 @@ func quiesceInNetns(t *testing.T) {
 	if out, _ := exec.Command("iptables", "-t", "mangle", "-S").CombinedOutput(); strings.Contains(string(out), "debship-freeze") {
 		t.Errorf("freeze_off left rules:\n%s", out)
 	}
+}
+
+// TestQuiesceHoldBackFails: when iptables refuses to hold a connection
+// back (hold_back fails: no socket match, a full table), quiesce looks
+// again until its bound, and must pause between two looks: it runs on the
+// node that serves the app while the app still answers there, and a loop
+// without a pause takes a CPU for the whole bound. Each look costs some
+// 15 ms of commands here, so the number of looks alone would not tell a
+// spinning loop; the pauses are counted instead, by a sleep that counts.
+func TestQuiesceHoldBackFails(t *testing.T) {
+	inNetns(t, func(t *testing.T) {
+		port := appInNetns(t)
+		// A kept-alive connection that has answered once, idle since.
+		c := &http.Client{Transport: &http.Transport{}}
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		busyAwk, err := templates.Raw("deploy/busy.awk")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", `set -u; vip=127.0.0.1 port=$1 busy_awk=$2; . "$3"; looks=0; paused=0; `+
+			`hold_back() { looks=$((looks + 1)); return 1; }; sleep() { paused=$((paused + 1)); command sleep "$@"; }; `+
+			`quiesce 1000; freeze_off; echo "looks=$looks paused=$paused"`,
+			"sh", fmt.Sprint(port), string(busyAwk), writeTemplate(t, "deploy/quiesce.sh"))
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("quiesce: %v: %s", err, out)
+		}
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		t.Logf("quiesce took %s, %s of CPU (its commands included): %s", took.Round(time.Millisecond), cpu.Round(time.Millisecond), strings.Join(strings.Fields(string(out)), " "))
+		var looks, paused int
+		if _, err := fmt.Sscanf(string(out[strings.LastIndex(string(out), "looks="):]), "looks=%d paused=%d", &looks, &paused); err != nil || looks < 2 {
+			t.Fatalf("quiesce did not look again after hold_back failed (%v): %s", err, out)
+		}
+		// The last look ends at the bound, without a pause.
+		if paused < looks-1 {
+			t.Errorf("quiesce looked %d times and paused %d times (%s of CPU in %s): it spins between looks", looks, paused, cpu.Round(time.Millisecond), took.Round(time.Millisecond))
+		}
+		if !strings.Contains(string(out), "reset_idle=1") {
+			t.Errorf("the connection was not reset at the bound: %s", out)
+		}
+	})
+}
+
+// TestHeldPeers: quiesce learns from iptables' counters which held-back
+// clients have sent their next request (their answer is complete, so they
+// are reset at once) and how many segments it held back (held_segments=
+// in the deploy's log). Two connections are held back; the client of one
+// sends a request.
+func TestHeldPeers(t *testing.T) {
+	inNetns(t, func(t *testing.T) {
+		port := appInNetns(t)
+		var conns []net.Conn
+		var peers []string
+		for range 2 {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+			peers = append(peers, c.LocalAddr().String())
+		}
+		lib := writeTemplate(t, "deploy/quiesce.sh")
+		sh := func(script string) string {
+			out, err := exec.Command("sh", "-c", `set -u; vip=127.0.0.1 port=$1 busy_awk=; . "$2"; `+script, "sh", fmt.Sprint(port), lib).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v: %s", script, err, out)
+			}
+			return string(out)
+		}
+		sh("freeze_on && hold_back " + strings.Join(peers, " "))
+		defer sh("freeze_off")
+		if _, err := io.WriteString(conns[1], "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		out := sh(`echo "next_sent=$(held_peers)"; echo "held_segments=$(held_segments)"`)
+		t.Logf("%s", out)
+		if want := "next_sent=" + peers[1] + "\n"; !strings.Contains(out, want) {
+			t.Errorf("held_peers: %q, want %q", out, want)
+		}
+		var segs int
+		if _, err := fmt.Sscanf(out[strings.Index(out, "held_segments="):], "held_segments=%d", &segs); err != nil || segs < 1 {
+			t.Errorf("held_segments: %q, want at least 1", out)
+		}
+	})
 }
 
 // quiesceCall is replaced by the check that this test can fail.

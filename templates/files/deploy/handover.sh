@@ -8,7 +8,6 @@
 # refused or dropped during the move, and none waits for its SYN to be sent
 # again.
 set -u
-to={{quote .To}}
 vip={{quote .VIP}}
 addr={{quote .Addr}}
 port={{.Port}}
@@ -17,6 +16,7 @@ rule="PREROUTING -d $vip/32 -p tcp --dport $port -m comment --comment debship-ha
 while iptables -w 5 -t nat -D $rule 2>/dev/null; do :; done
 exit 0
 {{- else}}
+to={{quote .To}}
 if ! command -v iptables >/dev/null 2>&1; then
 	echo "handover=none (no iptables on $to)"
 	exit 0

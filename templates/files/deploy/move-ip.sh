@@ -27,11 +27,11 @@ vip={{quote .VIP}}
 port={{.Port}}
 to={{quote .To}}
 to_addr={{quote .ToAddr}}
-drain_ms={{.DrainMS}}
 rule="INPUT -d $vip/32 -p tcp --dport $port --syn -m comment --comment debship-drain -j DROP"
 dropped=no
 handover=no
 chain=debship-handover
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
 busy_awk={{quote .BusyAwk}}
 {{.Quiesce}}
 # handover_on passes on to {{.To}} the packets to the floating IP's port
@@ -55,7 +55,7 @@ handover_off() {
 	iptables -w 5 -t mangle -X $chain 2>/dev/null
 }
 # passed counts the packets passed on so far.
-passed() { iptables -w 5 -t mangle -nvxL $chain 2>/dev/null | awk '$3 == "TEE" {n += $1} END {print n + 0}'; }
+passed() { counted $chain | awk '/ -j TEE / {n += $1} END {print n + 0}'; }
 cleanup() {
 	if [ "$frozen" = yes ]; then freeze_off; fi
 	if [ "$dropped" = yes ]; then iptables -w 5 -D $rule 2>/dev/null || true; fi
@@ -65,7 +65,9 @@ trap cleanup EXIT
 # PIPE: the SSH connection is gone and an echo found it out.
 trap 'exit 130' INT TERM HUP PIPE
 start=$(now_ms)
+hold_start=$start
 {{- if .Drain}}
+drain_ms={{.DrainMS}}
 # First the long requests (running for {{.LongMS}} ms or more) finish
 # while this node still takes new connections: waiting costs nobody
 # anything yet.

@@ -27,17 +27,17 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 established() { ss -Htni state established src "$vip:$port" 2>/dev/null; }
 # closing counts the connections being set up or closed.
 closing() { ss -Htn state syn-recv state close-wait state fin-wait-1 state last-ack src "$vip:$port" 2>/dev/null | grep -c . || true; }
-# busy counts the connections that carry a request (see busy.awk); with an
-# argument, only the requests that have run for at least that many ms. A
-# connection being set up or closed counts too, without an argument.
+# busy MS counts the connections that carry a request (see busy.awk)
+# that has run for at least MS ms. With 0, a connection being set up or
+# closed counts too.
 busy() {
 	a=0
-	if [ $# -eq 0 ]; then a=$(closing); fi
-	b=$(established | awk -v min="${1:-0}" "$busy_awk")
+	if [ "$1" -eq 0 ]; then a=$(closing); fi
+	b=$(established | awk -v min="$1" "$busy_awk")
 	echo $(( a + ${b:-0} ))
 }
 # show_busy lists them, as busy counts them (for a warning).
-show_busy() { established | awk -v min="${1:-0}" -v show=1 "$busy_awk"; }
+show_busy() { established | awk -v min="$1" -v show=1 "$busy_awk"; }
 # rule_for PEER: iptables' words for the packets from one client connection.
 rule_for() { echo "-s ${1%:*}/32 -p tcp --sport ${1##*:}"; }
 # freeze_on: from now on, data from the clients of the connections that
@@ -61,15 +61,32 @@ hold_back() {
 		echo "COMMIT"
 	} | iptables-restore -w 5 --noflush
 }
-# held_peers lists the connections held back whose client has sent data
-# since: an HTTP/1.1 client sends its next request only once it has the
-# whole answer to the last one, so that answer is complete, even if the
-# ACK that says so was in the segment held back.
-held_peers() {
-	iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" && $1 > 0 {
-		for (i = 10; i <= NF; i++) if ($i ~ /^spt:[0-9]+$/) { split($8, a, "/"); print a[1] ":" substr($i, 5) }
+# counted CHAIN: the rules of CHAIN in the mangle table, each as "PACKETS
+# -A CHAIN MATCHES -j TARGET", read from iptables-save -c, whose
+# "[packets:bytes] -A CHAIN ..." lines keep one format across iptables'
+# versions and backends (iptables -L's columns move with its options).
+counted() {
+	iptables-save -c -t mangle 2>/dev/null | awk -v chain="$1" '$2 == "-A" && $3 == chain {
+		split(substr($1, 2), c, ":"); $1 = c[1] + 0; print
 	}'
 }
+# held prints "SEGMENTS PEER" for each connection held back: the segments
+# its rule dropped, and the client's address and port (from the words of
+# rule_for).
+held() {
+	counted $freeze | awk '$NF == "DROP" {
+		src = ""; sport = ""
+		for (i = 4; i < NF; i++) if ($i == "-s") src = $(i + 1); else if ($i == "--sport") sport = $(i + 1)
+		sub(/\/32$/, "", src)
+		if (src != "" && sport != "") print $1, src ":" sport
+	}'
+}
+# held_peers lists the connections held back whose client has sent data
+# since, on one line (an awk -v value): an HTTP/1.1 client sends its next
+# request only once it has the whole answer to the last one, so that
+# answer is complete, even if the ACK that says so was in the segment held
+# back.
+held_peers() { held | awk '$1 > 0 {printf "%s%s", s, $2; s = " "}'; }
 frozen=no
 freeze_off() {
 	frozen=no
@@ -86,7 +103,7 @@ kill_peers() {
 	ss -K -Htn state established src "$vip:$port" ${f:+"(" $f ")"} 2>/dev/null | grep -c . || true
 }
 # held_segments counts the segments held back so far.
-held_segments() { iptables -w 5 -t mangle -nvxL $freeze 2>/dev/null | awk '$3 == "DROP" {n += $1} END {print n + 0}'; }
+held_segments() { held | awk '{n += $1} END {print n + 0}'; }
 # quiesce BOUND_MS: end this node's connections to $vip:$port, then print
 # reset_idle= (connections reset) and held_segments=. After
 # BOUND_MS the ones left are reset as they are, with a warning.
@@ -95,7 +112,7 @@ quiesce() {
 	reset=0
 	if ! freeze_on; then
 		echo "warning: iptables cannot hold requests back (socket, length): kept-alive connections are reset when they look idle, which may cut an answer"
-		while [ "$(busy)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
+		while [ "$(busy 0)" -ne 0 ] && [ $(( $(now_ms) - q_start )) -lt "$1" ]; do sleep 0.01; done
 		echo "reset_idle=$(kill_peers)"
 		return
 	fi
@@ -104,7 +121,7 @@ quiesce() {
 	while :; do
 		next_sent=""
 		case "$plan" in *busy*) next_sent=$(held_peers) ;; esac
-		plan=$(established | awk -v quiet=$quiet_ms -v next_sent="$(echo $next_sent)" "$busy_awk")
+		plan=$(established | awk -v quiet=$quiet_ms -v next_sent="$next_sent" "$busy_awk")
 		# Reset the quiet ones that were held back before this plan was
 		# read (one held back in this round is judged in the next).
 		kill=""
@@ -123,11 +140,13 @@ quiesce() {
 		if [ -z "$plan" ] && [ "$(closing)" -eq 0 ]; then break; fi
 		if [ $(( $(now_ms) - q_start )) -ge "$1" ]; then
 			echo "warning: connections still busy $1 ms after new ones went elsewhere; resetting them and moving the floating IP anyway"
-			show_busy
+			show_busy 0
 			reset=$(( reset + $(kill_peers) ))
 			break
 		fi
-		[ -n "$more" ] || sleep 0.01
+		# Every pass: a peer that hold_back refused comes back in the next
+		# plan, and without a pause this loop would spin until the bound.
+		sleep 0.01
 	done
 	echo "reset_idle=$reset"
 	echo "held_segments=$(held_segments)"
