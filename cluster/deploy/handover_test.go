@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/progress"
+	"gitlab.com/debship/debship/internal/testenv"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -85,17 +86,15 @@ func TestMoveScriptsParse(t *testing.T) {
 		}
 		scripts = append(scripts, string(b))
 	}
-	_, noShellcheck := exec.LookPath("shellcheck")
+	testenv.NeedCommand(t, "shellcheck")
 	for _, s := range scripts {
 		if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
 			t.Errorf("sh -n: %v\n%s\n%s", err, out, s)
 		}
-		if noShellcheck == nil {
-			cmd := exec.Command("shellcheck", "-s", "sh", "-e", "SC2086", "-")
-			cmd.Stdin = strings.NewReader(s)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("shellcheck:\n%s", out)
-			}
+		cmd := exec.Command("shellcheck", "-s", "sh", "-e", "SC2086", "-")
+		cmd.Stdin = strings.NewReader(s)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck:\n%s", out)
 		}
 	}
 }
