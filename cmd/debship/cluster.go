@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -233,19 +234,64 @@ ufw and fail2ban. Nodes that do not answer are shown as unreachable. Exits 1
 when the cluster is not healthy (no quorum, a member offline, failed actions,
 gluster peers disconnected or heals pending).
 
+--watch shows the state again every --interval until Ctrl-C, through one SSH
+connection per node kept open: the hardening limits new SSH connections
+(ufw limit: the 6th within 30 s is refused), so "watch debship cluster
+status" or a script that runs status in a loop is locked out within
+seconds. A node that does not answer is dialled again every 10 s at most.
+With --json, one JSON object per line.
+
+--wait DURATION is for scripts: it looks every second, through the same kept
+connections, until the cluster serves (healthy, and the app running on every
+node that runs it), prints that state and exits 0; or exits 1 after
+DURATION with what is still wrong.
+
 Examples:
    debship cluster status -i cluster.toml
-   debship cluster status -i cluster.toml --json`,
-		Flags: append(clusterFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
+   debship cluster status -i cluster.toml --json
+   debship cluster status -i cluster.toml --watch --interval 5s
+   debship cluster status -i cluster.toml --wait 3m`,
+		Flags: append(clusterFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "watch", Usage: "show the state again every --interval, over kept connections, until Ctrl-C"},
+			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "with --watch, the `DURATION` between two looks"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `DURATION` until the cluster serves; exit 1 if it does not"}),
 		Action: inventoryAction(func(ctx context.Context, c *cli.Context, inv *inventory.Inventory, co inventory.ConnectOptions) error {
 			co.Attempts = 1 // a node that does not answer is part of the status
-			st := status.Get(ctx, inv, co)
-			if c.Bool("json") {
-				if err := writeJSON(st); err != nil {
-					return err
+			show := func(st *status.Status) error {
+				if c.Bool("json") {
+					return writeJSON(st)
 				}
-			} else {
 				status.Write(os.Stdout, st)
+				return nil
+			}
+			switch {
+			case c.Bool("watch") && c.IsSet("wait"):
+				return usagef("--watch and --wait: use one of them")
+			case c.Duration("interval") < 100*time.Millisecond:
+				return usagef("--interval must be at least 100ms, not %s", c.Duration("interval"))
+			case c.Bool("watch"):
+				ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer cancel()
+				return status.Watch(ctx, inv, co, c.Duration("interval"), func(st *status.Status) error {
+					if c.Bool("json") {
+						return json.NewEncoder(os.Stdout).Encode(st) // one object per line
+					}
+					fmt.Printf("--- %s\n", time.Now().Format(time.RFC3339))
+					return show(st)
+				})
+			case c.IsSet("wait"):
+				st, err := status.WaitServing(ctx, inv, co, c.Duration("wait"))
+				if sErr := show(st); sErr != nil {
+					return sErr
+				}
+				if err != nil {
+					return cli.Exit(err.Error(), 1)
+				}
+				return nil
+			}
+			st := status.Get(ctx, inv, co)
+			if err := show(st); err != nil {
+				return err
 			}
 			if ok, why := st.Healthy(); !ok {
 				return cli.Exit("cluster not healthy: "+strings.Join(why, "; "), 1)
