@@ -218,3 +218,68 @@ func emptyChildren(dir string) {
 		}
 	}
 }
+
+// freezeNodes stops every process of the nodes at once, through the cgroup2
+// freezer where the host has it (the processes cannot tell), else by
+// SIGSTOP. thaw lets them run on.
+func freezeNodes(nodes []Node) (thaw func() error, err error) {
+	var thaws []func() error
+	thaw = func() error {
+		var errs []error
+		for _, t := range thaws {
+			errs = append(errs, t())
+		}
+		return errors.Join(errs...)
+	}
+	for _, n := range nodes {
+		t, err := freezeNode(n.Name)
+		if err != nil {
+			_ = thaw()
+			return nil, fmt.Errorf("freeze %s: %w", n.Name, err)
+		}
+		thaws = append(thaws, t)
+	}
+	return thaw, nil
+}
+
+func freezeNode(node string) (func() error, error) {
+	cgs, err := cgroupDirs(node)
+	if err != nil {
+		return nil, err
+	}
+	freeze := filepath.Join(cgs[0], "cgroup.freeze")
+	if _, err := os.Stat(freeze); err != nil {
+		return stopNode(cgs[0])
+	}
+	if err := os.WriteFile(freeze, []byte("1"), 0o644); err != nil {
+		return nil, err
+	}
+	thaw := func() error { return os.WriteFile(freeze, []byte("0"), 0o644) }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(cgs[0], "cgroup.events"))
+		if err == nil && strings.Contains(string(b), "frozen 1") {
+			return thaw, nil
+		}
+		if time.Now().After(deadline) {
+			_ = thaw()
+			return nil, fmt.Errorf("%s did not freeze within 10 s", cgs[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopNode is the freezer of a host without cgroup2's: SIGSTOP to every
+// process of the cgroup, SIGCONT to thaw.
+func stopNode(cg string) (func() error, error) {
+	pids := alive(cgroupPIDs(cg))
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGSTOP)
+	}
+	return func() error {
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGCONT)
+		}
+		return nil
+	}, nil
+}

@@ -155,7 +155,12 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	want := newLab(opts, b.Dir)
-	if cur, err := Open(opts.Dir); err == nil && cur.sameAs(want) && b.Ready() {
+	var snap *Snapshot
+	if opts.Snapshot != "" {
+		if snap, err = OpenSnapshot(opts.Dir, opts.Snapshot); err != nil {
+			return nil, fmt.Errorf("lab up: %w", err)
+		}
+	} else if cur, err := Open(opts.Dir); err == nil && cur.sameAs(want) && b.Ready() {
 		cur.progress = opts.Progress
 		if err := cur.resume(ctx); err != nil {
 			return nil, fmt.Errorf("lab up: %w", err)
@@ -168,11 +173,13 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := want.purge(); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	if err := b.ensure(ctx, opts.Progress); err != nil {
-		return nil, fmt.Errorf("lab up: %w", err)
+	if snap == nil {
+		if err := b.ensure(ctx, opts.Progress); err != nil {
+			return nil, fmt.Errorf("lab up: %w", err)
+		}
 	}
 	bootStart := time.Now()
-	if err := want.create(ctx); err != nil {
+	if err := want.create(ctx, snap); err != nil {
 		// Leave nothing running; the node directories stay for their
 		// console logs until the next up.
 		_ = cleanup(context.WithoutCancel(ctx), opts.Dir)
@@ -183,16 +190,25 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	return want, nil
 }
 
-// create boots a fresh lab: keys, known_hosts, bridge, then every node.
-func (l *Lab) create(ctx context.Context) error {
+// create boots a fresh lab: keys, known_hosts, bridge, then every node;
+// or, from a snapshot, the snapshot's keys, files and node disks.
+func (l *Lab) create(ctx context.Context, snap *Snapshot) error {
 	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := ensureKey(l.KeyPath(), "debship-lab"); err != nil {
-		return err
-	}
-	if err := l.writeAccess(); err != nil {
-		return err
+	if snap != nil {
+		start := time.Now()
+		if err := l.restoreSnapshot(ctx, snap); err != nil {
+			return err
+		}
+		fmt.Fprintf(l.progress, "lab up: snapshot %s restored in %s\n", snap.Name, time.Since(start).Round(100*time.Millisecond))
+	} else {
+		if _, err := ensureKey(l.KeyPath(), "debship-lab"); err != nil {
+			return err
+		}
+		if err := l.writeAccess(); err != nil {
+			return err
+		}
 	}
 	if err := l.startNodes(ctx, l.Nodes); err != nil {
 		return err
@@ -272,7 +288,9 @@ func (l *Lab) waitAll(ctx context.Context, nodes []Node) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = l.waitSSH(ctx, n, 90*time.Second)
+			deadline := time.Now().Add(90 * time.Second)
+			waitBooted(ctx, n.Name, deadline)
+			errs[i] = l.waitSSH(ctx, n, time.Until(deadline))
 		}()
 	}
 	wg.Wait()

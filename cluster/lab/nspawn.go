@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,3 +168,29 @@ func initPID(name string) (int, bool) {
 
 // errNotRunning is returned for operations that need a booted node.
 var errNotRunning = errors.New("not running")
+
+// waitBooted waits until the node's systemd has finished booting, asked
+// from the host (nsenter) rather than over SSH: a node that cluster apply
+// hardened rate-limits new SSH connections (ufw limit), and probing it
+// while sshd is not up yet would lock this host out for a while. It gives
+// up silently at the deadline; the SSH wait after it says what is wrong.
+func waitBooted(ctx context.Context, node string, deadline time.Time) {
+	for time.Now().Before(deadline) {
+		if pid, ok := initPID(node); ok {
+			cctx, cancel := context.WithDeadline(ctx, deadline)
+			out, _ := exec.CommandContext(cctx, "nsenter", "--target", strconv.Itoa(pid),
+				"--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd",
+				"--", "/usr/bin/systemctl", "is-system-running", "--wait").Output()
+			cancel()
+			switch strings.TrimSpace(string(out)) {
+			case "running", "degraded", "maintenance", "stopping":
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -50,6 +50,10 @@ type Options struct {
 	Release string
 	// Subnet is an IPv4 /24 for the lab network. Default DefaultSubnet.
 	Subnet netip.Prefix
+	// Snapshot, when set, brings the lab back as a saved snapshot: its
+	// nodes, release and subnet (a Nodes, Release or Subnet that differs is
+	// an error), its node disks and its files.
+	Snapshot string
 	// Progress receives one line per step (nil: discard).
 	Progress io.Writer
 }
@@ -57,6 +61,15 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.Dir == "" {
 		o.Dir = DefaultDir
+	}
+	if o.Snapshot != "" {
+		s, err := OpenSnapshot(o.Dir, o.Snapshot)
+		if err != nil {
+			return o, err
+		}
+		if o, err = s.shape(o); err != nil {
+			return o, err
+		}
 	}
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir

@@ -45,10 +45,12 @@ Examples:
    debship lab up --release bookworm
    debship lab ssh node1 -- sudo journalctl -u corosync
    debship lab crash node1 && debship lab start node1
+   debship lab snapshot save applied && debship lab up --snapshot applied
    debship lab down`,
 		Subcommands: []*cli.Command{
 			labUpCommand(dirFlag),
 			labStatusCommand(dirFlag),
+			labSnapshotCommand(dirFlag),
 			labSSHCommand(dirFlag),
 			labNodeCommand(dirFlag, "crash", "power loss: pull a node's cable and kill its PID 1",
 				"The node's network link goes down, then its systemd (PID 1) is SIGKILLed, which\n"+
@@ -92,13 +94,26 @@ If the same lab is already up, only stopped nodes are started and pulled
 cables plugged in. Anything else left on the machine (a lab of another shape,
 or the remains of a killed run) is removed first, and the nodes start from
 the pristine base root. Each release has its own cached base root, built on
-its first use.`,
+its first use.
+
+With --snapshot NAME the lab comes back as "debship lab snapshot save NAME"
+left it: the same nodes, disks, keys, host keys and inventory. Whatever lab
+is up is replaced. When the snapshot holds an applied cluster, lab up waits
+(3 minutes at most) until it serves again: quorum, every node online in
+pacemaker, GlusterFS connected with nothing to heal, the app running on every
+node.
+
+Examples:
+   debship lab up
+   debship lab up --nodes 3 --release bookworm
+   debship lab up --snapshot applied`,
 		Flags: []cli.Flag{
 			dirFlag,
 			&cli.IntFlag{Name: "nodes", Value: lab.DefaultNodes, Usage: "number of nodes: 2, or 3 with a tie-breaker"},
 			&cli.StringFlag{Name: "release", Value: lab.DefaultRelease, Usage: "the nodes' Debian `RELEASE`: " + strings.Join(lab.Releases(), " or ")},
 			&cli.StringFlag{Name: "subnet", Value: lab.DefaultSubnet.String(), Usage: "lab network, an IPv4 `/24`"},
 			&cli.StringFlag{Name: "cache", Value: lab.DefaultCacheDir, Usage: "`DIR` of the cached base root"},
+			&cli.StringFlag{Name: "snapshot", Usage: "bring back the saved snapshot `NAME` (see: debship lab snapshot) and wait until its cluster serves"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -114,16 +129,34 @@ its first use.`,
 			if err != nil || !subnet.Addr().Is4() || subnet.Bits() != 24 {
 				return usagef("--subnet must be an IPv4 /24 such as %s, not %q", lab.DefaultSubnet, c.String("subnet"))
 			}
-			ctx, cancel := labContext(c)
-			defer cancel()
-			l, err := lab.Up(ctx, lab.Options{
+			o := lab.Options{
 				Dir:      c.String("dir"),
 				CacheDir: c.String("cache"),
 				Nodes:    c.Int("nodes"),
 				Release:  c.String("release"),
 				Subnet:   subnet,
+				Snapshot: c.String("snapshot"),
 				Progress: os.Stderr,
-			})
+			}
+			if o.Snapshot != "" {
+				if err := lab.CheckSnapshotName(o.Snapshot); err != nil {
+					return usagef("--snapshot: %v", err)
+				}
+				// The snapshot has a shape of its own; only a shape given
+				// on the command line is checked against it.
+				if !c.IsSet("nodes") {
+					o.Nodes = 0
+				}
+				if !c.IsSet("release") {
+					o.Release = ""
+				}
+				if !c.IsSet("subnet") {
+					o.Subnet = netip.Prefix{}
+				}
+			}
+			ctx, cancel := labContext(c)
+			defer cancel()
+			l, err := labUp(ctx, o)
 			if err != nil {
 				return err
 			}

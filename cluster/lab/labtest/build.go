@@ -36,11 +36,14 @@ func Release(t testing.TB) debian.Release {
 // ExampleDir is examples/hello-web of this repository.
 func ExampleDir(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("labtest: no source path")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "examples", "hello-web")
+	return filepath.Join(moduleRoot(), "examples", "hello-web")
+}
+
+// moduleRoot is this repository's top directory, found from this file's
+// path (the tests run in their package's directory).
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // BuildExample builds a copy of examples/hello-web for release r in mode

@@ -72,23 +72,32 @@ func Main(m *testing.M) {
 // pristine ones.
 func Get(t testing.TB, nodes int) *lab.Lab {
 	t.Helper()
-	return get(t, nodes, Release(t), false)
+	return get(t, getOptions{nodes: nodes, release: Release(t)})
 }
 
 // Fresh is Get with nodes booted from the pristine base root (a few seconds).
 func Fresh(t testing.TB, nodes int) *lab.Lab {
 	t.Helper()
-	return get(t, nodes, Release(t), true)
+	return get(t, getOptions{nodes: nodes, release: Release(t), fresh: true})
 }
 
 // FreshRelease is Fresh with nodes of another Debian release. The next Get
 // of the default release boots fresh nodes too.
 func FreshRelease(t testing.TB, nodes int, r debian.Release) *lab.Lab {
 	t.Helper()
-	return get(t, nodes, r, true)
+	return get(t, getOptions{nodes: nodes, release: r, fresh: true})
 }
 
-func get(t testing.TB, nodes int, r debian.Release, fresh bool) *lab.Lab {
+// getOptions say which lab a test needs: its shape, and whether it starts
+// from the pristine base root (fresh) or from a snapshot.
+type getOptions struct {
+	nodes    int
+	release  debian.Release
+	fresh    bool
+	snapshot string
+}
+
+func get(t testing.TB, o getOptions) *lab.Lab {
 	t.Helper()
 	if !inMain {
 		t.Fatal("labtest: call labtest.Main(m) from TestMain, so that the lab is taken down after the tests")
@@ -97,30 +106,40 @@ func get(t testing.TB, nodes int, r debian.Release, fresh bool) *lab.Lab {
 	if err := lab.CheckHost(); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
+	var l *lab.Lab
+	lockedLab(func() {
+		ctx := context.Background()
+		progress := logWriter{t}
+		if release == nil {
+			r, err := lab.Flock(ctx, SessionLockPath, progress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			release = r
+		}
+		used = true
+		if o.fresh {
+			if err := lab.Down(ctx, lab.Options{Dir: Dir, Progress: progress}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		up := lab.Options{Dir: Dir, Nodes: o.nodes, Release: o.release.Suite, Snapshot: o.snapshot, Progress: progress}
+		var err error
+		if l, err = lab.Up(ctx, up); err != nil {
+			t.Fatal(err)
+		}
+		// The lab may outlive this test; a later t.Log on it would panic.
+		l.SetProgress(nil)
+	})
+	return l
+}
+
+// lockedLab runs f holding the binary's lab mutex: one test goroutine at a
+// time changes the lab.
+func lockedLab(f func()) {
 	mu.Lock()
 	defer mu.Unlock()
-	ctx := context.Background()
-	progress := logWriter{t}
-	if release == nil {
-		r, err := lab.Flock(ctx, SessionLockPath, progress)
-		if err != nil {
-			t.Fatal(err)
-		}
-		release = r
-	}
-	used = true
-	if fresh {
-		if err := lab.Down(ctx, lab.Options{Dir: Dir, Progress: progress}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := lab.Up(ctx, lab.Options{Dir: Dir, Nodes: nodes, Release: r.Suite, Progress: progress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The lab may outlive this test; a later t.Log on it would panic.
-	l.SetProgress(nil)
-	return l
+	f()
 }
 
 // logWriter sends progress lines to the test log.
