@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/progress"
-	"gitlab.com/debship/debship/cluster/setup"
 )
 
 // TestDeploy3NodesLab is the recommended topology, two app nodes and the
@@ -20,7 +18,6 @@ import (
 // updated followed by the deploy that finishes it. The tie-breaker never
 // runs the app and is never touched.
 func TestDeploy3NodesLab(t *testing.T) {
-	v1 := labtest.BuildExample(t, labtest.Release(t), "1.0.0", nil)
 	v2 := labtest.BuildExample(t, labtest.Release(t), "2.0.0", nil)
 	// v3 answers /healthz with 500: its service runs, its health check fails.
 	v3 := labtest.BuildExample(t, labtest.Release(t), "3.0.0", func(dir string) {
@@ -28,7 +25,8 @@ func TestDeploy3NodesLab(t *testing.T) {
 			`start_response("200 OK", [("Content-Type", "text/plain")`, `start_response("500 Internal Server Error", [("Content-Type", "text/plain")`)
 	})
 
-	l := labtest.Fresh(t, 3)
+	// The cluster as cluster apply --package v1 (labtest.AppliedVersion) leaves it.
+	l := labtest.Applied(t, 3, labtest.Release(t))
 	inv, _ := labtest.Inventory(t, l)
 	tb, ok := inv.Tiebreaker()
 	if !ok || len(inv.Members()) != 2 {
@@ -36,10 +34,6 @@ func TestDeploy3NodesLab(t *testing.T) {
 	}
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	if _, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
-		t.Fatalf("cluster apply --package v1: %v", err)
-	}
-	t.Logf("3-node cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
 	e.waitHealthy(t, 2*time.Minute)
 	ctx := context.Background()
 

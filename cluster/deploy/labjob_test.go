@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +13,7 @@ import (
 
 	"gitlab.com/debship/debship/ci"
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
-	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
-	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/debbuild"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -72,13 +69,11 @@ func generatedDeployJob(t *testing.T) gitlabJob {
 // type File. Without either variable the job fails with one sentence and
 // nothing changes; with both it deploys a new version to every node.
 //
-// It reuses the lab TestDeployLab leaves (this file sorts after
-// lab_test.go); run alone, it sets the cluster up first.
+// It starts from the cluster as cluster apply --package 1.0.0 leaves it.
 func TestDeployJobLab(t *testing.T) {
 	testenv.NeedLong(t, "boots the lab") // before the builds, which -short would waste
 	testenv.NeedCommand(t, "bash", "go")
 	job := generatedDeployJob(t)
-	v1 := labtest.BuildExample(t, labtest.Release(t), "1.0.0", nil)
 	v5 := labtest.BuildExample(t, labtest.Release(t), "5.0.0", nil)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, ".debship/bin/debship")
@@ -88,13 +83,10 @@ func TestDeployJobLab(t *testing.T) {
 		t.Fatalf("go build ./cmd/debship: %v\n%s", err, out)
 	}
 
-	l := labtest.Get(t, 2)
+	// The cluster as cluster apply --package labtest.AppliedVersion leaves it.
+	l := labtest.Applied(t, 2, labtest.Release(t))
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
-	ctx := context.Background()
-	if _, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})}); err != nil {
-		t.Fatalf("cluster apply: %v", err)
-	}
 	e.waitHealthy(t, 2*time.Minute)
 	start := time.Now()
 
