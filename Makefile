@@ -14,9 +14,9 @@ BUILD_DEPS := python3 python3-venv python3-pip python3-setuptools python3-wheel 
 # ... and what the test suite needs on top (the chroot, the lab, the oracles).
 TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
 	systemd-container systemd zstd xz-utils openssh-client iproute2 \
-	procps psmisc curl util-linux tcpdump python3-urllib3 iptables
+	procps psmisc curl util-linux tcpdump python3-urllib3 iptables shellcheck
 
-.PHONY: all build demo test deps test-deps vet fmt deb clean bench
+.PHONY: all build demo test test-unit test-lab deps test-deps vet shellcheck fmt deb clean bench
 
 all: build
 
@@ -50,10 +50,31 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
-# The whole test suite. Tests that need root, the chroot or the lab fail
-# (not skip) when CI=true and a prerequisite is missing.
-test: test-deps vet
-	$(GO) test -count=1 -timeout 80m ./...
+# The shell scripts that are not Go templates (those are rendered and
+# checked by the tests of the package that renders them).
+SH_FILES = .ci/run $(wildcard bench/*.sh) templates/files/lab/cgroup-exec.sh \
+	templates/files/lab/policy-rc.d templates/files/cluster/tinc-down
+shellcheck:
+	shellcheck $(SH_FILES)
+
+# The packages whose tests boot the lab. They run one package at a time,
+# after the others and with the machine to themselves: their deploy and
+# failover bounds are about debship, not about a loaded machine. The lab
+# tests start from snapshots of an applied cluster (labtest.Applied), made
+# once per code version, unless what they test is the apply itself.
+LAB_PKGS := ./cluster/lab ./cluster/setup ./cluster/deploy
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -x -e '.*/cluster/lab' -e '.*/cluster/setup' -e '.*/cluster/deploy')
+
+# The whole test suite: every other package under the race detector, in
+# parallel, then the lab packages. Tests that need root, the chroot or the
+# lab fail (not skip) when CI=true and a prerequisite is missing.
+test: test-deps vet shellcheck test-unit test-lab
+
+test-unit:
+	$(GO) test -count=1 -race -timeout 20m $(UNIT_PKGS)
+
+test-lab:
+	$(GO) test -count=1 -p 1 -timeout 60m $(LAB_PKGS)
 
 bench: build
 	./bench/build.sh
