@@ -3,7 +3,7 @@
 # one in /var/cache/debship/lab is untouched), a warm `lab up`, `lab down`,
 # and the memory of each idle node. Not a test. Needs root and
 # apt-get install debootstrap systemd-container iproute2 openssh-client.
-#   COLD=0 skips the cold build (2-4 min) and uses the real cache.
+#   COLD=0 skips the cold build (1-4 min) and uses the real cache.
 #   NODES=3 boots three nodes.  RUNS=N repeats warm up/down N times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
