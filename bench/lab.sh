@@ -6,7 +6,7 @@
 # (lab up --snapshot). Not a test. Needs root and
 # apt-get install debootstrap systemd-container iproute2 openssh-client
 # python3-venv curl.
-#   COLD=0 skips the cold build (2-4 min) and uses the real cache.
+#   COLD=0 skips the cold build (1-4 min) and uses the real cache.
 #   NODES=3 boots three nodes.  RUNS=N repeats warm up/down N times.
 #   APPLIED=0 skips the applied cluster.
 set -euo pipefail

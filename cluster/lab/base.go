@@ -75,7 +75,7 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 	// Whatever the build leaves running (an interrupted dpkg) dies with it.
 	defer func() { _ = stopGroup(buildGroup) }()
 	start := time.Now()
-	fmt.Fprintf(progress, "building the Debian %s base root in %s (first run or changed package list: 2-4 min; log: %s)\n",
+	fmt.Fprintf(progress, "building the Debian %s base root in %s (first run or changed package list: 1-4 min; log: %s)\n",
 		b.Suite, b.Dir, b.logPath())
 	run := buildRunner(log)
 	err = b.Ensure(ctx, run, progress, func(ctx context.Context, root string, m rootfs.Mirrors) error {

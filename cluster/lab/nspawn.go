@@ -1,9 +1,9 @@
 package lab
 
-// Every systemd-nspawn workaround of the lab lives in this file. Each one was
-// found and measured in research/lab/REPORT.md §2 and §5 on a host whose PID 1
-// is not systemd (a VM or container running tests, as in CI); on a host with
-// systemd they are harmless.
+// Every systemd-nspawn workaround of the lab lives in this file. Each one is
+// needed on a host whose PID 1 is not systemd (a VM or container running
+// tests, as in CI), and its comment says what fails without it; on a host
+// with systemd they are harmless.
 
 import (
 	"context"

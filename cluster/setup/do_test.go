@@ -13,7 +13,7 @@ import (
 // TestDOTokenNeverInTheCIB: the reserved-IP resource names the token file;
 // the token itself only goes into that file (mode 0600) on the nodes.
 func TestDOTokenNeverInTheCIB(t *testing.T) {
-	inv := exampleInventory(t, "fence-pw", "dop_v1_verysecret")
+	inv := exampleInventory(t, "dop_v1_verysecret")
 	spec := floatingIPSpec(inv)
 	if spec.Agent != "ocf:debship:do-reserved-ip" || spec.Params["ip"] != "198.51.100.20" || spec.Params["token_file"] != doTokenPath {
 		t.Fatalf("spec: %+v", spec)
@@ -47,7 +47,7 @@ func TestDOTokenNeverInTheCIB(t *testing.T) {
 // with the shared token's file, the API and the droplet of each node; the
 // token is in no parameter.
 func TestDOFencingSpec(t *testing.T) {
-	inv := exampleInventory(t, "fence-pw", "dop_v1_verysecret")
+	inv := exampleInventory(t, "dop_v1_verysecret")
 	inv.Fencing = &inventory.Fencing{Agent: "digitalocean", Droplets: map[string]int{"web1": 11, "web2": 12}}
 	conns := fakeConns(inv, [2]string{"sha256sum <", "missing"})
 	r, err := NewRun(inv, conns, Options{})

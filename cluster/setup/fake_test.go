@@ -3,7 +3,6 @@ package setup
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -64,20 +63,15 @@ func fakeConns(inv *inventory.Inventory, answers ...[2]string) map[string]transp
 	return m
 }
 
-// exampleInventory is examples/cluster.toml with its secrets where it
-// says: the fence password in a file only the owner reads (here a temp
-// file), the DigitalOcean token in $DIGITALOCEAN_TOKEN.
-func exampleInventory(t *testing.T, fencePassword, doToken string) *inventory.Inventory {
+// exampleInventory is examples/cluster.toml with its secret where it says:
+// the DigitalOcean token, for the reserved IP and the fence agent, in
+// $DIGITALOCEAN_TOKEN.
+func exampleInventory(t *testing.T, doToken string) *inventory.Inventory {
 	t.Helper()
 	inv, err := inventory.Load("../../examples/cluster.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw := filepath.Join(t.TempDir(), "fence-password")
-	if err := os.WriteFile(pw, []byte(fencePassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv.Fencing.PasswordFile = pw
 	t.Setenv("DIGITALOCEAN_TOKEN", doToken)
 	return inv
 }

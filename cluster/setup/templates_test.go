@@ -17,7 +17,7 @@ import (
 // example inventory (WireGuard, DigitalOcean, tie-breaker) and a 3-node lab
 // inventory, and compares them with testdata/golden.
 func TestGeneratedFiles(t *testing.T) {
-	example := exampleInventory(t, "not-a-real-password", "not-a-real-token")
+	example := exampleInventory(t, "not-a-real-token")
 	for name, inv := range map[string]*inventory.Inventory{"example": example, "lab3": labInventory(t, 3), "lab2": labInventory(t, 2)} {
 		t.Run(name, func(t *testing.T) {
 			conns := fakeConns(inv, [2]string{"wg pubkey", "PUBKEY-OF-THE-PEER="})

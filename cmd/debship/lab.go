@@ -37,7 +37,7 @@ glusterfs, wireguard, ufw and fail2ban are installed but not enabled, so that
 
 The lab needs root and the Debian packages debootstrap, systemd-container,
 iproute2 and openssh-client. The first "lab up" builds the base root from
-this host's apt mirror (2-4 minutes, cached in ` + lab.DefaultCacheDir + `);
+this host's apt mirror (1-4 minutes, cached in ` + lab.DefaultCacheDir + `);
 later runs boot in seconds. One lab runs per machine at a time.
 
 Examples:

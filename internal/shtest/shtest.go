@@ -65,7 +65,7 @@ func Literal(script, value string) (bool, error) {
 		if !ok || problem != nil {
 			return problem == nil
 		}
-		text, lit := cook(w)
+		text, lit := Cook(w)
 		if !strings.Contains(text, value) {
 			return true
 		}
@@ -107,9 +107,9 @@ func Literal(script, value string) (bool, error) {
 	return found, nil
 }
 
-// cook returns the text a word stands for, with every expansion replaced
+// Cook returns the text a word stands for, with every expansion replaced
 // by NUL, and whether it is literal text only.
-func cook(w *syntax.Word) (string, bool) {
+func Cook(w *syntax.Word) (string, bool) {
 	var b strings.Builder
 	lit := true
 	for i, p := range w.Parts {
