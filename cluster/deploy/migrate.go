@@ -12,10 +12,6 @@ import (
 	"gitlab.com/debship/debship/debbuild"
 )
 
-// migrationLines is how much of a migration's output the summary and the
-// history keep: the end, where the error is.
-const migrationLines = 20
-
 // Migration outcomes in NodeResult.Migration.
 const (
 	MigrationRan     = "ran"
@@ -41,7 +37,7 @@ func (d *deployment) migrate(ctx context.Context, t transport.Transport, n strin
 	}
 	end := d.step(n, "migrate", "systemctl start %s", unit)
 	mctx, cancel := context.WithTimeout(ctx, d.o.MigrateTimeout)
-	m, err := host.RunMigration(mctx, t, unit, migrationLines)
+	m, err := host.RunMigration(mctx, t, unit)
 	timedOut := mctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	if err != nil {

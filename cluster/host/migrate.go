@@ -29,12 +29,17 @@ func (m Migration) How() string {
 	return "failed"
 }
 
+// MigrationLines is how much of a migration's output RunMigration keeps:
+// the end, where the error is.
+const MigrationLines = 20
+
 // RunMigration starts the oneshot migration unit on the node and waits
-// for it to finish (deploy/migrate.sh), keeping the last lines of its
-// output. A node without the unit runs nothing (Ran is false). The error
-// is only for not getting an answer; a failed migration is m.Failed().
-func RunMigration(ctx context.Context, t transport.Transport, unit string, lines int) (Migration, error) {
-	script, err := templates.Render("deploy/migrate.sh", map[string]any{"Unit": unit, "Lines": lines})
+// for it to finish (deploy/migrate.sh), keeping the last MigrationLines
+// lines of its output. A node without the unit runs nothing (Ran is
+// false). The error is only for not getting an answer; a failed migration
+// is m.Failed().
+func RunMigration(ctx context.Context, t transport.Transport, unit string) (Migration, error) {
+	script, err := templates.Render("deploy/migrate.sh", map[string]any{"Unit": unit, "Lines": MigrationLines})
 	if err != nil {
 		return Migration{}, err
 	}
