@@ -400,6 +400,8 @@ func TestCLI(t *testing.T) {
 	}
 	if _, stderr, code := debship("ci", "generate", "--debship-version", "v0.1.0"); code != 0 || !strings.Contains(stderr, "created .gitlab-ci.yml") {
 		t.Fatalf("generate: %d %s", code, stderr)
+	} else if strings.Contains(stderr, "warning") {
+		t.Errorf("generate for the example (mode cluster) warns: %s", stderr)
 	}
 	if _, _, code := debship("ci", "generate", "--check", "--debship-version", "v0.1.0"); code != 0 {
 		t.Errorf("--check of fresh files: exit %d", code)
@@ -419,6 +421,18 @@ func TestCLI(t *testing.T) {
 	}
 	if _, _, code := debship("ci", "generate", "--no-deploy", "--auto-deploy", "--debship-version", "v0.1.0"); code != 2 {
 		t.Errorf("contradicting flags: exit %d, want 2", code)
+	}
+	// A deploy job for a package in the default mode "systemd", which
+	// deploy refuses: one line names pyproject.toml and the fix.
+	py := filepath.Join(dir, "pyproject.toml")
+	b, _ = os.ReadFile(py)
+	os.WriteFile(py, bytes.Replace(b, []byte("mode = \"cluster\"\n"), nil, 1), 0o644)
+	warning := "warning: " + py + `: the deploy job deploys to a cluster, which refuses a package built in mode "systemd" (its postinst starts the app outside pacemaker); set mode = "cluster" under [tool.debship]` + "\n"
+	if _, stderr, code = debship("ci", "generate", "--debship-version", "v0.1.0"); code != 0 || !strings.Contains(stderr, warning) {
+		t.Errorf("generate for mode systemd: %d %s, want the line %q", code, stderr, warning)
+	}
+	if _, stderr, code = debship("ci", "generate", "--no-deploy", "--debship-version", "v0.1.0"); code != 0 || strings.Contains(stderr, "warning") {
+		t.Errorf("generate without a deploy job warns: %d %s", code, stderr)
 	}
 	if _, stderr, code := debship("release", "--tag", "v1.4.0", "x.deb"); code != 1 || !strings.Contains(stderr, "x.deb") {
 		t.Errorf("release of a missing file: %d %s", code, stderr)

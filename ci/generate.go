@@ -129,6 +129,19 @@ func Generate(spec *debbuild.Spec, o Options) ([]File, error) {
 	return files, nil
 }
 
+// Warnings are what the user must hear about the generated files: a
+// deploy job for a package built in mode "systemd", which debship deploy
+// refuses (its postinst would start the app outside pacemaker). Each is
+// one line naming the file and the fix.
+func Warnings(spec *debbuild.Spec, o Options) []string {
+	var w []string
+	if o.Deploy && spec.Mode != debbuild.ModeCluster {
+		w = append(w, fmt.Sprintf("%s: the deploy job deploys to a cluster, which refuses a package built in mode %q (its postinst starts the app outside pacemaker); set mode = \"cluster\" under [tool.debship]",
+			spec.PyProject, spec.Mode))
+	}
+	return w
+}
+
 // pipelineData is what the templates see. Values that end up inside YAML
 // or a Dockerfile are validated or pre-encoded here, so that no user string
 // can change the structure of the file.

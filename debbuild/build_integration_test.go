@@ -111,6 +111,7 @@ func TestBuildExample(t *testing.T) {
 			"Depends: python3 (>= 3.11), python3 (<< 3.12), adduser",
 			"Homepage: https://gitlab.com/debship/debship",
 			"Description: Example web site for debship: a stdlib-only WSGI app",
+			"X-Debship-Mode: cluster", // the example's pyproject.toml
 			" postinst", " prerm", " postrm", " conffiles", " md5sums",
 		} {
 			if !strings.Contains(info, want) {
@@ -248,13 +249,15 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 func TestInstallUpgradePurge(t *testing.T) {
 	testenv.NeedCommand(t, "dpkg-deb", "chroot")
 	dir := exampleRepo(t)
-	v1 := buildProject(t, dir, Overrides{}, false)
+	// Mode systemd (the example's is cluster): installed alone, the
+	// package enables and starts its unit.
+	v1 := buildProject(t, dir, Overrides{Mode: ModeSystemd}, false)
 	// The next release, as a user makes it: bump the version, commit.
 	py := filepath.Join(dir, "pyproject.toml")
 	b, _ := os.ReadFile(py)
 	os.WriteFile(py, bytes.Replace(b, []byte(`version = "1.4.0"`), []byte(`version = "1.5.0"`), 1), 0o644)
 	run(t, "git", "-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-q", "-a", "-m", "release 1.5.0")
-	v2 := buildProject(t, dir, Overrides{}, false)
+	v2 := buildProject(t, dir, Overrides{Mode: ModeSystemd}, false)
 	root := debroot.Root(t, hostSuite(t))
 	chroot := func(args ...string) (string, error) {
 		out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput()

@@ -50,6 +50,7 @@ func writeDeb(root, final string, di debInfo) error {
 		Scripts:     di.scripts,
 		Compression: s.Compression,
 		MTime:       di.mtime,
+		Fields:      map[string]string{ModeField: s.Mode},
 	})
 }
 
@@ -69,6 +70,9 @@ type TreePackage struct {
 	Scripts     map[string][]byte // preinst, postinst, prerm, postrm
 	Compression string            // xz, zstd, gzip, none
 	MTime       time.Time         // of every entry
+	// Fields are further control fields ("X-Debship-Mode"); an empty
+	// value writes none.
+	Fields map[string]string
 }
 
 // WriteTree packs the tree under root into the .deb final (temp file and
@@ -153,6 +157,7 @@ func WriteTree(root, final string, p TreePackage) error {
 			Contents:   contents,
 			Deb: nfpm.Deb{
 				Compression: p.Compression,
+				Fields:      p.Fields,
 			},
 		},
 	}

@@ -28,7 +28,11 @@ type Package struct {
 	Members []string `json:"members"`
 	// Target is the Debian release the package was built for, from its
 	// version (VersionTarget); "" when it names none.
-	Target    string            `json:"target,omitempty"`
+	Target string `json:"target,omitempty"`
+	// Mode is the mode the package was built in, ModeCluster or
+	// ModeSystemd (its ModeField, else what its postinst does); "" when
+	// neither says (the postinst starts no unit).
+	Mode      string            `json:"mode,omitempty"`
 	Control   []Field           `json:"control"`
 	Scripts   map[string]string `json:"scripts,omitempty"`
 	Conffiles []string          `json:"conffiles,omitempty"`
@@ -146,6 +150,7 @@ func ReadPackage(file string) (*Package, error) {
 	if r, ok := VersionTarget(p.Field("Version")); ok {
 		p.Target = r.Target
 	}
+	p.Mode = p.readMode()
 	conf := map[string]bool{}
 	for _, c := range p.Conffiles {
 		conf[strings.TrimPrefix(c, "/")] = true

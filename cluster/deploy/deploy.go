@@ -182,6 +182,7 @@ func (e *Error) Error() string { return e.Result.Message }
 type debFile struct {
 	path, pkg, version, arch, sha256 string
 	target                           string // the release it was built for ("debian-13"); "" when untargeted
+	mode                             string // debbuild.ModeCluster, ModeSystemd or "" (Package.Mode)
 	data                             []byte
 }
 
@@ -220,7 +221,7 @@ func readDeb(path string) (*debFile, []string) {
 	if err != nil {
 		return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
 	}
-	return &debFile{path: path, pkg: id.Package, version: id.Version, arch: id.Arch, sha256: id.SHA256, target: id.Target, data: data}, problems
+	return &debFile{path: path, pkg: id.Package, version: id.Version, arch: id.Arch, sha256: id.SHA256, target: id.Target, mode: p.Mode, data: data}, problems
 }
 
 // deployment is one run of Run.
@@ -375,6 +376,9 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		if deb.pkg != "" && deb.pkg != d.inv.App.Package {
 			problems = append(problems, fmt.Sprintf("%s is the package %q, but the cluster runs %q ([app] package in %s)", filepath.Base(debPath), deb.pkg, d.inv.App.Package, d.inv.Path))
 		} else if p := appUserProblem(d.inv, debPath); p != "" {
+			problems = append(problems, p)
+		}
+		if p := modeProblem(deb, d.inv, o.Kind); p != "" {
 			problems = append(problems, p)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/progress"
+	"gitlab.com/debship/debship/debbuild"
 )
 
 func TestMakePlan(t *testing.T) {
@@ -266,6 +267,7 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 	other := makeDeb(t, "other-app", "2.0-1")
 	forBookworm := makeDeb(t, "hello-web", "2.0-1+deb12u1")
 	forTrixie := makeDeb(t, "hello-web", "2.0-1+deb13u1")
+	systemdMode := makeDebWith(t, "hello-web", "2.0-1", debbuild.TreePackage{Fields: map[string]string{debbuild.ModeField: debbuild.ModeSystemd}})
 	for _, c := range []struct {
 		name  string
 		deb   string
@@ -279,6 +281,8 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 			"hello-web_2.0-1+deb13u1_all.deb is built for debian-13, but node2 runs Debian 12; deploy its build for debian-12 (debship build --target debian-12)"},
 		{"a release debship does not build for", forTrixie, func(f *fakeCluster) { f.release["node1"] = 14 },
 			"hello-web_2.0-1+deb13u1_all.deb is built for debian-13, but node1 runs Debian 14, which debship does not build for (debian-13, debian-12)"},
+		{"built in mode systemd", systemdMode, nil,
+			`hello-web_2.0-1_all.deb was built in mode "systemd": its postinst enables and starts hello-web.service, which would run outside pacemaker; set mode = "cluster" under [tool.debship] in pyproject.toml`},
 		{"node offline", v2, func(f *fakeCluster) { f.offline["node2"] = true }, "node2 is offline in pacemaker"},
 		{"lock held", v2, func(f *fakeCluster) {
 			f.lock = (&Lock{ID: "x", Holder: "alice", Host: "laptop", PID: 42, Kind: KindDeploy, Version: "1.5-1", Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}).xml()
@@ -338,6 +342,36 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunFakeRollbackToSystemdMode: a rollback to a version whose .deb
+// (built by an older debship, so with no X-Debship-Mode field) has a
+// postinst that starts the app is refused like such a deploy, and says how
+// to roll back instead; nothing changes.
+func TestRunFakeRollbackToSystemdMode(t *testing.T) {
+	old := makeDebWith(t, "hello-web", "1.0-1", debbuild.TreePackage{Scripts: map[string][]byte{
+		"postinst": []byte("#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then\n\tdeb-systemd-invoke $_action 'hello-web.service' >/dev/null || true\nfi\n"),
+	}})
+	cur := makeDebWith(t, "hello-web", "2.0-1", debbuild.TreePackage{Fields: map[string]string{debbuild.ModeField: debbuild.ModeCluster}})
+	f := newFakeCluster("2.0-1")
+	f.seed(t, old)
+	f.seed(t, cur)
+	o, _ := fakeOptions(f, t, "")
+	o.Kind = KindRollback
+	_, err := Run(context.Background(), o)
+	want := `hello-web_1.0-1_all.deb was built in mode "systemd": its postinst enables and starts hello-web.service, which would run outside pacemaker; roll back to a version built in mode "cluster" (--to VERSION), or set mode = "cluster"`
+	var pe *PreflightError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want a preflight error with %q, got %v", want, err)
+	}
+	for _, n := range f.nodes {
+		if f.inst[n] != "2.0-1" || len(f.history[n]) != 0 {
+			t.Errorf("%s changed: %s, history %q", n, f.inst[n], f.history[n])
+		}
+	}
+	if cmds := f.commands(`crm_resource --(ban|clear|cleanup)|move-ip|apt-get install -y|cibadmin --create`); len(cmds) > 0 {
+		t.Errorf("changed the cluster: %q", cmds)
 	}
 }
 

@@ -486,6 +486,13 @@ func debVersionOf(b []byte) string {
 // makeDeb writes a small valid .deb of the given package and version.
 func makeDeb(t *testing.T, pkg, version string) string {
 	t.Helper()
+	return makeDebWith(t, pkg, version, debbuild.TreePackage{})
+}
+
+// makeDebWith is makeDeb with the control fields and maintainer scripts of
+// extra.
+func makeDebWith(t *testing.T, pkg, version string, extra debbuild.TreePackage) string {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc", pkg), 0o755); err != nil {
 		t.Fatal(err)
@@ -495,7 +502,8 @@ func makeDeb(t *testing.T, pkg, version string) string {
 	}
 	out := filepath.Join(t.TempDir(), fmt.Sprintf("%s_%s_all.deb", pkg, version))
 	err := debbuild.WriteTree(root, out, debbuild.TreePackage{Name: pkg, Version: version, Arch: "all", Maintainer: "t <t@example.org>",
-		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0)})
+		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0),
+		Fields: extra.Fields, Scripts: extra.Scripts})
 	if err != nil {
 		t.Fatal(err)
 	}

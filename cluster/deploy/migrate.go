@@ -10,12 +10,7 @@ import (
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
-	"gitlab.com/debship/debship/templates"
 )
-
-// migrationLines is how much of a migration's output the summary and the
-// history keep: the end, where the error is.
-const migrationLines = 20
 
 // Migration outcomes in NodeResult.Migration.
 const (
@@ -23,37 +18,6 @@ const (
 	MigrationFailed  = "failed"
 	MigrationSkipped = "skipped" // --skip-migrate
 )
-
-// migration is what the migration script reported.
-type migration struct {
-	ran    bool
-	rc     string
-	status string
-	output []string
-}
-
-func parseMigration(out string) migration {
-	var m migration
-	head, output, _ := strings.Cut(out, "-- output")
-	output = strings.TrimPrefix(output, "\n")
-	for _, l := range strings.Split(head, "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
-		switch k {
-		case "migration":
-			m.ran = v == "ran"
-		case "rc":
-			m.rc = v
-		case "status":
-			m.status = v
-		}
-	}
-	for _, l := range strings.Split(strings.TrimRight(output, "\n"), "\n") {
-		if l != "" {
-			m.output = append(m.output, l)
-		}
-	}
-	return m
-}
 
 // migrate runs the package's migration on node n when this deploy has not
 // run it yet: on the first updated node, after its install, before it
@@ -71,13 +35,9 @@ func (d *deployment) migrate(ctx context.Context, t transport.Transport, n strin
 		d.log(n, "migration skipped (--skip-migrate): %s was not started", unit)
 		return nil
 	}
-	script, err := templates.Render("deploy/migrate.sh", map[string]any{"Unit": unit, "Lines": migrationLines})
-	if err != nil {
-		return err
-	}
 	end := d.step(n, "migrate", "systemctl start %s", unit)
 	mctx, cancel := context.WithTimeout(ctx, d.o.MigrateTimeout)
-	out, err := transport.Output(mctx, t, string(script))
+	m, err := host.RunMigration(mctx, t, unit)
 	timedOut := mctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	if err != nil {
@@ -95,25 +55,20 @@ func (d *deployment) migrate(ctx context.Context, t transport.Transport, n strin
 		end(err, "")
 		return err
 	}
-	m := parseMigration(out)
-	if !m.ran {
+	if !m.Ran {
 		end(nil, "the package has no migration")
 		return nil
 	}
-	nr.MigrationOutput = m.output
-	if m.rc != "0" {
+	nr.MigrationOutput = m.Output
+	if m.Failed() {
 		nr.Migration = MigrationFailed
-		status := "failed"
-		if m.status != "" && m.status != "0" {
-			status = "exited with status " + m.status
-		}
-		err := fmt.Errorf("the migration (%s) %s%s", unit, status, outputTail(m.output))
+		err := fmt.Errorf("the migration (%s) %s%s", unit, m.How(), outputTail(m.Output))
 		end(err, "")
 		return err
 	}
 	nr.Migration = MigrationRan
-	if len(m.output) > 0 {
-		end(nil, "done: %s", m.output[len(m.output)-1])
+	if len(m.Output) > 0 {
+		end(nil, "done: %s", m.Output[len(m.Output)-1])
 	} else {
 		end(nil, "done")
 	}

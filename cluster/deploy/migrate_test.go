@@ -118,21 +118,6 @@ func TestRunFakeMigration(t *testing.T) {
 	}
 }
 
-func TestParseMigration(t *testing.T) {
-	for _, c := range []struct {
-		out  string
-		want migration
-	}{
-		{"migration=none", migration{}},
-		{"migration=ran\nrc=0\nstatus=0\n-- output", migration{ran: true, rc: "0", status: "0"}},
-		{"migration=ran\nrc=1\nstatus=2\n-- output\nfirst\n\nlast", migration{ran: true, rc: "1", status: "2", output: []string{"first", "last"}}},
-	} {
-		if got := parseMigration(c.out); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("parseMigration(%q) = %+v, want %+v", c.out, got, c.want)
-		}
-	}
-}
-
 // TestAppUserProblem: a .deb whose unit runs as another user than the
 // owner of the shared directory is refused before anything changes.
 func TestAppUserProblem(t *testing.T) {

@@ -558,3 +558,22 @@ func releaseMismatch(deb *debFile, node string, nodeVersion int) string {
 	return fmt.Sprintf("%s is built for %s, but %s runs Debian %d; deploy its build for %s (debship build --target %s)",
 		deb.cacheName(), deb.target, node, nodeVersion, want.Target, want.Target)
 }
+
+// modeProblem is the sentence refusing a .deb built in mode "systemd": its
+// postinst enables and starts the app's unit, so dpkg would start the app
+// outside pacemaker on the node the deploy has just taken out of service,
+// and systemd at every boot. A rollback goes back to a version that ran
+// before and gets the same check (its .deb is read like any other): that
+// version's postinst would start the app just the same. "" for a package
+// in mode "cluster" or one whose postinst starts nothing.
+func modeProblem(deb *debFile, inv *inventory.Inventory, kind string) string {
+	if deb.mode != debbuild.ModeSystemd {
+		return ""
+	}
+	fix := "set mode = \"cluster\" under [tool.debship] in pyproject.toml, build it again and deploy that"
+	if kind == KindRollback {
+		fix = "roll back to a version built in mode \"cluster\" (--to VERSION), or " + fix
+	}
+	return fmt.Sprintf("%s was built in mode \"systemd\": its postinst enables and starts %s, which would run outside pacemaker; %s",
+		deb.cacheName(), inv.AppUnit(), fix)
+}

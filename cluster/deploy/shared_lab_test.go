@@ -71,7 +71,8 @@ func httpDo(method, url string, body []byte) (int, string, error) {
 // TestSharedDirAndMigrationsLab: the app's own directory on the shared
 // file system (one uid on every node although the nodes would allocate
 // different ones, written through the floating IP, read on the other node,
-// kept through a failover) and its migrations (once per deploy, as the
+// kept through a failover) and its migrations (once at the first install,
+// on one node, before the app started; once per deploy, as the
 // service's user, none for a refused deploy, a failing one rolled back
 // without a failed request, once per rollback with the command of the
 // version brought back, none with --skip-migrate).
@@ -122,6 +123,18 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 		name string
 		f    func(t *testing.T)
 	}{
+		{"the first install migrated once, on node1, as the app, before the app started", func(t *testing.T) {
+			if got, want := since(t, "node1", 0), ranAsApp(t, "1.0.0", "node1"); got != want {
+				t.Errorf("migrations of cluster apply --package:\n%s\nwant one line %q", got, want)
+			}
+			migrated := atoi(e.sh(t, "node1", "stat -c %Y "+log))
+			for _, n := range []string{"node1", "node2"} {
+				started := atoi(e.sh(t, n, `date -d "$(systemctl show -p ActiveEnterTimestamp --value hello-web.service)" +%s`))
+				if started < migrated {
+					t.Errorf("the app started on %s at %d, before the migration ended at %d", n, started, migrated)
+				}
+			}
+		}},
 		{"one uid on every node, the directory is the app's", func(t *testing.T) {
 			want := e.sh(t, "node1", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
 			got := e.sh(t, "node2", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")

@@ -71,3 +71,10 @@ func DaemonReload(ctx context.Context, t transport.Transport) error {
 	_, err := transport.Output(ctx, t, "systemctl daemon-reload")
 	return err
 }
+
+// HasUnitFile reports whether systemd has a unit file for unit (a drop-in
+// alone does not count). The error is only for not getting an answer.
+func HasUnitFile(ctx context.Context, t transport.Transport, unit string) (bool, error) {
+	out, err := transport.Output(ctx, t, "systemctl show -p FragmentPath --value "+q(unit)+" 2>/dev/null || true")
+	return out != "", err
+}

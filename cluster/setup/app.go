@@ -6,18 +6,38 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/debbuild"
 )
 
 func appPhase(inv *inventory.Inventory, o Options) Phase {
 	primary := []inventory.Node{inv.Primary()}
 	return Phase{Name: PhaseApp, Stages: append(sharedStages(inv),
 		Stage{Nodes: inv.Members(), Steps: append(dropInSteps(inv), installStep())},
-		Stage{Nodes: primary, Steps: []Step{appResourceStep(), constraintsStep()}},
+		// One node migrates, before the resource that starts the app
+		// exists: a failed migration leaves the app stopped everywhere.
+		Stage{Nodes: primary, Steps: []Step{migrateStep(), appResourceStep(), constraintsStep()}},
 	)}
+}
+
+// packageProblem refuses, before any node is contacted, a --package built
+// in mode "systemd": its postinst would enable and start the app on every
+// node, outside pacemaker and before the app resource exists. A file that
+// is not a readable .deb is left to the install step, which reports it.
+func packageProblem(inv *inventory.Inventory, path string) error {
+	if path == "" {
+		return nil
+	}
+	p, err := debbuild.ReadPackage(path)
+	if err != nil || p.Mode != debbuild.ModeSystemd {
+		return nil
+	}
+	return fmt.Errorf("%s was built in mode \"systemd\": its postinst would enable and start %s on every node, outside pacemaker; set mode = \"cluster\" under [tool.debship] in pyproject.toml, build it again and apply that",
+		filepath.Base(path), inv.AppUnit())
 }
 
 // installStep installs the first version of the app from --package. Later
@@ -54,6 +74,72 @@ func installStep() Step {
 				return fmt.Errorf("%s is the package %q, but the inventory's app is %q", filepath.Base(dst), name, want)
 			}
 			return host.InstallDeb(ctx, t.T, dst, host.DebOptions{})
+		},
+	}
+}
+
+// migrateTimeout bounds the first install's migration, as deploy's
+// default --migrate-timeout does.
+const migrateTimeout = 30 * time.Minute
+
+// migrateStep runs the package's migration (<package>-migrate.service,
+// shipped when [tool.debship] migrate is set) once, on one node, after the
+// first install and before the app resource exists: as a deploy migrates
+// before a node takes traffic, the app never answers from an unmigrated
+// database. Once the resource exists, migrations are the deploys'.
+func migrateStep() Step {
+	return Step{
+		Name: "app migration",
+		Hint: "the migration runs as the package's -migrate.service on the node (journalctl -u there); apply runs it again, before the app starts, until it succeeds " +
+			"(a fix in a new .deb: apt-get remove the package on the nodes, then apply --package the new one)",
+		Check: func(ctx context.Context, t *Target) (State, error) {
+			if t.Run.migrated.Load() {
+				return Done(), nil
+			}
+			ok, missing, err := appInstalledEverywhere(ctx, t)
+			if err != nil {
+				return State{}, err
+			}
+			if !ok {
+				return Skipped("runs after %s is installed on %s", t.Inv().App.Package, strings.Join(missing, ", ")), nil
+			}
+			p, err := host.ReadPrimitive(ctx, t.T, inventory.ResourceApp)
+			switch {
+			case err != nil && !host.ClusterUp(ctx, t.T):
+				return Skipped("runs once the cluster runs, before the app resource is created"), nil
+			case err != nil:
+				return State{}, err
+			case p != nil:
+				return Done(), nil // the app has started: deploys migrate
+			}
+			unit := debbuild.MigrateUnit(t.Inv().App.Package)
+			has, err := host.HasUnitFile(ctx, t.T, unit)
+			if err != nil || !has {
+				return Done(), err // the package has no migration
+			}
+			return Todo("run %s once before the app starts", unit), nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			unit := debbuild.MigrateUnit(t.Inv().App.Package)
+			mctx, cancel := context.WithTimeout(ctx, migrateTimeout)
+			m, err := host.RunMigration(mctx, t.T, unit)
+			cancel()
+			if err != nil {
+				// Cut off: it must not go on running on its own.
+				sctx, c := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				_ = host.Stop(sctx, t.T, unit)
+				c()
+				return fmt.Errorf("the migration %s did not finish (%w), so the app was not started", unit, err)
+			}
+			if m.Failed() {
+				out := "it printed nothing (journalctl -u " + unit + " on the node has systemd's view)"
+				if len(m.Output) > 0 {
+					out = "its output ends:\n  " + strings.Join(m.Output, "\n  ")
+				}
+				return fmt.Errorf("the migration %s %s, so the app was not started; %s", unit, m.How(), out)
+			}
+			t.Run.migrated.Store(true)
+			return nil
 		},
 	}
 }

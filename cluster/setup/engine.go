@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gitlab.com/debship/debship/cluster/host"
@@ -156,6 +157,10 @@ type Run struct {
 
 	mu    sync.Mutex
 	cache map[string]any
+
+	// migrated: this run ran the first install's migration (migrateStep),
+	// which is then done although the app resource does not exist yet.
+	migrated atomic.Bool
 }
 
 type secrets struct {
@@ -183,6 +188,9 @@ func NewRun(inv *inventory.Inventory, conns map[string]transport.Transport, o Op
 // secrets, without a connection.
 func prepare(inv *inventory.Inventory, o Options) (*Run, error) {
 	if err := inv.RequireFencing(); err != nil {
+		return nil, err
+	}
+	if err := packageProblem(inv, o.Package); err != nil {
 		return nil, err
 	}
 	for _, p := range o.Only {

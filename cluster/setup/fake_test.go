@@ -12,13 +12,15 @@ import (
 )
 
 // fakeT answers commands from a table (first matching substring wins) and
-// records what it was asked and what was uploaded.
+// records what it was asked and what was uploaded. A test that plays state
+// across commands answers first with respond (ok false: not its command).
 type fakeT struct {
 	name    string
 	mu      sync.Mutex
 	answers [][2]string
 	ran     []string
 	uploads map[string]string
+	respond func(cmd string) (out string, ok bool, err error)
 }
 
 func newFake(name string, answers ...[2]string) *fakeT {
@@ -31,6 +33,11 @@ func (f *fakeT) Run(ctx context.Context, cmd string) ([]byte, []byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ran = append(f.ran, cmd)
+	if f.respond != nil {
+		if out, ok, err := f.respond(cmd); ok {
+			return []byte(out), nil, err
+		}
+	}
 	for _, a := range f.answers {
 		if strings.Contains(cmd, a[0]) {
 			if strings.HasPrefix(a[1], "!") {

@@ -479,7 +479,7 @@ var readOnlyCommands = map[string]func(args []string) bool{
 	"cat": anyArgs, "sha256sum": anyArgs, "cut": anyArgs, "stat": anyArgs, "head": anyArgs,
 	"awk": anyArgs, "grep": anyArgs, "tr": anyArgs, "findmnt": anyArgs, "dpkg-query": anyArgs, "crm_mon": anyArgs,
 	"command":         func(a []string) bool { return len(a) > 0 && a[0] == "-v" },
-	"systemctl":       func(a []string) bool { return hasAny(a, "is-enabled", "is-active") },
+	"systemctl":       func(a []string) bool { return hasAny(a, "is-enabled", "is-active", "show") },
 	"cibadmin":        func(a []string) bool { return hasAny(a, "--query") },
 	"crm_attribute":   func(a []string) bool { return hasAny(a, "--query") },
 	"wg":              func(a []string) bool { return len(a) == 1 && a[0] == "pubkey" },

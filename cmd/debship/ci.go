@@ -93,6 +93,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			for _, w := range ci.Warnings(spec, o) {
+				fmt.Fprintln(os.Stderr, "warning: "+w)
+			}
 			if c.Bool("check") {
 				st, err := ci.Check(spec.Dir, files)
 				if err != nil {

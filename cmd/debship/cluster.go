@@ -207,10 +207,14 @@ done already, "changed", "skipped": waits, or "failed"); and last a "result"
 event with the summary (changes per phase, the failed steps). A step event:
 ` + applyExample + `
 
---package installs the first version of the app on every node that runs it
-and then creates the app's cluster resource; without it, the resource waits
-for the first "debship deploy" (no failed actions for a unit that does not
-exist yet).
+--package installs the first version of the app on every node that runs it,
+runs its migration ([tool.debship] migrate) once from one node, and then
+creates the app's cluster resource, which starts the app; a failed migration
+stops the apply with its output and starts nothing. The package must be
+built in mode "cluster" ([tool.debship] mode = "cluster" in pyproject.toml):
+one whose postinst starts the app itself is refused. Without --package, the
+resource waits for the first "debship deploy" (no failed actions for a unit
+that does not exist yet).
 
 Examples:
    debship cluster apply -i cluster.toml --accept-new-host-keys

@@ -21,7 +21,10 @@ func inspectCommand() *cli.Command {
 maintainer scripts, conffiles, systemd units and file tree.
 
 It says which Debian release the package was built for, from the suffix
-of its version (1.4-1+deb13u1: debian-13).
+of its version (1.4-1+deb13u1: debian-13), and its mode: "cluster" (the
+units are installed only, pacemaker runs them) or "systemd" (the postinst
+enables and starts them, which debship deploy and cluster apply refuse),
+from its X-Debship-Mode field, else from what its postinst does.
 
 With --check it also verifies that the md5sums match the files, that scripts
 inside a virtualenv run the virtualenv's own interpreter, and that no build
@@ -76,7 +79,8 @@ func printPackage(p *debbuild.Package, checks []debbuild.CheckResult) {
 	if target == "" {
 		target = "none named by the version"
 	}
-	fmt.Printf("built for: %s\n\n", target)
+	fmt.Printf("built for: %s\n", target)
+	fmt.Printf("mode: %s\n\n", debbuild.ModeSentence(p.Mode))
 	for _, f := range p.Control {
 		fmt.Printf("%s: %s\n", f.Name, f.Value)
 	}

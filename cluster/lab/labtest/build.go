@@ -59,12 +59,13 @@ func BuildExample(t testing.TB, r debian.Release, version string, edit func(dir 
 		t.Fatal(err)
 	}
 	py := filepath.Join(dir, "pyproject.toml")
-	ReplaceIn(t, py, "[tool.debship]\n", "[tool.debship]\nmode = \"cluster\"\n")
 	ReplaceIn(t, py, "version = \"1.4.0\"", "version = \""+version+"\"")
 	if edit != nil {
 		edit(dir)
 	}
-	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{})
+	// The mode as a flag: whatever a variant's pyproject.toml says, the
+	// lab runs a package pacemaker starts.
+	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{Mode: debbuild.ModeCluster})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 # migrate.sh: the package's migration, started by debship deploy once per
 # deploy on the first updated node, after its install and before it takes
-# traffic. The unit (shipped by the .deb when [tool.debship] migrate is
+# traffic, and by cluster apply once on the first install, before the app's
+# resource exists. The unit (shipped by the .deb when [tool.debship] migrate is
 # set) runs as the service's user with its environment; a package without
 # one prints migration=none. Prints key=value lines, then the run's output.
 unit={{quote .Unit}}

@@ -1,0 +1,76 @@
+package debbuild
+
+import "strings"
+
+// The modes a package is built in ([tool.debship] mode).
+const (
+	// ModeSystemd: the postinst enables and (re)starts the units.
+	ModeSystemd = "systemd"
+	// ModeCluster: the units are installed only; pacemaker runs them.
+	ModeCluster = "cluster"
+)
+
+// ModeField is the control field in which a build records its mode, so
+// that deploy and cluster apply can refuse a package whose postinst would
+// start the app behind pacemaker's back, and dpkg -s shows it on a node.
+const ModeField = "X-Debship-Mode"
+
+// readMode is the mode the package was built in: its ModeField, or for a
+// .deb without one (built by an older debship, or not by debship) what its
+// postinst does: ModeSystemd when it enables or starts a unit, "" when it
+// starts nothing (which a cluster can run as well).
+func (p *Package) readMode() string {
+	if m := p.Field(ModeField); m != "" {
+		return m
+	}
+	if startsUnits(p.Scripts["postinst"]) {
+		return ModeSystemd
+	}
+	return ""
+}
+
+// startsUnits reports whether a maintainer script enables or starts a
+// systemd unit: deb-systemd-invoke with any action but stop (debship's
+// systemd mode and dh_installsystemd run it with a variable action),
+// deb-systemd-helper enable, or systemctl enable/start/restart.
+func startsUnits(script string) bool {
+	for _, line := range strings.Split(script, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		w := strings.Fields(line)
+		for i := 0; i+1 < len(w); i++ {
+			switch w[i] {
+			case "deb-systemd-invoke":
+				if w[i+1] != "stop" {
+					return true
+				}
+			case "deb-systemd-helper":
+				if w[i+1] == "enable" {
+					return true
+				}
+			case "systemctl":
+				for _, a := range w[i+1:] {
+					switch a {
+					case "enable", "start", "restart", "try-restart", "reload-or-restart":
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// ModeSentence says what the mode means for a cluster, for inspect.
+func ModeSentence(mode string) string {
+	switch mode {
+	case ModeCluster:
+		return "cluster (the units are installed only; pacemaker runs them)"
+	case ModeSystemd:
+		return "systemd (the postinst enables and starts the units; a cluster refuses it)"
+	case "":
+		return "none recorded (the postinst starts no unit)"
+	}
+	return mode
+}
