@@ -17,10 +17,12 @@ const aptEnv = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a "
 // keep local edits.
 const aptInstall = aptEnv + "apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --no-install-recommends "
 
-// aptInstallDeb installs a local .deb so that apt resolves new Depends
+// aptInstallDeb installs the app's .deb so that apt resolves new Depends
 // (dpkg -i would not); the lock timeout waits for an unattended upgrade
 // instead of failing, the conffile options keep local edits.
-const aptInstallDeb = aptEnv + "apt-get install -y -q --allow-downgrades --no-install-recommends -o DPkg::Lock::Timeout=300 " +
+// DEBSHIP_APP_INSTALL skips the rkhunter refresh of debship's apt hook
+// (templates/files/cluster/rkhunter-apt.conf): seconds of CPU per deploy.
+const aptInstallDeb = aptEnv + "DEBSHIP_APP_INSTALL=1 apt-get install -y -q --allow-downgrades --no-install-recommends -o DPkg::Lock::Timeout=300 " +
 	"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
 
 // MissingPackages lists the packages of pkgs that are not installed.

@@ -110,6 +110,7 @@ func hardenPhase(inv *inventory.Inventory) Phase {
 		steps = append(steps,
 			fileStep("rkhunter schedule", "/etc/default/rkhunter", 0o644, templateFile("rkhunter.default", func(*Target) any { return nil }), nil),
 			fileStep("rkhunter update settings", "/etc/rkhunter.conf.local", 0o644, templateFile("rkhunter.conf.local", func(*Target) any { return nil }), nil),
+			fileStep("rkhunter apt hook", "/etc/apt/apt.conf.d/91debship-rkhunter", 0o644, templateFile("rkhunter-apt.conf", func(*Target) any { return nil }), nil),
 			shStep("rkhunter file properties database", "run rkhunter --propupd on the node to see the error",
 				"test -s /var/lib/rkhunter/db/rkhunter.dat && echo ok || echo 'rkhunter --propupd (first run)'",
 				"rkhunter --propupd --nocolors >/dev/null"))
