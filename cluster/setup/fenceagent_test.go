@@ -50,7 +50,6 @@ func TestFenceDigitalOcean(t *testing.T) {
 			api.Close()
 		}
 		api = dotest.NewServer("dop_v1_secret")
-		api.PollsToComplete = 2
 		// More droplets than one page, so a lookup by name follows links.pages.next.
 		for i := 0; i < 205; i++ {
 			api.AddDroplet(5000+i, "other", "unrelated")
@@ -120,9 +119,9 @@ func TestFenceDigitalOcean(t *testing.T) {
 		{name: "monitor fails on a revoked token", before: func() { api.SetToken("dop_v1_new") },
 			stdin: func() string { return stdin("action=monitor") }, code: 1, stderr: "refused the token"},
 		{name: "validate-all", stdin: func() string { return stdin("action=validate-all") }},
-		{name: "429 is retried", before: func() { api.FailStatus, api.FailNext = http.StatusTooManyRequests, 2 },
+		{name: "429 is retried", before: func() { api.FailNext(http.StatusTooManyRequests, 2) },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 429", actions: []string{"power_off 102"}},
-		{name: "5xx is retried", before: func() { api.FailStatus, api.FailNext = http.StatusServiceUnavailable, 2 },
+		{name: "5xx is retried", before: func() { api.FailNext(http.StatusServiceUnavailable, 2) },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 503", actions: []string{"power_off 102"}},
 		{name: "401 names the token", before: func() { api.SetToken("dop_v1_new") },
 			stdin: func() string { return stdin("action=off", "plug=102") }, code: 1, stderr: "refused the token in " + token},
