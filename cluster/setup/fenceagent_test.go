@@ -146,7 +146,7 @@ func TestFenceDigitalOcean(t *testing.T) {
 			}
 			code, out, errs := run(in, args...)
 			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
-				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+				t.Fatalf("exit %d (want %d)\nstdout (want %q in it): %s\nstderr (want %q in it): %s", code, tc.code, tc.stdout, out, tc.stderr, errs)
 			}
 			if got := strings.Join(actions(), ","); got != strings.Join(tc.actions, ",") {
 				t.Errorf("actions %q, want %q", got, tc.actions)
