@@ -28,8 +28,12 @@
 //     server for the droplet whose address asks: SetDropletAddress)
 //
 // Actions are asynchronous as DigitalOcean's are: an action is in-progress
-// until it has been polled PollsToComplete times and its hook (OnAssign,
-// OnPowerOff, OnPowerOn: a lab test makes them act on lab nodes) returned.
+// until it has been polled pollsToComplete times and its hook (Hooks: a
+// lab test makes them act on lab nodes) returned.
+//
+// Everything a test changes or reads goes through methods that take the
+// server's lock: the requests are served on other goroutines, answering
+// agents that run as other processes.
 package dotest
 
 import (
@@ -60,27 +64,25 @@ type Server struct {
 	droplets map[int]*Droplet
 	actions  map[int]*action
 	nextID   int
-	// PollsToComplete is how many GETs of an action see it in progress.
-	PollsToComplete int
-	// FailNext makes the next N API requests answer with FailStatus (429
-	// or 5xx: the agent retries; 422: the IP is locked).
-	FailStatus int
-	FailNext   int
+	// failNext requests answer failStatus (FailNext).
+	failStatus int
+	failNext   int
 	fault      fault
-	// Requests records "METHOD PATH" of every API request.
-	Requests []string
-	// Done records every completed action.
-	done []Action
-	// RateLimit is the ratelimit-limit header (default 5000 per hour).
-	RateLimit int
+	// requests records "METHOD PATH" of every API request.
+	requests []string
+	// done records every completed action.
+	done      []Action
 	remaining int
+	hooks     Hooks
+}
 
-	// Hooks run when an action is carried out, before it reports
-	// completed; an error makes the action "errored". They run without
-	// the server's lock, one goroutine per action.
-	OnAssign   func(ip string, droplet int) error
-	OnPowerOff func(droplet int) error
-	OnPowerOn  func(droplet int) error
+// Hooks run when an action is carried out, before it reports completed;
+// an error makes the action "errored". They run without the server's
+// lock, one goroutine per action. A nil hook does nothing.
+type Hooks struct {
+	Assign   func(ip string, droplet int) error
+	PowerOff func(droplet int) error
+	PowerOn  func(droplet int) error
 }
 
 // Droplet is a droplet of the fake account.
@@ -101,6 +103,13 @@ type Action struct {
 	IP           string // reserved_ip actions
 	Status       string
 }
+
+const (
+	// pollsToComplete is how many GETs of an action see it in progress.
+	pollsToComplete = 2
+	// rateLimit is the ratelimit-limit header: DigitalOcean's 5000 per hour.
+	rateLimit = 5000
+)
 
 type reservedIP struct {
 	IP      string
@@ -145,7 +154,7 @@ func NewServerOn(l net.Listener, token string, ips ...string) *Server {
 
 func newServer(token string, ips []string) *Server {
 	s := &Server{token: token, ips: map[string]*reservedIP{}, droplets: map[int]*Droplet{}, addrs: map[string]int{}, actions: map[int]*action{},
-		nextID: 1000, PollsToComplete: 2, RateLimit: 5000, remaining: 5000}
+		nextID: 1000, remaining: rateLimit}
 	for _, ip := range ips {
 		s.ips[ip] = &reservedIP{IP: ip}
 	}
@@ -202,12 +211,19 @@ func (s *Server) Actions() []Action {
 	return slices.Clone(s.done)
 }
 
+// Requests returns "METHOD PATH" of every API request so far, in order.
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
 // Count returns how many requests match "METHOD PATH".
 func (s *Server) Count(req string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, r := range s.Requests {
+	for _, r := range s.requests {
 		if r == req {
 			n++
 		}
@@ -221,6 +237,23 @@ func (s *Server) Fail(status int, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = fault{status: status, until: time.Now().Add(d)}
+}
+
+// FailNext makes the next n API requests answer with status (429 or
+// 5xx: the agent retries; 422: the IP is locked, which only answers
+// requests for new actions). Counted, not timed: however late the agent
+// comes, it meets the failures.
+func (s *Server) FailNext(status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failStatus, s.failNext = status, n
+}
+
+// SetHooks sets what carries out the actions started from now on.
+func (s *Server) SetHooks(h Hooks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = h
 }
 
 // SetToken replaces the valid token: the old one is revoked.
@@ -243,7 +276,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("ratelimit-limit", strconv.Itoa(s.RateLimit))
+	w.Header().Set("ratelimit-limit", strconv.Itoa(rateLimit))
 	w.Header().Set("ratelimit-remaining", strconv.Itoa(s.remaining))
 	w.Header().Set("ratelimit-reset", strconv.FormatInt(reset.Unix(), 10))
 	w.WriteHeader(status)
@@ -271,7 +304,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.Requests = append(s.Requests, r.Method+" "+r.URL.Path)
+	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 	if f := s.fault; time.Now().Before(f.until) && f.status == 0 {
 		s.mu.Unlock()
 		select {
@@ -297,9 +330,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 422 (locked) only answers requests for new actions.
-	if s.FailNext > 0 && (s.FailStatus != http.StatusUnprocessableEntity || r.Method == http.MethodPost) {
-		s.FailNext--
-		s.failWith(w, s.FailStatus)
+	if s.failNext > 0 && (s.failStatus != http.StatusUnprocessableEntity || r.Method == http.MethodPost) {
+		s.failNext--
+		s.failWith(w, s.failStatus)
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
@@ -384,9 +417,10 @@ func (s *Server) reservedIPs(w http.ResponseWriter, r *http.Request, parts []str
 			return
 		}
 		ip.Locked = true
-		a := s.start(Action{Type: "assign_ip", ResourceType: "reserved_ip", ResourceID: droplet, IP: ip.IP}, func() error {
-			if s.OnAssign != nil {
-				return s.OnAssign(ip.IP, droplet)
+		assign, addr := s.hooks.Assign, ip.IP
+		a := s.start(Action{Type: "assign_ip", ResourceType: "reserved_ip", ResourceID: droplet, IP: addr}, func() error {
+			if assign != nil {
+				return assign(addr, droplet)
 			}
 			return nil
 		})
@@ -432,13 +466,13 @@ func (s *Server) dropletsAPI(w http.ResponseWriter, r *http.Request, parts []str
 		to := ""
 		switch typ {
 		case "power_off", "shutdown":
-			hook, to = s.OnPowerOff, "off"
+			hook, to = s.hooks.PowerOff, "off"
 		case "power_on":
-			hook, to = s.OnPowerOn, "active"
+			hook, to = s.hooks.PowerOn, "active"
 		case "power_cycle":
 			to = "active"
-			if s.OnPowerOff != nil && s.OnPowerOn != nil {
-				off, on := s.OnPowerOff, s.OnPowerOn
+			if s.hooks.PowerOff != nil && s.hooks.PowerOn != nil {
+				off, on := s.hooks.PowerOff, s.hooks.PowerOn
 				hook = func(id int) error {
 					if err := off(id); err != nil {
 						return err
@@ -556,7 +590,7 @@ func (s *Server) start(a Action, hook func() error) *action {
 // and its hook is done.
 func (s *Server) poll(a *action) map[string]any {
 	a.Polls++
-	if !a.complete && a.hookDone && a.Polls >= s.PollsToComplete {
+	if !a.complete && a.hookDone && a.Polls >= pollsToComplete {
 		a.complete = true
 		a.Status = "completed"
 		if a.hookErr != nil {

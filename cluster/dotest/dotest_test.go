@@ -3,6 +3,7 @@ package dotest
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestFakeAPI(t *testing.T) {
 		s.AddDroplet(100+i, "node"+string(rune('0'+i)), tag)
 	}
 	var offHook []int
-	s.OnPowerOff = func(id int) error { offHook = append(offHook, id); return nil }
+	s.SetHooks(Hooks{PowerOff: func(id int) error { offHook = append(offHook, id); return nil }})
 
 	tests := []struct {
 		name, method, path, body string
@@ -102,14 +103,21 @@ func TestFakeAPI(t *testing.T) {
 		t.Errorf("after power_off: status %s, hook %v, actions %v", s.DropletStatus(102), offHook, s.Actions())
 	}
 
-	// Faults: 429 for a while, a hang, a revoked token.
-	s.Fail(http.StatusTooManyRequests, 200*time.Millisecond)
-	if st, h, v := call(t, s, "tok", "GET", "/v2/droplets/101", ""); st != 429 || h.Get("ratelimit-remaining") != "0" || v["id"] != "too_many_requests" {
-		t.Errorf("during 429 fault: %d %v %v", st, h, v)
+	// Faults: 429 for a while (an hour: however late the request comes,
+	// it is inside the fault), a hang, a revoked token.
+	s.Fail(http.StatusTooManyRequests, time.Hour)
+	st, h, v := call(t, s, "tok", "GET", "/v2/droplets/101", "")
+	reset, _ := strconv.ParseInt(h.Get("ratelimit-reset"), 10, 64)
+	if st != 429 || h.Get("ratelimit-remaining") != "0" || v["id"] != "too_many_requests" || reset < time.Now().Add(59*time.Minute).Unix() {
+		t.Errorf("during an hour's 429 fault (ratelimit-reset must be its end): %d %v %v", st, h, v)
 	}
-	time.Sleep(250 * time.Millisecond)
+	s.FailNext(http.StatusTooManyRequests, 1)
+	s.Fail(http.StatusTooManyRequests, 0) // a fault whose time is over
+	if st, _, _ := call(t, s, "tok", "GET", "/v2/droplets/101", ""); st != 429 {
+		t.Errorf("FailNext 1: %d", st)
+	}
 	if st, _, _ := call(t, s, "tok", "GET", "/v2/droplets/101", ""); st != 200 {
-		t.Errorf("after the fault: %d", st)
+		t.Errorf("after the fault and the failed request: %d", st)
 	}
 	s.Fail(0, 3*time.Second)
 	if st, _, _ := call(t, s, "tok", "GET", "/v2/droplets/101", ""); st != 0 {

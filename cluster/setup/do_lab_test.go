@@ -52,7 +52,8 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		d.api.AddDroplet(id, n.Name, "debship")
 		d.api.SetDropletAddress(id, n.Address)
 	}
-	d.api.OnAssign = func(ip string, id int) error {
+	var hooks dotest.Hooks
+	hooks.Assign = func(ip string, id int) error {
 		n, _ := inv.Node(d.node[id])
 		out, err := osexec.Command("ip", "route", "replace", ip+"/32", "via", n.Address).CombinedOutput()
 		if err != nil {
@@ -62,7 +63,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		return nil
 	}
 	t.Cleanup(func() { osexec.Command("ip", "route", "del", d.ip+"/32").Run() })
-	d.api.OnPowerOff = func(id int) error {
+	hooks.PowerOff = func(id int) error {
 		t.Logf("fake API: power_off droplet %d (%s)", id, d.node[id])
 		if err := l.Crash(context.Background(), d.node[id]); err != nil {
 			// already down (crashed by the test): off is off
@@ -72,7 +73,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 	}
 	// DigitalOcean's power_on completes when the droplet is powered, not
 	// when its OS has booted: the boot goes on in the background.
-	d.api.OnPowerOn = func(id int) error {
+	hooks.PowerOn = func(id int) error {
 		t.Logf("fake API: power_on droplet %d (%s)", id, d.node[id])
 		d.boots.Add(1)
 		go func() {
@@ -90,6 +91,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		}()
 		return nil
 	}
+	d.api.SetHooks(hooks)
 	t.Cleanup(d.boots.Wait)
 
 	tok := filepath.Join(t.TempDir(), "do-token")

@@ -93,18 +93,12 @@ func TestDOReservedIPAgent(t *testing.T) {
 	}
 	a.want("monitor", 0)
 	a.want("start", 0) // already ours: no new action
-	posts := 0
-	for _, r := range api.Requests {
-		if r == "POST /v2/reserved_ips/198.51.100.20/actions" {
-			posts++
-		}
-	}
-	if posts != 1 {
-		t.Errorf("%d assign actions for 2 starts: %v", posts, api.Requests)
+	if posts := api.Count("POST /v2/reserved_ips/198.51.100.20/actions"); posts != 1 {
+		t.Errorf("%d assign actions for 2 starts: %v", posts, api.Requests())
 	}
 
 	// Failover: b takes it; a's monitor notices it lost it.
-	api.FailStatus, api.FailNext = http.StatusTooManyRequests, 1
+	api.FailNext(http.StatusTooManyRequests, 1)
 	b2.want("start", 0)
 	if h := api.Holder("198.51.100.20"); h != 102 {
 		t.Fatalf("after start on b: holder %d", h)
@@ -115,7 +109,7 @@ func TestDOReservedIPAgent(t *testing.T) {
 	a.want("monitor", 7)
 
 	// Locked by another action: retried until it is free.
-	api.FailStatus, api.FailNext = http.StatusUnprocessableEntity, 2
+	api.FailNext(http.StatusUnprocessableEntity, 2)
 	a.want("start", 0)
 	if h := api.Holder("198.51.100.20"); h != 101 {
 		t.Fatalf("after the retried start on a: holder %d", h)

@@ -50,7 +50,6 @@ func TestFenceDigitalOcean(t *testing.T) {
 			api.Close()
 		}
 		api = dotest.NewServer("dop_v1_secret")
-		api.PollsToComplete = 2
 		// More droplets than one page, so a lookup by name follows links.pages.next.
 		for i := 0; i < 205; i++ {
 			api.AddDroplet(5000+i, "other", "unrelated")
@@ -120,9 +119,9 @@ func TestFenceDigitalOcean(t *testing.T) {
 		{name: "monitor fails on a revoked token", before: func() { api.SetToken("dop_v1_new") },
 			stdin: func() string { return stdin("action=monitor") }, code: 1, stderr: "refused the token"},
 		{name: "validate-all", stdin: func() string { return stdin("action=validate-all") }},
-		{name: "429 is retried", before: func() { api.FailStatus, api.FailNext = http.StatusTooManyRequests, 2 },
+		{name: "429 is retried", before: func() { api.FailNext(http.StatusTooManyRequests, 2) },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 429", actions: []string{"power_off 102"}},
-		{name: "5xx is retried", before: func() { api.FailStatus, api.FailNext = http.StatusServiceUnavailable, 2 },
+		{name: "5xx is retried", before: func() { api.FailNext(http.StatusServiceUnavailable, 2) },
 			stdin: func() string { return stdin("action=off", "plug=102") }, stderr: "HTTP 503", actions: []string{"power_off 102"}},
 		{name: "401 names the token", before: func() { api.SetToken("dop_v1_new") },
 			stdin: func() string { return stdin("action=off", "plug=102") }, code: 1, stderr: "refused the token in " + token},
@@ -147,7 +146,7 @@ func TestFenceDigitalOcean(t *testing.T) {
 			}
 			code, out, errs := run(in, args...)
 			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
-				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+				t.Fatalf("exit %d (want %d)\nstdout (want %q in it): %s\nstderr (want %q in it): %s", code, tc.code, tc.stdout, out, tc.stderr, errs)
 			}
 			if got := strings.Join(actions(), ","); got != strings.Join(tc.actions, ",") {
 				t.Errorf("actions %q, want %q", got, tc.actions)
