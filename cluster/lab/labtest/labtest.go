@@ -42,6 +42,10 @@ var (
 	inMain  bool
 	used    bool
 	release func()
+	// reusable is whether the lab that is up is one this binary booted
+	// from the pristine base root: only such a lab is handed out again
+	// by Get (a lab left by another run, a user or a snapshot is not).
+	reusable bool
 )
 
 // Main runs the tests, takes the lab down if they used it, releases the
@@ -118,7 +122,7 @@ func get(t testing.TB, o getOptions) *lab.Lab {
 			release = r
 		}
 		used = true
-		if o.fresh {
+		if o.fresh || o.snapshot != "" || !reusable {
 			if err := lab.Down(ctx, lab.Options{Dir: Dir, Progress: progress}); err != nil {
 				t.Fatal(err)
 			}
@@ -128,6 +132,7 @@ func get(t testing.TB, o getOptions) *lab.Lab {
 		if l, err = lab.Up(ctx, up); err != nil {
 			t.Fatal(err)
 		}
+		reusable = o.snapshot == ""
 		// The lab may outlive this test; a later t.Log on it would panic.
 		l.SetProgress(nil)
 	})

@@ -43,6 +43,7 @@ func Applied(t *testing.T, nodes int, r debian.Release) *lab.Lab {
 	}
 	deb := BuildExample(t, r, AppliedVersion, nil)
 	l := get(t, getOptions{nodes: nodes, release: r, fresh: true})
+	lockedLab(func() { reusable = false }) // applied: Get boots a pristine one
 	inv, _ := Inventory(t, l)
 	start := time.Now()
 	rep, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{Package: deb})
