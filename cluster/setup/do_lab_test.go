@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/dotest"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/internal/fakedigitalocean"
 )
 
 // doLab is the lab as DigitalOcean: the fake API on the host's lab address
@@ -28,7 +28,7 @@ type doLab struct {
 	t       *testing.T
 	l       *lab.Lab
 	inv     *inventory.Inventory
-	api     *dotest.Server
+	api     *fakedigitalocean.Server
 	ip      string
 	droplet map[string]int // node → droplet id
 	node    map[int]string
@@ -44,7 +44,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		t.Fatal(err)
 	}
 	d := &doLab{t: t, l: l, ip: l.FloatingIP().Addr().String(), droplet: map[string]int{}, node: map[int]string{}}
-	d.api = dotest.NewServerOn(ln, doLabToken, d.ip)
+	d.api = fakedigitalocean.NewServerOn(ln, doLabToken, d.ip)
 	t.Cleanup(d.api.Close)
 	for i, n := range inv.Members() {
 		id := 3001 + i
@@ -52,7 +52,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 		d.api.AddDroplet(id, n.Name, "debship")
 		d.api.SetDropletAddress(id, n.Address)
 	}
-	var hooks dotest.Hooks
+	var hooks fakedigitalocean.Hooks
 	hooks.Assign = func(ip string, id int) error {
 		n, _ := inv.Node(d.node[id])
 		out, err := osexec.Command("ip", "route", "replace", ip+"/32", "via", n.Address).CombinedOutput()

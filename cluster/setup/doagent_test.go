@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/dotest"
+	"gitlab.com/debship/debship/internal/fakedigitalocean"
 	"gitlab.com/debship/debship/internal/testenv"
 	"gitlab.com/debship/debship/templates"
 )
@@ -54,17 +54,17 @@ func (n doNode) want(action string, code int, env ...string) string {
 }
 
 // TestDOReservedIPAgent runs the DigitalOcean agent against the fake API
-// (cluster/dotest, which follows DigitalOcean's documented API).
+// (internal/fakedigitalocean, which follows DigitalOcean's documented API).
 func TestDOReservedIPAgent(t *testing.T) {
 	testenv.NeedCommand(t, "python3")
 	dir := t.TempDir()
 	agent := writeAgent(t, dir, "do-reserved-ip")
 	token := writeFile(t, dir, "token", "dop_v1_secret\n", 0o600)
 
-	api := dotest.NewServer("dop_v1_secret", "198.51.100.20")
+	api := fakedigitalocean.NewServer("dop_v1_secret", "198.51.100.20")
 	defer api.Close()
 	node := func(name string, droplet int) doNode {
-		md := dotest.Metadata(droplet)
+		md := fakedigitalocean.Metadata(droplet)
 		t.Cleanup(md.Close)
 		st := filepath.Join(dir, name)
 		os.MkdirAll(st, 0o755)

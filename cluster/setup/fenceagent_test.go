@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/dotest"
+	"gitlab.com/debship/debship/internal/fakedigitalocean"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -44,12 +44,12 @@ func TestFenceDigitalOcean(t *testing.T) {
 	token := writeFile(t, dir, "token", "dop_v1_secret\n", 0o600)
 	loose := writeFile(t, dir, "loose-token", "dop_v1_secret\n", 0o644)
 
-	var api *dotest.Server
+	var api *fakedigitalocean.Server
 	reset := func() {
 		if api != nil {
 			api.Close()
 		}
-		api = dotest.NewServer("dop_v1_secret")
+		api = fakedigitalocean.NewServer("dop_v1_secret")
 		// More droplets than one page, so a lookup by name follows links.pages.next.
 		for i := 0; i < 205; i++ {
 			api.AddDroplet(5000+i, "other", "unrelated")

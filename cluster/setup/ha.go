@@ -417,7 +417,7 @@ func floatingIPSpec(inv *inventory.Inventory) host.Resource {
 			params := map[string]string{"ip": p.Addr().String(), "token_file": doTokenPath, "api_url": inv.DOAPI()}
 			if inv.Lab {
 				// The lab's nodes have no 169.254.169.254: the fake API
-				// (cluster/dotest) answers the metadata service too.
+				// (internal/fakedigitalocean) answers the metadata service too.
 				params["metadata_url"] = inv.DOAPI() + "/metadata/v1"
 			}
 			return host.Resource{ID: inventory.ResourceFloatingIP, Agent: "ocf:debship:do-reserved-ip",

@@ -1,4 +1,4 @@
-package dotest
+package fakedigitalocean
 
 import (
 	"encoding/json"

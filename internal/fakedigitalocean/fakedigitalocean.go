@@ -1,6 +1,7 @@
-// Package dotest is a fake DigitalOcean API for tests: the reserved-IP and
-// droplet endpoints debship's resource agent and fence agent use, and the
-// droplet metadata service. It follows DigitalOcean's documentation:
+// Package fakedigitalocean is a stand-in for DigitalOcean's API, for tests:
+// the reserved-IP and droplet endpoints debship's resource agent and fence
+// agent use, and the droplet metadata service. It follows DigitalOcean's API
+// documentation, not observed behaviour:
 //
 //   - Reserved IPs: https://docs.digitalocean.com/reference/api/digitalocean/#tag/Reserved-IPs
 //     GET /v2/reserved_ips/{ip} → 200 {"reserved_ip": {"ip", "droplet": {...} | null, "region", "locked", "project_id"}}
@@ -34,7 +35,7 @@
 // Everything a test changes or reads goes through methods that take the
 // server's lock: the requests are served on other goroutines, answering
 // agents that run as other processes.
-package dotest
+package fakedigitalocean
 
 import (
 	"encoding/json"
