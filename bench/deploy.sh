@@ -9,7 +9,7 @@
 #       pcs node standby N --wait; dpkg -i 1.6.deb; pcs node unstandby N --wait
 #   lab down.
 #
-# The load (bench/loadgen, i.e. cluster/deploy/loadgen) is four clients at
+# The load (bench/loadgen, i.e. internal/loadgen) is four clients at
 # once, each sending RATE req/s to the floating IP with a 2 s timeout, from
 # 3 s before the deploy until 3 s after it and for at least MIN_LOAD
 # seconds: "new" opens a connection per request, no retries; "pool" keeps

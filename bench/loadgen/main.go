@@ -1,6 +1,6 @@
 // Command loadgen sends requests to a URL at a fixed rate (by default one
 // connection each, a timeout, no retries; -kind for keep-alive clients) until it is interrupted or its duration ends,
-// and prints the report of cluster/deploy/loadgen as one JSON line on
+// and prints the report of internal/loadgen as one JSON line on
 // stdout. bench/deploy.sh runs it against the floating IP during a deploy.
 //
 //	go run ./bench/loadgen -url http://10.231.0.100:8080/ -duration 60s
@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/deploy/loadgen"
+	"gitlab.com/debship/debship/internal/loadgen"
 )
 
 func main() {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/cluster/deploy/loadgen"
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
@@ -21,6 +20,7 @@ import (
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/internal/loadgen"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 

@@ -1,4 +1,4 @@
-# The "urllib3" client of debship's load generator (cluster/deploy/loadgen):
+# The "urllib3" client of debship's load generator (internal/loadgen):
 # what a Python program using urllib3 with its defaults sees of a deploy.
 # Run by the Go side as `/usr/bin/python3 -I -c <this file> <options as JSON>`
 # with Debian's python3-urllib3 (1.26 on Debian 12, 2.x on Debian 13; this
