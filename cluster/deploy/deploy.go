@@ -65,9 +65,9 @@ type Options struct {
 	// the floating IP may take to finish, while new connections are still
 	// served there; default 10 s, negative: no drain (the IP moves at once;
 	// requests in flight there are lost). Then new connections go to the
-	// new holder (see move-ip.sh), the short requests finish and the
-	// kept-alive connections end (quiesce.sh) within passBack (holdBack
-	// where new connections are held back instead).
+	// new holder, the short requests finish and the kept-alive connections
+	// end, within 1 s (300 ms where new connections are held back
+	// instead; see cluster/ipmove).
 	Drain time.Duration
 	// SkipMigrate does not start the package's migration (an emergency:
 	// the schema is already where the new version needs it).

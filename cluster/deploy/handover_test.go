@@ -2,13 +2,10 @@ package deploy
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/progress"
-	"gitlab.com/debship/debship/internal/testenv"
-	"gitlab.com/debship/debship/templates"
 )
 
 // TestRunFakeHandover checks the order around the floating IP's move: the
@@ -58,43 +55,6 @@ func TestRunFakeHandover(t *testing.T) {
 		warned := strings.Contains(strings.Join(logs, "\n"), "node2: warning: new connections are held back during the move")
 		if warned != refused {
 			t.Errorf("refused %v: warned %v: %q", refused, warned, logs)
-		}
-	}
-}
-
-// TestMoveScriptsParse runs sh -n on move-ip.sh and handover.sh as
-// rendered for each case, and shellcheck where it is installed.
-func TestMoveScriptsParse(t *testing.T) {
-	var scripts []string
-	for _, drain := range []bool{false, true} {
-		for _, handover := range []bool{false, true} {
-			b, err := renderMoveIP(map[string]any{
-				"From": "node1", "To": "node2", "ToAddr": "10.0.0.12", "VIP": "10.0.0.100", "Port": 8000,
-				"Drain": drain, "Handover": handover, "DrainMS": 10000, "TimeoutMS": 60000, "LongMS": 100, "HoldMS": 300,
-				"PassMS": 1000, "SettleMS": 3000, "Resource": "floating-ip",
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			scripts = append(scripts, string(b))
-		}
-	}
-	for _, remove := range []bool{false, true} {
-		b, err := templates.Render("deploy/handover.sh", map[string]any{"To": "node2", "VIP": "10.0.0.100", "Addr": "10.0.0.12", "Port": 8000, "Remove": remove})
-		if err != nil {
-			t.Fatal(err)
-		}
-		scripts = append(scripts, string(b))
-	}
-	testenv.NeedCommand(t, "shellcheck")
-	for _, s := range scripts {
-		if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
-			t.Errorf("sh -n: %v\n%s\n%s", err, out, s)
-		}
-		cmd := exec.Command("shellcheck", "-s", "sh", "-e", "SC2086", "-")
-		cmd.Stdin = strings.NewReader(s)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("shellcheck:\n%s", out)
 		}
 	}
 }

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/templates"
+	"gitlab.com/debship/debship/cluster/ipmove"
 )
 
 // errNodeLeft is the cause of a node step's cancellation when pacemaker
@@ -252,35 +248,6 @@ func (d *deployment) rollbackNode(ctx context.Context, p *pcmk, a Action) error 
 	return nil
 }
 
-var (
-	drainedRE  = regexp.MustCompile(`drained_ms=(\d+)`)
-	releasedRE = regexp.MustCompile(`released_ms=(\d+)`)
-	resetRE    = regexp.MustCompile(`reset_idle=(\d+)`)
-	segmentsRE = regexp.MustCompile(`held_segments=(\d+)`)
-	heldRE     = regexp.MustCompile(`held_ms=(\d+)`)
-	handedRE   = regexp.MustCompile(`handed_over_ms=(\d+)`)
-	passedRE   = regexp.MustCompile(`passed=(\d+)`)
-)
-
-// The drain's limits besides Options.Drain (see move-ip.sh): a request
-// running for longRequest is waited for while the node still takes new
-// connections. Then the short requests finish and the kept-alive
-// connections end (quiesce.sh): within passBack while new connections go
-// to the new holder, which costs them nothing; within holdBack where they
-// are held back instead: holdBack plus the move itself (100-400 ms
-// measured) must stay well under the 1 s after which a client sends a
-// dropped SYN again, or that SYN is dropped twice and the client waits 3 s.
-const (
-	longRequest = 100 * time.Millisecond
-	holdBack    = 300 * time.Millisecond
-	passBack    = time.Second
-	// handoverSettle bounds how long the old holder passes packets on once
-	// the new one holds the IP: clients learn its place from IPaddr2's
-	// ARP announcement at once; one that ignores it has its packets
-	// dropped as before, until its ARP cache entry expires.
-	handoverSettle = 3 * time.Second
-)
-
 // moveIP hands the floating IP from one node to an updated one: the one
 // user-visible moment of a deploy, and it happens once.
 func (d *deployment) moveIP(ctx context.Context, from, to string) error {
@@ -302,36 +269,25 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 	if r := checkHealth(ctx, d.conns[to], healthURL(nodeAddr(d.inv, to), d.inv.App.Port, d.inv.App.HealthPath), hc, d.deb.version, ""); !r.OK {
 		return fail(fmt.Errorf("%s fails its health check (%s); the floating IP stays on %s", to, r, from))
 	}
-	// Only an address that moves by ARP benefits: a reserved IP of a cloud
-	// API keeps reaching the old node until the API has moved it, so
-	// holding back connections there would only add to the wait.
-	drain := d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0
-	// The new holder takes the connections the old one passes on during
-	// the move (see handover.sh); without that, move-ip.sh holds them back.
-	handover := false
-	if drain {
-		out, err := d.handover(ctx, to, false)
-		handover = err == nil && strings.Contains(out, "handover=ready")
-		if !handover {
-			d.log(to, "warning: new connections are held back during the move (the client sends its SYN again after 1 s): %s", strings.TrimSpace(out+" "+errString(err)))
+	m := ipmove.Move{
+		From: from, To: to, ToAddr: nodeAddr(d.inv, to), VIP: d.inv.FloatingPrefix().Addr().String(), Port: d.inv.App.Port,
+		Resource: inventory.ResourceFloatingIP, DrainFor: d.o.Drain, Settle: d.o.Settle,
+		Drain: d.inv.FloatingIP.Provider == inventory.ProviderIPaddr2 && d.o.Drain > 0,
+	}
+	if m.Drain {
+		// The new holder takes the connections the old one passes on during
+		// the move; without that, new connections are held back.
+		var why string
+		if m.Handover, why = m.Take(ctx, d.conns[to]); !m.Handover {
+			d.log(to, "warning: new connections are held back during the move (the client sends its SYN again after 1 s): %s", why)
 		}
 		defer func() {
-			if _, err := d.handover(context.WithoutCancel(ctx), to, true); err != nil {
+			if err := m.Release(context.WithoutCancel(ctx), d.conns[to]); err != nil {
 				d.log(to, "warning: the handover rule stays: %v", err)
 			}
 		}()
 	}
-	script, err := renderMoveIP(map[string]any{
-		"From": from, "To": to, "ToAddr": nodeAddr(d.inv, to), "VIP": d.inv.FloatingPrefix().Addr().String(), "Port": d.inv.App.Port,
-		"Drain": drain, "Handover": handover, "DrainMS": d.o.Drain.Milliseconds(), "TimeoutMS": d.o.Settle.Milliseconds(),
-		"LongMS": longRequest.Milliseconds(), "HoldMS": min(holdBack, d.o.Drain).Milliseconds(),
-		"PassMS": min(passBack, d.o.Drain).Milliseconds(), "SettleMS": handoverSettle.Milliseconds(),
-		"Resource": inventory.ResourceFloatingIP,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	out, err := transport.Output(ctx, d.conns[from], string(script))
+	r, err := m.Run(ctx, d.conns[from])
 	d.mu.Lock()
 	d.ipMoves++
 	d.mu.Unlock()
@@ -349,92 +305,24 @@ func (d *deployment) moveIP(ctx context.Context, from, to string) error {
 		return fail(err)
 	}
 	d.res.IPMoved = from + " -> " + to
-	msg := "moved"
-	if m := drainedRE.FindStringSubmatch(out); m != nil {
-		ms, _ := strconv.Atoi(m[1])
-		msg = fmt.Sprintf("in-flight requests drained in %d ms", ms)
+	for _, w := range r.Warnings() {
+		d.log(from, "%s", w)
 	}
-	if m := resetRE.FindStringSubmatch(out); m != nil && m[1] != "0" {
-		msg += ", " + m[1] + " kept-alive connections reset once idle"
-		if h := segmentsRE.FindStringSubmatch(out); h != nil && h[1] != "0" {
-			msg += " (" + h[1] + " segments of requests on them held back, for the clients to send again)"
-		}
-	}
-	if m := releasedRE.FindStringSubmatch(out); m != nil {
-		msg += ", released by " + from + " after " + m[1] + " ms"
-	}
-	if m := handedRE.FindStringSubmatch(out); m != nil {
-		msg += ", new connections passed on to " + to + " for " + m[1] + " ms"
-		if p := passedRE.FindStringSubmatch(out); p != nil {
-			msg += " (" + p[1] + " packets; none held back)"
-		}
-	}
-	if m := heldRE.FindStringSubmatch(out); m != nil {
-		msg += ", new connections held back " + m[1] + " ms"
-		if ms, _ := strconv.Atoi(m[1]); ms >= 1000 {
-			d.log(from, "warning: new connections were held back %d ms: a client that connected then waited 3 s for its SYN to be sent a third time", ms)
-		}
-	}
-	for _, l := range strings.Split(out, "\n") {
-		// A warning and the connections it lists (indented).
-		if strings.HasPrefix(l, "warning:") || strings.HasPrefix(l, "  ") {
-			d.log(from, "%s", l)
-		}
-	}
-	end(nil, "%s; now on %s", msg, to)
+	end(nil, "%s; now on %s", r, to)
 	return nil
 }
 
-// renderMoveIP renders move-ip.sh with the files it carries: busy.awk and
-// quiesce.sh.
-func renderMoveIP(vars map[string]any) ([]byte, error) {
-	for key, name := range map[string]string{"BusyAwk": "deploy/busy.awk", "Quiesce": "deploy/quiesce.sh"} {
-		b, err := templates.Raw(name)
-		if err != nil {
-			return nil, err
-		}
-		vars[key] = string(b)
-	}
-	return templates.Render("deploy/move-ip.sh", vars)
-}
-
 // clearLeftovers removes on every member the rules a killed move left
-// behind (see leftovers.sh). The deploy lock is held: no move is running.
+// behind. The deploy lock is held: no move is running.
 func (d *deployment) clearLeftovers(ctx context.Context) {
-	script, err := templates.Raw("deploy/leftovers.sh")
-	if err != nil {
-		d.log("", "warning: %v", err)
-		return
-	}
 	for _, n := range d.members() {
-		out, err := transport.Output(ctx, d.conns[n], string(script))
+		removed, err := ipmove.ClearLeftovers(ctx, d.conns[n])
 		if err != nil {
 			d.log(n, "warning: could not look for rules a killed floating IP move left behind: %v", err)
 			continue
 		}
-		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			if l != "" {
-				d.log(n, "warning: a floating IP move was killed before it cleaned up; %s", l)
-			}
+		for _, l := range removed {
+			d.log(n, "warning: a floating IP move was killed before it cleaned up; %s", l)
 		}
 	}
-}
-
-// handover adds (or removes) on the IP's new holder the rule that takes
-// the connections the old holder passes on during the move.
-func (d *deployment) handover(ctx context.Context, to string, remove bool) (string, error) {
-	script, err := templates.Render("deploy/handover.sh", map[string]any{
-		"To": to, "VIP": d.inv.FloatingPrefix().Addr().String(), "Addr": nodeAddr(d.inv, to), "Port": d.inv.App.Port, "Remove": remove,
-	})
-	if err != nil {
-		return "", err
-	}
-	return transport.Output(ctx, d.conns[to], string(script))
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

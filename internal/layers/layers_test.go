@@ -44,7 +44,8 @@ var layer = map[string]int{
 	"ci/gitlab/gitlabtest": 3,
 	"cluster/inventory":    3,
 	// (d) commands on a node.
-	"cluster/host": 4,
+	"cluster/host":   4,
+	"cluster/ipmove": 4,
 	// (e) what is done to a cluster.
 	"cluster/setup":  5,
 	"cluster/status": 5,
