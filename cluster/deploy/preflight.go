@@ -106,56 +106,102 @@ func readFacts(ctx context.Context, inv *inventory.Inventory, t transport.Transp
 // anything, and makes the plan. Each problem is one sentence.
 func (d *deployment) preflight(ctx context.Context) *PreflightError {
 	end := d.step("", "preflight", "cluster, nodes, lock")
-	var problems []string
+	var pr problems
 	var lockErr *LockHeldError
-	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	fail := func() *PreflightError {
-		end(fmt.Errorf("%d problems", len(problems)), "%d problem(s): %s", len(problems), strings.Join(problems, "; "))
-		return &PreflightError{Problems: problems, Lock: lockErr}
+		end(fmt.Errorf("%d problems", len(pr.list)), "%d problem(s): %s", len(pr.list), strings.Join(pr.list, "; "))
+		return &PreflightError{Problems: pr.list, Lock: lockErr}
 	}
+	p, appExists := d.checkCluster(ctx, &pr)
+	if p == nil {
+		return fail()
+	}
+	out := d.outOfService(ctx, p, &pr)
+	d.readAllFacts(ctx, &pr)
+	members := d.members()
+	for _, n := range members {
+		if f := d.facts[n]; f != nil {
+			d.checkNode(n, f, out[n], appExists, &pr)
+		}
+	}
+	lockErr = d.checkLock(ctx, p, &pr)
+	if len(pr.list) > 0 {
+		return fail()
+	}
+	installed := map[string]string{}
+	for _, n := range members {
+		installed[n] = d.facts[n].Installed
+	}
+	holder := d.state.ipHolder()
+	plan, err := MakePlan(PlanInput{Package: d.deb.pkg, Version: d.deb.version, Members: members, Holder: holder, Installed: installed, OutOfService: out})
+	if err != nil {
+		pr.add("%v", err)
+		return fail()
+	}
+	d.plan = plan
+	d.res.Plan = plan
+	end(nil, "healthy; floating IP on %s; %s", holder, versionsSummary(installed))
+	return nil
+}
 
+// problems collects preflight's sentences, from several goroutines.
+type problems struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (pr *problems) add(format string, a ...any) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.list = append(pr.list, fmt.Sprintf(format, a...))
+}
+
+// checkCluster checks the cluster as a whole and as pacemaker sees it
+// (d.state): healthy, managed, the app's resource there (appExists), the
+// floating IP running. It returns the node to run cluster commands on, nil
+// when there is none or pacemaker cannot be read there.
+func (d *deployment) checkCluster(ctx context.Context, pr *problems) (p *pcmk, appExists bool) {
 	st := status.Gather(ctx, d.inv, d.conns, nil)
 	if ok, why := st.Healthy(); !ok {
 		for _, w := range why {
-			add("the cluster is not healthy: %s", w)
+			pr.add("the cluster is not healthy: %s", w)
 		}
 	}
-	members := d.members()
-	_, p := d.control("")
-	if p == nil {
-		add("no node to run cluster commands on")
-		return fail()
+	if _, p = d.control(""); p == nil {
+		pr.add("no node to run cluster commands on")
+		return nil, false
 	}
 	s, err := readCrm(ctx, p.t)
 	if err != nil {
-		add("cannot read the cluster's state: %v", oneLine(err.Error()))
-		return fail()
+		pr.add("cannot read the cluster's state: %v", oneLine(err.Error()))
+		return nil, false
 	}
 	d.state = s
 	if s.Summary.Options.Maintenance {
-		add("the cluster is in maintenance mode (pacemaker manages nothing); end it with: pcs property set maintenance-mode=false")
+		pr.add("the cluster is in maintenance mode (pacemaker manages nothing); end it with: pcs property set maintenance-mode=false")
 	}
 	for _, r := range s.unmanaged() {
-		add("pacemaker does not manage the resource %s; manage it again with: pcs resource manage %s", r, r)
+		pr.add("pacemaker does not manage the resource %s; manage it again with: pcs resource manage %s", r, r)
 	}
-	exists := false
 	for _, c := range s.Clones {
-		exists = exists || c.ID == inventory.ResourceAppClone
+		appExists = appExists || c.ID == inventory.ResourceAppClone
 	}
-	if !exists {
-		add("the app resource %s does not exist; set the cluster up with: debship cluster apply --package <first .deb>", inventory.ResourceAppClone)
+	if !appExists {
+		pr.add("the app resource %s does not exist; set the cluster up with: debship cluster apply --package <first .deb>", inventory.ResourceAppClone)
 	}
-	holder := s.ipHolder()
-	if holder == "" {
-		add("the floating IP runs nowhere")
+	if s.ipHolder() == "" {
+		pr.add("the floating IP runs nowhere")
 	}
+	return p, appExists
+}
 
-	// Constraints an interrupted deploy left: the nodes it banned are out
-	// of service and are updated first; a pin of the floating IP is
-	// cleared before the deploy.
+// outOfService reads the constraints an interrupted deploy left: the nodes
+// it banned are out of service and are updated first; a pin of the
+// floating IP is cleared before the deploy.
+func (d *deployment) outOfService(ctx context.Context, p *pcmk, pr *problems) map[string]bool {
 	left, err := leftovers(ctx, p.t)
 	if err != nil {
-		add("%v", err)
+		pr.add("%v", err)
 	}
 	out := map[string]bool{}
 	for _, l := range left {
@@ -163,87 +209,80 @@ func (d *deployment) preflight(ctx context.Context) *PreflightError {
 			out[l.Node] = true
 		}
 	}
+	return out
+}
 
-	// Node facts, in parallel.
+// readAllFacts reads every member's facts into d.facts, in parallel; a
+// node whose facts cannot be read has none there.
+func (d *deployment) readAllFacts(ctx context.Context, pr *problems) {
 	d.facts = map[string]*nodeFacts{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, n := range members {
+	for _, n := range d.members() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			f, err := readFacts(ctx, d.inv, d.conns[n])
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
-				add("%s: %v", n, oneLine(err.Error()))
+				pr.add("%s: %v", n, oneLine(err.Error()))
 				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			d.facts[n] = f
 		}()
 	}
 	wg.Wait()
-	for _, n := range members {
-		f := d.facts[n]
-		if f == nil {
-			continue
-		}
-		if !s.appOn(n) && !out[n] && exists {
-			add("the app does not run on %s; see pcs status there (a failed start is cleared with: pcs resource cleanup %s)", n, inventory.ResourceAppClone)
-		}
-		// A node an interrupted deploy left out of service may have been
-		// cut off in the middle of dpkg: the deploy repairs it (it serves
-		// nothing). Elsewhere a broken dpkg is the operator's to look at.
-		if f.Audit > 0 && !out[n] {
-			add("dpkg on %s has %d half-installed or half-configured packages; repair them first (dpkg --audit, dpkg --configure -a)", n, f.Audit)
-		}
-		if need := int64(len(d.deb.data))*2/1024 + 20*1024; f.FreeKB > 0 && f.FreeKB < need {
-			add("%s has %d MiB free for %s, the deploy needs %d MiB", n, f.FreeKB/1024, inventory.PackageCache, need/1024)
-		}
-		if d.deb.arch != "all" && f.Arch != "" && f.Arch != d.deb.arch {
-			add("%s is built for %s, but %s is %s", d.deb.cacheName(), d.deb.arch, n, f.Arch)
-		}
-		if msg := releaseMismatch(d.deb, n, f.Release); msg != "" {
-			add("%s", msg)
-		}
-		if !f.Curl {
-			add("%s has no curl, which the health check runs on the node; install it with: apt-get install curl", n)
-		}
-		// The previous version's .deb must be on the node: it is what a
-		// failed install goes back to.
-		if f.Installed != "" && f.Installed != d.deb.version && f.deb(f.Installed) == nil {
-			add("%s runs %s %s but has no copy of its .deb in %s, so a failed install could not be rolled back; copy that .deb there first",
-				n, d.inv.App.Package, f.Installed, inventory.PackageCache)
-		}
-	}
+}
 
-	// The lock.
+// checkNode checks one node's facts: the app runs there (unless the node
+// is out of service, or there is no app resource at all), dpkg, disk,
+// architecture, Debian release, curl, and the .deb a failed install goes
+// back to.
+func (d *deployment) checkNode(n string, f *nodeFacts, outOfService, appExists bool, pr *problems) {
+	if !d.state.appOn(n) && !outOfService && appExists {
+		pr.add("the app does not run on %s; see pcs status there (a failed start is cleared with: pcs resource cleanup %s)", n, inventory.ResourceAppClone)
+	}
+	// A node an interrupted deploy left out of service may have been
+	// cut off in the middle of dpkg: the deploy repairs it (it serves
+	// nothing). Elsewhere a broken dpkg is the operator's to look at.
+	if f.Audit > 0 && !outOfService {
+		pr.add("dpkg on %s has %d half-installed or half-configured packages; repair them first (dpkg --audit, dpkg --configure -a)", n, f.Audit)
+	}
+	if need := int64(len(d.deb.data))*2/1024 + 20*1024; f.FreeKB > 0 && f.FreeKB < need {
+		pr.add("%s has %d MiB free for %s, the deploy needs %d MiB", n, f.FreeKB/1024, inventory.PackageCache, need/1024)
+	}
+	if d.deb.arch != "all" && f.Arch != "" && f.Arch != d.deb.arch {
+		pr.add("%s is built for %s, but %s is %s", d.deb.cacheName(), d.deb.arch, n, f.Arch)
+	}
+	if msg := releaseMismatch(d.deb, n, f.Release); msg != "" {
+		pr.add("%s", msg)
+	}
+	if !f.Curl {
+		pr.add("%s has no curl, which the health check runs on the node; install it with: apt-get install curl", n)
+	}
+	// The previous version's .deb must be on the node: it is what a
+	// failed install goes back to.
+	if f.Installed != "" && f.Installed != d.deb.version && f.deb(f.Installed) == nil {
+		pr.add("%s runs %s %s but has no copy of its .deb in %s, so a failed install could not be rolled back; copy that .deb there first",
+			n, d.inv.App.Package, f.Installed, inventory.PackageCache)
+	}
+}
+
+// checkLock: a lock another deploy holds is a problem, and returned for
+// PreflightError.Lock, unless ForceUnlock is to take it over.
+func (d *deployment) checkLock(ctx context.Context, p *pcmk, pr *problems) *LockHeldError {
 	held, err := ReadLock(ctx, p.t)
 	switch {
 	case err != nil:
-		add("%v", oneLine(err.Error()))
+		pr.add("%v", oneLine(err.Error()))
 	case held != nil && !d.o.ForceUnlock:
-		lockErr = &LockHeldError{Lock: held}
-		problems = append(problems, lockErr.Error())
+		lockErr := &LockHeldError{Lock: held}
+		pr.add("%s", lockErr.Error())
+		return lockErr
 	case held != nil:
 		d.log("", "the deploy lock is held by %s; --force-unlock takes it over", held)
 	}
-
-	if len(problems) > 0 {
-		return fail()
-	}
-	installed := map[string]string{}
-	for _, n := range members {
-		installed[n] = d.facts[n].Installed
-	}
-	plan, err := MakePlan(PlanInput{Package: d.deb.pkg, Version: d.deb.version, Members: members, Holder: holder, Installed: installed, OutOfService: out})
-	if err != nil {
-		add("%v", err)
-		return fail()
-	}
-	d.plan = plan
-	d.res.Plan = plan
-	end(nil, "healthy; floating IP on %s; %s", holder, versionsSummary(installed))
 	return nil
 }
 
