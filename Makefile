@@ -63,7 +63,10 @@ shellcheck:
 # tests start from snapshots of an applied cluster (labtest.Applied), made
 # once per code version, unless what they test is the apply itself.
 LAB_PKGS := ./cluster/lab ./cluster/setup ./cluster/deploy
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -x -e '.*/cluster/lab' -e '.*/cluster/setup' -e '.*/cluster/deploy')
+# The IP move's tests time real connections in network namespaces: they
+# run alone too, before the lab packages, under the race detector.
+ALONE_PKGS := ./cluster/ipmove
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -x -e '.*/cluster/lab' -e '.*/cluster/setup' -e '.*/cluster/deploy' -e '.*/cluster/ipmove')
 
 # The whole test suite: every other package under the race detector, in
 # parallel, then the lab packages. Tests that need root, the chroot or the
@@ -74,6 +77,7 @@ test-unit:
 	$(GO) test -count=1 -race -timeout 20m $(UNIT_PKGS)
 
 test-lab:
+	$(GO) test -count=1 -race -timeout 10m $(ALONE_PKGS)
 	$(GO) test -count=1 -p 1 -timeout 60m $(LAB_PKGS)
 
 bench: build
