@@ -3,6 +3,7 @@ module gitlab.com/debship/debship
 go 1.26.4
 
 require (
+	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/blakesmith/ar v0.0.0-20190502131153-809d4375e1fb
 	github.com/goreleaser/nfpm/v2 v2.45.1
 	github.com/klauspost/compress v1.20.4
