@@ -49,6 +49,18 @@ func apply(t *testing.T, old, diff string) string {
 	return strings.Join(out, "")
 }
 
+// splitLines splits s after each newline; a last line without one is kept.
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
 func rng(s string) (int, int) {
 	start, n, ok := strings.Cut(s, ",")
 	a, _ := strconv.Atoi(start)

@@ -220,6 +220,16 @@ func (c *Config) errAt(key, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", c.File, msg)
 }
 
+// problems collects every mistake in a webhook.toml, so that one run of
+// `debship webhook check` names them all.
+type problems []error
+
+func (p *problems) add(err error) {
+	if err != nil {
+		*p = append(*p, err)
+	}
+}
+
 // fill checks fc and reads its secrets; config is webhook.toml's own
 // FileInfo.
 func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
@@ -233,36 +243,42 @@ func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
 	if mode := config.Mode().Perm(); mode&0o002 != 0 {
 		return fmt.Errorf("%s: the file is writable by every user (mode %04o), and it says what to deploy and which command to run; chmod o-w %s", c.File, mode, c.File)
 	}
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	var p problems
+	c.fillServer(fc, dir, config, &p)
+	c.fillSecrets(fc, config, &p)
+	c.fillTrigger(fc, &p)
+	c.fillGitLab(&fc.GitLab, fc.Inventory != "", config, &p)
+	c.fillDeploy(&fc.Deploy, &p)
+	c.fillPackage(fc, dir, &p)
+	return errors.Join(p...)
+}
 
+// fillServer reads how the receiver listens and keeps its state: the
+// top-level keys and [tls].
+func (c *Config) fillServer(fc *fileConfig, dir string, config fs.FileInfo, p *problems) {
 	c.Listen = or(fc.Listen, DefaultListen)
 	host, port, lerr := net.SplitHostPort(c.Listen)
 	if lerr != nil {
-		add(c.errAt("listen", "listen = %q is not host:port; write e.g. listen = %q", c.Listen, DefaultListen))
+		p.add(c.errAt("listen", "listen = %q is not host:port; write e.g. listen = %q", c.Listen, DefaultListen))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		add(c.errAt("listen", "listen = %q: %q is not a TCP port", c.Listen, port))
+		p.add(c.errAt("listen", "listen = %q: %q is not a TCP port", c.Listen, port))
 	}
 	c.Path = or(fc.Path, DefaultPath)
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, "?# ") || c.Path == "/status" || c.Path == "/healthz" {
-		add(c.errAt("path", "path = %q must be an absolute URL path other than /status and /healthz, e.g. %q", c.Path, DefaultPath))
+		p.add(c.errAt("path", "path = %q must be an absolute URL path other than /status and /healthz, e.g. %q", c.Path, DefaultPath))
 	}
 	c.BehindProxy = fc.BehindProxy
 	c.MaxBody = fc.MaxBodyBytes
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
 	} else if c.MaxBody < 65536 {
-		add(c.errAt("max-body-bytes", "max-body-bytes = %d is too small for any GitLab event; use at least 65536 (default %d)", c.MaxBody, DefaultMaxBody))
+		p.add(c.errAt("max-body-bytes", "max-body-bytes = %d is too small for any GitLab event; use at least 65536 (default %d)", c.MaxBody, DefaultMaxBody))
 	}
 	c.ShutdownGrace = DefaultShutdownGrace
 	if fc.ShutdownGrace != "" {
 		d, err := time.ParseDuration(fc.ShutdownGrace)
 		if err != nil || d < 0 {
-			add(c.errAt("shutdown-grace", "shutdown-grace = %q is not a duration such as \"5m\" or \"90s\"", fc.ShutdownGrace))
+			p.add(c.errAt("shutdown-grace", "shutdown-grace = %q is not a duration such as \"5m\" or \"90s\"", fc.ShutdownGrace))
 		}
 		c.ShutdownGrace = d
 	}
@@ -273,7 +289,7 @@ func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
 		c.StateDir = os.Getenv("STATE_DIRECTORY")
 	}
 	if c.StateDir == "" {
-		add(c.errAt("", "no state-dir: add state-dir = \"/var/lib/debship-webhook\" (the queue and history are kept there)"))
+		p.add(c.errAt("", "no state-dir: add state-dir = \"/var/lib/debship-webhook\" (the queue and history are kept there)"))
 	} else {
 		c.StateDir = resolve(dir, c.StateDir)
 	}
@@ -281,46 +297,54 @@ func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
 	// TLS, or a reason not to need it: the token travels in clear text.
 	if fc.TLS != nil {
 		if fc.TLS.Cert == "" || fc.TLS.Key == nil {
-			add(c.errAt("tls", "[tls] needs both cert = \"/path/fullchain.pem\" and a [tls.key] with file or credential"))
-		} else {
-			c.TLSCert = resolve(dir, fc.TLS.Cert)
-			if _, err := os.Stat(c.TLSCert); err != nil {
-				add(c.errAt("tls.cert", "TLS certificate: %v", err))
-			}
-			c.TLSKey, err = c.readSecret("tls.key", fc.TLS.Key, config)
-			add(err)
+			p.add(c.errAt("tls", "[tls] needs both cert = \"/path/fullchain.pem\" and a [tls.key] with file or credential"))
+			return
 		}
+		c.TLSCert = resolve(dir, fc.TLS.Cert)
+		if _, err := os.Stat(c.TLSCert); err != nil {
+			p.add(c.errAt("tls.cert", "TLS certificate: %v", err))
+		}
+		var err error
+		c.TLSKey, err = c.readSecret("tls.key", fc.TLS.Key, config)
+		p.add(err)
 	} else if lerr == nil && !c.BehindProxy && !loopback(host) {
-		add(c.errAt("listen", "listen = %q is reachable from other hosts over plain HTTP, where the token would travel in clear text; add a [tls] table, or listen on 127.0.0.1 behind a TLS reverse proxy (or set behind-proxy = true when the proxy is on another host of a private network)", c.Listen))
+		p.add(c.errAt("listen", "listen = %q is reachable from other hosts over plain HTTP, where the token would travel in clear text; add a [tls] table, or listen on 127.0.0.1 behind a TLS reverse proxy (or set behind-proxy = true when the proxy is on another host of a private network)", c.Listen))
 	}
+}
 
+// fillSecrets reads [token] and [signing-key].
+func (c *Config) fillSecrets(fc *fileConfig, config fs.FileInfo, p *problems) {
 	if fc.Token == nil {
-		add(c.errAt("", "no [token]: the secret token GitLab sends in X-Gitlab-Token is required; add [token] with credential = \"webhook_token\" (systemd) or file = \"/etc/debship/webhook-token\""))
+		p.add(c.errAt("", "no [token]: the secret token GitLab sends in X-Gitlab-Token is required; add [token] with credential = \"webhook_token\" (systemd) or file = \"/etc/debship/webhook-token\""))
 	} else {
+		var err error
 		c.Token, err = c.readSecret("token", fc.Token, config)
-		add(err)
+		p.add(err)
 		if err == nil && len(c.Token.b) < 16 {
-			add(c.errAt("token", "the secret token is only %d characters; use at least 16 random ones (e.g. openssl rand -hex 32)", len(c.Token.b)))
+			p.add(c.errAt("token", "the secret token is only %d characters; use at least 16 random ones (e.g. openssl rand -hex 32)", len(c.Token.b)))
 		}
 	}
 	if fc.SigningKey != nil {
 		raw, err := c.readSecret("signing-key", fc.SigningKey, config)
-		add(err)
+		p.add(err)
 		if err == nil {
 			k, derr := decodeSigningKey(raw.b)
 			if derr != nil {
-				add(c.errAt("signing-key", "the signing token is not GitLab's whsec_<base64> form: %v; copy it exactly as GitLab showed it", derr))
+				p.add(c.errAt("signing-key", "the signing token is not GitLab's whsec_<base64> form: %v; copy it exactly as GitLab showed it", derr))
 			}
 			c.SigningKey = Secret{k}
 		}
 	}
+}
 
+// fillTrigger reads which deliveries deploy: [project] and [trigger].
+func (c *Config) fillTrigger(fc *fileConfig, p *problems) {
 	c.ProjectID, c.ProjectPath = fc.Project.ID, strings.Trim(fc.Project.Path, "/")
 	if c.ProjectID == 0 && c.ProjectPath == "" {
-		add(c.errAt("project", "no project: add [project] with id = 42 and/or path = \"group/app\"; deliveries of other projects are ignored"))
+		p.add(c.errAt("project", "no project: add [project] with id = 42 and/or path = \"group/app\"; deliveries of other projects are ignored"))
 	}
 	if c.ProjectID < 0 {
-		add(c.errAt("project.id", "project id %d is not a GitLab project ID", c.ProjectID))
+		p.add(c.errAt("project.id", "project id %d is not a GitLab project ID", c.ProjectID))
 	}
 
 	c.Trigger = or(fc.Trigger.Event, TriggerPipeline)
@@ -330,107 +354,119 @@ func (c *Config) fill(fc *fileConfig, config fs.FileInfo) error {
 	case TriggerJob:
 		c.Job = or(c.Job, DefaultTriggerJob)
 	default:
-		add(c.errAt("trigger.event", "trigger event %q is not %q, %q or %q", c.Trigger, TriggerPipeline, TriggerRelease, TriggerJob))
+		p.add(c.errAt("trigger.event", "trigger event %q is not %q, %q or %q", c.Trigger, TriggerPipeline, TriggerRelease, TriggerJob))
 	}
 	if c.Trigger == TriggerRelease && c.Job != "" {
-		add(c.errAt("trigger.job", "trigger job = %q has no meaning for release events; remove it", c.Job))
+		p.add(c.errAt("trigger.job", "trigger job = %q has no meaning for release events; remove it", c.Job))
 	}
 	pattern := or(fc.Trigger.Tags, DefaultTagPattern)
+	var err error
 	c.Tags, err = regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
-		add(c.errAt("trigger.tags", "tags = %q is not a regular expression: %v", pattern, err))
+		p.add(c.errAt("trigger.tags", "tags = %q is not a regular expression: %v", pattern, err))
 	}
+}
 
-	gl := fc.GitLab
+// fillGitLab reads where the .deb is fetched from: [gitlab], but for the
+// package name (fillPackage). withInventory: the nodes' release can be
+// read from the inventory's nodes.
+func (c *Config) fillGitLab(gl *gitlabTable, withInventory bool, config fs.FileInfo, p *problems) {
 	if gl.URL == "" {
-		add(c.errAt("gitlab", "no GitLab URL: add [gitlab] url = \"https://gitlab.example.com\" (the .deb is downloaded from there)"))
+		p.add(c.errAt("gitlab", "no GitLab URL: add [gitlab] url = \"https://gitlab.example.com\" (the .deb is downloaded from there)"))
 	} else if api, err := apiURL(gl.URL); err != nil {
-		add(c.errAt("gitlab.url", "%v", err))
+		p.add(c.errAt("gitlab.url", "%v", err))
 	} else {
 		c.GitLabAPI = api
 	}
 	if gl.Token == nil {
-		add(c.errAt("gitlab", "no [gitlab.token]: add one with credential = \"webhook_gitlab-token\" or file = ...: an access token with the read_api scope and the Reporter role, to download packages"))
+		p.add(c.errAt("gitlab", "no [gitlab.token]: add one with credential = \"webhook_gitlab-token\" or file = ...: an access token with the read_api scope and the Reporter role, to download packages"))
 	} else {
+		var err error
 		c.GitLabToken, err = c.readSecret("gitlab.token", gl.Token, config)
-		add(err)
+		p.add(err)
 	}
 	c.Source = or(gl.Source, SourceRegistry)
 	switch c.Source {
 	case SourceRegistry:
 		if gl.ArtifactsJob != "" {
-			add(c.errAt("gitlab.artifacts-job", "artifacts-job is only used with source = %q; remove it", SourceArtifacts))
+			p.add(c.errAt("gitlab.artifacts-job", "artifacts-job is only used with source = %q; remove it", SourceArtifacts))
 		}
 	case SourceArtifacts:
 		c.ArtifactsJob = gl.ArtifactsJob
 	default:
-		add(c.errAt("gitlab.source", "source = %q is not %q or %q", c.Source, SourceRegistry, SourceArtifacts))
+		p.add(c.errAt("gitlab.source", "source = %q is not %q or %q", c.Source, SourceRegistry, SourceArtifacts))
 	}
 	if c.Arch = gl.Arch; c.Arch == "" {
 		// The usual case: nodes like the host that deploys to them.
 		c.Arch = debbuild.HostArch()
 	}
 	if !archRE.MatchString(c.Arch) {
-		add(c.errAt("gitlab.arch", "arch = %q is not a Debian architecture such as amd64 or arm64", c.Arch))
+		p.add(c.errAt("gitlab.arch", "arch = %q is not a Debian architecture such as amd64 or arm64", c.Arch))
 	}
 	c.Target = gl.Target
 	if c.Target != "" {
 		if _, ok := debian.ByTarget(c.Target); !ok {
 			if r, ok := debian.BySuite(c.Target); ok {
-				add(c.errAt("gitlab.target", "target = %q is a codename; write target = %q", c.Target, r.Target))
+				p.add(c.errAt("gitlab.target", "target = %q is a codename; write target = %q", c.Target, r.Target))
 			} else {
-				add(c.errAt("gitlab.target", "target: %v", debian.UnknownTargetError(c.Target)))
+				p.add(c.errAt("gitlab.target", "target: %v", debian.UnknownTargetError(c.Target)))
 			}
 		}
-	} else if fc.Inventory == "" {
-		add(c.errAt("gitlab", "no target: add [gitlab] target = %q (the nodes' Debian release, one of %s), or an inventory to read it from the nodes", debian.Releases[0].Target, strings.Join(debian.Targets(), ", ")))
+	} else if !withInventory {
+		p.add(c.errAt("gitlab", "no target: add [gitlab] target = %q (the nodes' Debian release, one of %s), or an inventory to read it from the nodes", debian.Releases[0].Target, strings.Join(debian.Targets(), ", ")))
 	}
 	c.MaxDownload = gl.MaxDownloadBytes
 	if c.MaxDownload < 0 {
-		add(c.errAt("gitlab.max-download-bytes", "max-download-bytes must be positive"))
+		p.add(c.errAt("gitlab.max-download-bytes", "max-download-bytes must be positive"))
 	}
+}
 
-	c.Command = fc.Deploy.Command
+// fillDeploy reads [deploy].
+func (c *Config) fillDeploy(d *deployTable, p *problems) {
+	c.Command = d.Command
 	if len(c.Command) > 0 {
 		// An absolute path: no $PATH lookup decides what runs.
 		if !filepath.IsAbs(c.Command[0]) {
-			add(c.errAt("deploy.command", "deploy command %q must be an absolute path", c.Command[0]))
+			p.add(c.errAt("deploy.command", "deploy command %q must be an absolute path", c.Command[0]))
 		} else if fi, err := os.Stat(c.Command[0]); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			add(c.errAt("deploy.command", "deploy command %s is not an executable file", c.Command[0]))
+			p.add(c.errAt("deploy.command", "deploy command %s is not an executable file", c.Command[0]))
 		}
 	}
 	c.DeployTimeout = DefaultDeployTimeout
-	if fc.Deploy.Timeout != "" {
-		d, err := time.ParseDuration(fc.Deploy.Timeout)
-		if err != nil || d <= 0 {
-			add(c.errAt("deploy.timeout", "timeout = %q is not a duration such as \"30m\"", fc.Deploy.Timeout))
+	if d.Timeout != "" {
+		t, err := time.ParseDuration(d.Timeout)
+		if err != nil || t <= 0 {
+			p.add(c.errAt("deploy.timeout", "timeout = %q is not a duration such as \"30m\"", d.Timeout))
 		}
-		c.DeployTimeout = d
+		c.DeployTimeout = t
 	}
+}
 
-	c.Package = gl.Package
+// fillPackage reads the inventory and the package to fetch, which is the
+// inventory's [app] package unless [gitlab] package names it.
+func (c *Config) fillPackage(fc *fileConfig, dir string, p *problems) {
+	c.Package = fc.GitLab.Package
 	if fc.Inventory != "" {
 		c.Inventory = resolve(dir, fc.Inventory)
 		inv, err := inventory.Load(c.Inventory)
 		if err != nil {
-			add(c.errAt("inventory", "inventory: %v", err))
+			p.add(c.errAt("inventory", "inventory: %v", err))
 		} else {
 			switch {
 			case c.Package == "":
 				c.Package = inv.App.Package
 			case inv.App.Package != "" && inv.App.Package != c.Package:
-				add(c.errAt("gitlab.package", "package = %q, but the inventory %s runs %q; remove package to use the inventory's", c.Package, c.Inventory, inv.App.Package))
+				p.add(c.errAt("gitlab.package", "package = %q, but the inventory %s runs %q; remove package to use the inventory's", c.Package, c.Inventory, inv.App.Package))
 			}
 		}
 	} else if len(c.Command) == 0 {
-		add(c.errAt("", "no inventory: add inventory = \"/etc/debship/cluster.toml\" (the cluster to deploy to), or a [deploy] command"))
+		p.add(c.errAt("", "no inventory: add inventory = \"/etc/debship/cluster.toml\" (the cluster to deploy to), or a [deploy] command"))
 	}
 	if c.Package == "" && fc.Inventory == "" {
-		add(c.errAt("gitlab", "no package name: add [gitlab] package = \"my-app\" (the Debian package name), or an inventory with [app] package"))
+		p.add(c.errAt("gitlab", "no package name: add [gitlab] package = \"my-app\" (the Debian package name), or an inventory with [app] package"))
 	} else if c.Package != "" && grammar.DebianPackage(c.Package) != nil {
-		add(c.errAt("gitlab.package", "package = %q %v; write the name debship build gives the package", c.Package, grammar.DebianPackage(c.Package)))
+		p.add(c.errAt("gitlab.package", "package = %q %v; write the name debship build gives the package", c.Package, grammar.DebianPackage(c.Package)))
 	}
-	return errors.Join(errs...)
 }
 
 var (

@@ -83,7 +83,7 @@ command = ["/bin/true"]
 
 // writeConfig writes a webhook.toml (mode 0600) and its token file into
 // dir and loads it.
-func writeConfig(t *testing.T, dir, text string) (*Config, error) {
+func writeConfig(t testing.TB, dir, text string) (*Config, error) {
 	t.Helper()
 	t.Setenv("TEST_WEBHOOK_GITLAB_TOKEN", readToken)
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken+"\n"), 0o600); err != nil {

@@ -298,7 +298,7 @@ func (r *Receiver) hook(w http.ResponseWriter, req *http.Request) {
 		done(slog.LevelWarn, http.StatusRequestEntityTooLarge, answer{Status: "body too large"}, "bytes", req.ContentLength)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBody))
+	body, err := readBody(w, req, r.cfg.MaxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -343,6 +343,23 @@ func (r *Receiver) hook(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	done(slog.LevelInfo, http.StatusOK, a)
+}
+
+// readBody reads a delivery's body of at most limit bytes, in one buffer
+// of its Content-Length when it has one: io.ReadAll's growing buffer was
+// almost half the bytes an ignored delivery allocated.
+func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, req.Body, limit)
+	if n := req.ContentLength; n > 0 && n <= limit {
+		// net/http ends the body at its Content-Length: a shorter one
+		// is io.ErrUnexpectedEOF, a longer one is never read.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(rd)
 }
 
 // verifySignature checks a Standard Webhooks signature: HMAC-SHA256 with
