@@ -1,8 +1,6 @@
 package debbuild
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"gitlab.com/debship/debship/debbuild/buildroot"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/templates"
 	"gitlab.com/debship/debship/venv"
 )
@@ -67,7 +68,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err != nil {
 		return nil, err
 	}
-	rel, targeted, err := ResolveTarget(o.Target)
+	rel, targeted, err := debversion.ResolveTarget(o.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -79,15 +80,15 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	// A short staging path keeps pip's shebangs under the kernel's 127-byte
 	// limit, so pip writes plain shebangs instead of its exec trampolines.
 	tmp := ""
-	if targeted && NeedsBuildRoot(rel) {
-		br, err := openBuildRoot(ctx, rel, o.Refresh, logw)
+	if targeted && buildroot.Needed(rel) {
+		br, err := buildroot.Open(ctx, rel, o.Refresh, logw)
 		if err != nil {
 			return nil, err
 		}
 		defer func() {
-			kept, cerr := br.close(o.KeepStaging)
+			kept, cerr := br.Close(o.KeepStaging)
 			if res != nil && kept != "" {
-				res.Staging = filepath.Join(kept, strings.TrimPrefix(res.Staging, br.Root()))
+				res.Staging = filepath.Join(kept, strings.TrimPrefix(res.Staging, br.Dir()))
 				logf("staging kept in %s", res.Staging)
 			}
 			if err == nil && cerr != nil {
@@ -97,7 +98,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		if vo, err = exposeToRoot(br, vo); err != nil {
 			return nil, err
 		}
-		tmp = br.Root()
+		tmp = br.Dir()
 	}
 	stage, err := os.MkdirTemp(tmp, "dsb")
 	if err != nil {
@@ -160,7 +161,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		if vr.PythonVersion != rel.Python {
 			return nil, fmt.Errorf("%s is Python %s, but %s's python3 is %s: the package would not install there; build with %s's /usr/bin/python3 (drop --python or [tool.debship] python)", spec.Python, vr.PythonVersion, rel.Target, rel.Python, rel.Target)
 		}
-		debVersion, target = TargetVersion(debVersion, rel), rel.Target
+		debVersion, target = debversion.TargetVersion(debVersion, rel), rel.Target
 	}
 	if err := checkScripts(spec, vr.ConsoleScripts); err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 
 	arch := "all"
 	if vr.ArchDependent {
-		arch = HostArch()
+		arch = debfile.HostArch()
 	}
 	g := &generator{spec: spec, root: root, sde: sde, debVersion: debVersion}
 	if targeted {
@@ -193,7 +194,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	final := filepath.Join(out, FileName(spec.Package, debVersion, arch))
+	final := filepath.Join(out, debfile.FileName(spec.Package, debVersion, arch))
 	logf("writing %s", final)
 	if err := writeDeb(root, final, debInfo{
 		spec:      spec,
@@ -321,7 +322,7 @@ func (g *generator) generate() error {
 			return err
 		}
 		if f.gz {
-			if b, err = GzipN(b); err != nil {
+			if b, err = debfile.GzipN(b); err != nil {
 				return err
 			}
 		}
@@ -384,7 +385,7 @@ func (g *generator) manPage(name string, date time.Time) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return GzipN(b)
+	return debfile.GzipN(b)
 }
 
 func (g *generator) write(rel string, data []byte, mode fs.FileMode) error {
@@ -404,23 +405,6 @@ func (g *generator) symlink(rel, target string) error {
 		return err
 	}
 	return os.Symlink(target, p)
-}
-
-// GzipN compresses like `gzip -9n`: no name, no time, so that the result
-// only depends on the input (lintian also wants maximum compression).
-func GzipN(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // SourceDateEpoch picks the one timestamp of a build: explicit, then
@@ -461,16 +445,16 @@ func uniq(l []string) []string {
 // exposeToRoot makes the project, a requirements file outside it and the
 // local find-links directories visible in the build root, and returns the
 // options with their paths there.
-func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
-	vo.Root = br.Root()
-	project, err := br.expose(vo.ProjectDir)
+func exposeToRoot(br *buildroot.Root, vo venv.Options) (venv.Options, error) {
+	vo.Root = br.Dir()
+	project, err := br.Expose(vo.ProjectDir)
 	if err != nil {
 		return vo, err
 	}
 	if vo.Requirements != "" {
 		if rel, err := filepath.Rel(vo.ProjectDir, vo.Requirements); err == nil && !strings.HasPrefix(rel, "..") {
 			vo.Requirements = filepath.Join(project, rel)
-		} else if vo.Requirements, err = br.exposeFile(vo.Requirements); err != nil {
+		} else if vo.Requirements, err = br.ExposeFile(vo.Requirements); err != nil {
 			return vo, err
 		}
 	}
@@ -482,7 +466,7 @@ func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
 			if err != nil {
 				return vo, err
 			}
-			if fl, err = br.expose(abs); err != nil {
+			if fl, err = br.Expose(abs); err != nil {
 				return vo, err
 			}
 		}

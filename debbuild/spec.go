@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"gitlab.com/debship/debship/internal/debian"
-	"gitlab.com/debship/debship/internal/tomlfile"
 	"os"
 	"os/exec"
 	"path"
@@ -16,7 +14,10 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"gitlab.com/debship/debship/debbuild/debversion"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/grammar"
+	"gitlab.com/debship/debship/internal/tomlfile"
 )
 
 // Spec is what the package is: read once from pyproject.toml and used by
@@ -92,10 +93,22 @@ type Service struct {
 func (s *Spec) StateDir() string { return "/var/lib/" + s.Package }
 
 // UpstreamDebianVersion is the upstream part of the Debian version.
-func (s *Spec) UpstreamDebianVersion() (string, error) { return DebianVersion(s.Version) }
+func (s *Spec) UpstreamDebianVersion() (string, error) { return debversion.DebianVersion(s.Version) }
 
 // DebianVersion is the full Debian version, "<upstream>-<revision>".
-func (s *Spec) DebianVersion() (string, error) { return FullDebianVersion(s.Version, s.Revision) }
+func (s *Spec) DebianVersion() (string, error) {
+	return debversion.FullDebianVersion(s.Version, s.Revision)
+}
+
+// TargetDebianVersion is the full Debian version a build of the spec for
+// target ("" the host's release) writes, as its file name carries it.
+func (s *Spec) TargetDebianVersion(target string) (string, error) {
+	v, err := s.DebianVersion()
+	if err != nil {
+		return "", err
+	}
+	return debversion.VersionFor(v, target)
+}
 
 // pyproject is the part of pyproject.toml we read outside our own table.
 // Keys we do not know here are somebody else's business and are ignored.
@@ -282,7 +295,7 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 		return nil, fmt.Errorf("%s: [project] has no version; add version = \"1.0.0\" under [project] (or list \"version\" in dynamic)", file)
 	}
 	if s.Version != "" {
-		if _, err := DebianVersion(s.Version); err != nil {
+		if _, err := debversion.DebianVersion(s.Version); err != nil {
 			where := line("version")
 			if ov.Version != "" {
 				where = "--version"
