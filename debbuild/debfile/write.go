@@ -47,12 +47,40 @@ type TreePackage struct {
 // root ownership and the one mtime: nfpm keeps a tree's own mtimes, which
 // would make builds differ. debship's own package is written by it too.
 func WriteTree(root, final string, p TreePackage) error {
+	contents, sizeKiB, err := treeContents(root, p)
+	if err != nil {
+		return fmt.Errorf("collect package files: %w", err)
+	}
+	info := nfpmInfo(p, contents)
+	scriptDir, err := os.MkdirTemp("", "dsb-scripts")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scriptDir)
+	if err := writeScripts(&info.Scripts, scriptDir, p.Scripts); err != nil {
+		return err
+	}
+
+	var buf bytes.Buffer
+	if err := deb.Default.Package(nfpm.WithDefaults(info), &buf); err != nil {
+		return fmt.Errorf("write .deb: %w", err)
+	}
+	out, err := setInstalledSize(buf.Bytes(), sizeKiB, p.MTime)
+	if err != nil {
+		return fmt.Errorf("write .deb: %w", err)
+	}
+	return atomicfile.Write(final, out, 0o644)
+}
+
+// treeContents lists every entry under root for nfpm, with the
+// Installed-Size in KiB computed as dpkg-gencontrol does.
+func treeContents(root string, p TreePackage) (files.Contents, int64, error) {
 	conf := map[string]bool{}
 	for _, c := range p.Conffiles {
 		conf[c] = true
 	}
 	var contents files.Contents
-	var sizeKiB int64 // Installed-Size, computed as dpkg-gencontrol does
+	var sizeKiB int64
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -65,47 +93,57 @@ func WriteTree(root, final string, p TreePackage) error {
 		if err != nil {
 			return err
 		}
-		info := &files.ContentFileInfo{Owner: "root", Group: "root", MTime: p.MTime}
-		c := &files.Content{Destination: dest, FileInfo: info}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			c.Type, c.Source = files.TypeSymlink, target
-			info.Mode = fs.ModeSymlink | 0o777
-			sizeKiB += (int64(len(target)) + 1023) / 1024
-		case fi.IsDir():
-			c.Type = files.TypeDir
-			info.Mode = fs.ModeDir | 0o755
-			sizeKiB++
-		case fi.Mode().IsRegular():
-			c.Type, c.Source = files.TypeFile, path
-			if conf[dest] {
-				c.Type = files.TypeConfig
-			}
-			info.Mode = 0o644
-			if fi.Mode()&0o111 != 0 {
-				info.Mode = 0o755
-			}
-			info.Size = fi.Size()
-			sizeKiB += (fi.Size() + 1023) / 1024
-		default:
-			return fmt.Errorf("%s: only files, directories and symlinks can be packaged", dest)
+		c, kib, err := treeEntry(path, dest, fi, conf[dest], p.MTime)
+		if err != nil {
+			return err
 		}
+		sizeKiB += kib
 		contents = append(contents, c)
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("collect package files: %w", err)
-	}
+	return contents, sizeKiB, err
+}
 
+// treeEntry is one entry of the tree, root's and with a normalised mode,
+// and what it adds to the Installed-Size.
+func treeEntry(path, dest string, fi fs.FileInfo, conffile bool, mtime time.Time) (*files.Content, int64, error) {
+	info := &files.ContentFileInfo{Owner: "root", Group: "root", MTime: mtime}
+	c := &files.Content{Destination: dest, FileInfo: info}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.Type, c.Source = files.TypeSymlink, target
+		info.Mode = fs.ModeSymlink | 0o777
+		return c, (int64(len(target)) + 1023) / 1024, nil
+	case fi.IsDir():
+		c.Type = files.TypeDir
+		info.Mode = fs.ModeDir | 0o755
+		return c, 1, nil
+	case fi.Mode().IsRegular():
+		c.Type, c.Source = files.TypeFile, path
+		if conffile {
+			c.Type = files.TypeConfig
+		}
+		info.Mode = 0o644
+		if fi.Mode()&0o111 != 0 {
+			info.Mode = 0o755
+		}
+		info.Size = fi.Size()
+		return c, (fi.Size() + 1023) / 1024, nil
+	}
+	return nil, 0, fmt.Errorf("%s: only files, directories and symlinks can be packaged", dest)
+}
+
+// nfpmInfo is the package's control data as nfpm takes it.
+func nfpmInfo(p TreePackage, contents files.Contents) *nfpm.Info {
 	upstream, revision := p.Version, ""
 	if i := strings.LastIndexByte(p.Version, '-'); i >= 0 {
 		upstream, revision = p.Version[:i], p.Version[i+1:]
 	}
-	info := &nfpm.Info{
+	return &nfpm.Info{
 		Name:          p.Name,
 		Arch:          p.Arch,
 		Platform:      "linux",
@@ -128,39 +166,30 @@ func WriteTree(root, final string, p TreePackage) error {
 			},
 		},
 	}
-	scriptDir, err := os.MkdirTemp("", "dsb-scripts")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(scriptDir)
-	for name, body := range p.Scripts {
-		path := filepath.Join(scriptDir, name)
+}
+
+// writeScripts writes the maintainer scripts into dir, where nfpm reads
+// them from.
+func writeScripts(dst *nfpm.Scripts, dir string, scripts map[string][]byte) error {
+	for name, body := range scripts {
+		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, body, 0o755); err != nil {
 			return err
 		}
 		switch name {
 		case "preinst":
-			info.Scripts.PreInstall = path
+			dst.PreInstall = path
 		case "postinst":
-			info.Scripts.PostInstall = path
+			dst.PostInstall = path
 		case "prerm":
-			info.Scripts.PreRemove = path
+			dst.PreRemove = path
 		case "postrm":
-			info.Scripts.PostRemove = path
+			dst.PostRemove = path
 		default:
 			return fmt.Errorf("unknown maintainer script %q", name)
 		}
 	}
-
-	var buf bytes.Buffer
-	if err := deb.Default.Package(nfpm.WithDefaults(info), &buf); err != nil {
-		return fmt.Errorf("write .deb: %w", err)
-	}
-	out, err := setInstalledSize(buf.Bytes(), sizeKiB, p.MTime)
-	if err != nil {
-		return fmt.Errorf("write .deb: %w", err)
-	}
-	return atomicfile.Write(final, out, 0o644)
+	return nil
 }
 
 var installedSizeRE = regexp.MustCompile(`(?m)^Installed-Size: \d+$`)
