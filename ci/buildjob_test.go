@@ -19,6 +19,8 @@ import (
 
 	"gitlab.com/debship/debship/ci"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
@@ -201,12 +203,12 @@ func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File,
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := debbuild.ReadPackage(filepath.Join(dir, debPath))
+	pkg, err := inspect.ReadPackage(filepath.Join(dir, debPath))
 	if err != nil {
 		t.Fatalf("the report names %s: %v", debPath, err)
 	}
 	arch := pkg.Field("Architecture")
-	if want := debbuild.FileName(spec.Package, ver, arch); path.Base(debPath) != want || pkg.Field("Package") != spec.Package || pkg.Field("Version") != ver || pkg.Target != target {
+	if want := debfile.FileName(spec.Package, ver, arch); path.Base(debPath) != want || pkg.Field("Package") != spec.Package || pkg.Field("Version") != ver || pkg.Target != target {
 		t.Errorf("built %s (Package %s, Version %s, for %q), want %s for %s", path.Base(debPath), pkg.Field("Package"), pkg.Field("Version"), pkg.Target, want, target)
 	}
 	if !underArtifacts(debPath, build.Artifacts.Paths) {

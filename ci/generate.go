@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
@@ -135,7 +136,7 @@ func Generate(spec *debbuild.Spec, o Options) ([]File, error) {
 // one line naming the file and the fix.
 func Warnings(spec *debbuild.Spec, o Options) []string {
 	var w []string
-	if o.Deploy && spec.Mode != debbuild.ModeCluster {
+	if o.Deploy && spec.Mode != debfile.ModeCluster {
 		w = append(w, fmt.Sprintf("%s: the deploy job deploys to a cluster, which refuses a package built in mode %q (its postinst starts the app outside pacemaker); set mode = \"cluster\" under [tool.debship]",
 			spec.PyProject, spec.Mode))
 	}

@@ -1,21 +1,20 @@
 package debbuild
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"gitlab.com/debship/debship/templates"
+	"gitlab.com/debship/debship/debbuild/buildroot"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/venv"
 )
 
@@ -57,18 +56,14 @@ type BuildResult struct {
 // Nothing half-written is left behind: the .deb appears by rename, and the
 // staging directory is removed on success and failure alike.
 func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, err error) {
-	logw := o.Log
-	if logw == nil {
-		logw = io.Discard
+	b := &builder{spec: spec, o: o, log: o.Log}
+	if b.log == nil {
+		b.log = io.Discard
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(logw, format+"\n", a...) }
-
-	sde, err := SourceDateEpoch(spec.Dir, o.SourceDateEpoch)
-	if err != nil {
+	if b.sde, err = SourceDateEpoch(spec.Dir, o.SourceDateEpoch); err != nil {
 		return nil, err
 	}
-	rel, targeted, err := ResolveTarget(o.Target)
-	if err != nil {
+	if b.rel, b.targeted, err = debversion.ResolveTarget(o.Target); err != nil {
 		return nil, err
 	}
 	vo := venv.Options{
@@ -79,16 +74,16 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	// A short staging path keeps pip's shebangs under the kernel's 127-byte
 	// limit, so pip writes plain shebangs instead of its exec trampolines.
 	tmp := ""
-	if targeted && NeedsBuildRoot(rel) {
-		br, err := openBuildRoot(ctx, rel, o.Refresh, logw)
+	if b.targeted && buildroot.Needed(b.rel) {
+		br, err := buildroot.Open(ctx, b.rel, o.Refresh, b.log)
 		if err != nil {
 			return nil, err
 		}
 		defer func() {
-			kept, cerr := br.close(o.KeepStaging)
+			kept, cerr := br.Close(o.KeepStaging)
 			if res != nil && kept != "" {
-				res.Staging = filepath.Join(kept, strings.TrimPrefix(res.Staging, br.Root()))
-				logf("staging kept in %s", res.Staging)
+				res.Staging = filepath.Join(kept, strings.TrimPrefix(res.Staging, br.Dir()))
+				b.logf("staging kept in %s", res.Staging)
 			}
 			if err == nil && cerr != nil {
 				res, err = nil, cerr
@@ -97,7 +92,7 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		if vo, err = exposeToRoot(br, vo); err != nil {
 			return nil, err
 		}
-		tmp = br.Root()
+		tmp = br.Dir()
 	}
 	stage, err := os.MkdirTemp(tmp, "dsb")
 	if err != nil {
@@ -109,58 +104,38 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 				res.Staging = stage
 			}
 			if tmp == "" {
-				logf("staging kept in %s", stage)
+				b.logf("staging kept in %s", stage)
 			}
 			return
 		}
 		os.RemoveAll(stage)
 	}()
-	root := filepath.Join(stage, "root")
+	return b.inStage(ctx, vo, filepath.Join(stage, "root"))
+}
 
-	where := ""
-	if vo.Root != "" {
-		where = " in the " + rel.Suite + " build root"
-	}
-	logf("building virtualenv %s with %s%s", spec.VenvDir, spec.Python, where)
-	vr, err := venv.Build(ctx, venv.Options{
-		Root:             vo.Root,
-		ProjectDir:       vo.ProjectDir,
-		Python:           spec.Python,
-		VenvDir:          spec.VenvDir,
-		StageRoot:        root,
-		Requirements:     vo.Requirements,
-		Extras:           spec.Extras,
-		KeepPip:          spec.KeepPip,
-		IndexURL:         o.IndexURL,
-		ExtraIndexURLs:   o.ExtraIndexURLs,
-		FindLinks:        vo.FindLinks,
-		NoIndex:          o.NoIndex,
-		NoBuildIsolation: o.NoBuildIsolation,
-		BuildIsolation:   o.BuildIsolation,
-		SourceDateEpoch:  sde,
-		Log:              logw,
-		Verbose:          o.Verbose,
-	})
+// builder is one run of Build.
+type builder struct {
+	spec     *Spec
+	o        BuildOptions
+	log      io.Writer
+	sde      int64
+	rel      debian.Release // the target release; the host's when untargeted
+	targeted bool
+}
+
+func (b *builder) logf(format string, a ...any) { fmt.Fprintf(b.log, format+"\n", a...) }
+
+// inStage builds the venv into the staging root, adds debship's own
+// files next to it and writes the .deb.
+func (b *builder) inStage(ctx context.Context, vo venv.Options, root string) (*BuildResult, error) {
+	spec, o := b.spec, b.o
+	vr, err := b.buildVenv(ctx, vo, root)
 	if err != nil {
 		return nil, err
 	}
-	if spec.DynamicVersion {
-		spec.Version = vr.ProjectVersion
-		spec.DynamicVersion = false
-	}
-	debVersion, err := spec.DebianVersion()
+	debVersion, target, err := b.debianVersion(vr)
 	if err != nil {
-		return nil, fmt.Errorf("version %q of the built project: %w", spec.Version, err)
-	}
-	target := ""
-	if targeted {
-		// The venv is tied to its interpreter's minor version: a package
-		// labelled for a release whose python3 is another one could not
-		// be installed there.
-		if vr.PythonVersion != rel.Python {
-			return nil, fmt.Errorf("%s is Python %s, but %s's python3 is %s: the package would not install there; build with %s's /usr/bin/python3 (drop --python or [tool.debship] python)", spec.Python, vr.PythonVersion, rel.Target, rel.Python, rel.Target)
-		}
-		debVersion, target = TargetVersion(debVersion, rel), rel.Target
+		return nil, err
 	}
 	if err := checkScripts(spec, vr.ConsoleScripts); err != nil {
 		return nil, err
@@ -168,11 +143,11 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 
 	arch := "all"
 	if vr.ArchDependent {
-		arch = HostArch()
+		arch = debfile.HostArch()
 	}
-	g := &generator{spec: spec, root: root, sde: sde, debVersion: debVersion}
-	if targeted {
-		g.suite, g.unitDir = rel.Suite, rel.UnitDir
+	g := &generator{spec: spec, root: root, sde: b.sde, debVersion: debVersion}
+	if b.targeted {
+		g.suite, g.unitDir = b.rel.Suite, b.rel.UnitDir
 	}
 	if err := g.generate(); err != nil {
 		return nil, err
@@ -193,8 +168,8 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	final := filepath.Join(out, FileName(spec.Package, debVersion, arch))
-	logf("writing %s", final)
+	final := filepath.Join(out, debfile.FileName(spec.Package, debVersion, arch))
+	b.logf("writing %s", final)
 	if err := writeDeb(root, final, debInfo{
 		spec:      spec,
 		version:   debVersion,
@@ -202,14 +177,69 @@ func Build(ctx context.Context, spec *Spec, o BuildOptions) (res *BuildResult, e
 		depends:   depends,
 		conffiles: g.conffiles,
 		scripts:   g.scripts,
-		mtime:     time.Unix(sde, 0).UTC(),
+		mtime:     time.Unix(b.sde, 0).UTC(),
 	}); err != nil {
 		return nil, err
 	}
 	for _, w := range vr.Warnings {
-		logf("warning: %s", w)
+		b.logf("warning: %s", w)
 	}
 	return &BuildResult{Path: final, Arch: arch, Version: debVersion, Target: target, ProjectVersion: spec.Version, Depends: depends, Warnings: vr.Warnings}, nil
+}
+
+// buildVenv builds the project's virtualenv into the staging root, in the
+// build root when vo has one.
+func (b *builder) buildVenv(ctx context.Context, vo venv.Options, root string) (*venv.Result, error) {
+	spec, o := b.spec, b.o
+	where := ""
+	if vo.Root != "" {
+		where = " in the " + b.rel.Suite + " build root"
+	}
+	b.logf("building virtualenv %s with %s%s", spec.VenvDir, spec.Python, where)
+	return venv.Build(ctx, venv.Options{
+		Root:             vo.Root,
+		ProjectDir:       vo.ProjectDir,
+		Python:           spec.Python,
+		VenvDir:          spec.VenvDir,
+		StageRoot:        root,
+		Requirements:     vo.Requirements,
+		Extras:           spec.Extras,
+		KeepPip:          spec.KeepPip,
+		IndexURL:         o.IndexURL,
+		ExtraIndexURLs:   o.ExtraIndexURLs,
+		FindLinks:        vo.FindLinks,
+		NoIndex:          o.NoIndex,
+		NoBuildIsolation: o.NoBuildIsolation,
+		BuildIsolation:   o.BuildIsolation,
+		SourceDateEpoch:  b.sde,
+		Log:              b.log,
+		Verbose:          o.Verbose,
+	})
+}
+
+// debianVersion is the full Debian version of the package and the release
+// it is for ("" when untargeted), once the build backend has resolved a
+// dynamic version.
+func (b *builder) debianVersion(vr *venv.Result) (version, target string, err error) {
+	spec, rel := b.spec, b.rel
+	if spec.DynamicVersion {
+		spec.Version = vr.ProjectVersion
+		spec.DynamicVersion = false
+	}
+	debVersion, err := spec.DebianVersion()
+	if err != nil {
+		return "", "", fmt.Errorf("version %q of the built project: %w", spec.Version, err)
+	}
+	if !b.targeted {
+		return debVersion, "", nil
+	}
+	// The venv is tied to its interpreter's minor version: a package
+	// labelled for a release whose python3 is another one could not
+	// be installed there.
+	if vr.PythonVersion != rel.Python {
+		return "", "", fmt.Errorf("%s is Python %s, but %s's python3 is %s: the package would not install there; build with %s's /usr/bin/python3 (drop --python or [tool.debship] python)", spec.Python, vr.PythonVersion, rel.Target, rel.Python, rel.Target)
+	}
+	return debversion.TargetVersion(debVersion, rel), rel.Target, nil
 }
 
 // checkScripts makes sure every name we link into /usr/bin or start from a
@@ -235,192 +265,6 @@ func orNone(l []string) string {
 		return "none"
 	}
 	return strings.Join(l, ", ")
-}
-
-// generator writes debship's own files (units, docs, man pages, links,
-// conffiles) into the staging root next to the venv.
-type generator struct {
-	spec       *Spec
-	root       string
-	sde        int64
-	debVersion string
-	suite      string // the changelog's distribution
-	unitDir    string // the target release's systemd unit directory
-	conffiles  []string
-	scripts    map[string][]byte
-}
-
-func (g *generator) generate() error {
-	s := g.spec
-	// An untargeted build: Debian's default distribution and the unit
-	// directory every release reads.
-	if g.suite == "" {
-		g.suite = "unstable"
-	}
-	if g.unitDir == "" {
-		g.unitDir = "/lib/systemd/system"
-	}
-	var units []string
-	for _, svc := range s.Services {
-		var unit []byte
-		var err error
-		if svc.Unit != "" {
-			unit, err = os.ReadFile(svc.Unit)
-		} else {
-			unit, err = templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": svc, "Migrate": ""})
-		}
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", svc.Name, err)
-		}
-		if err := g.write(strings.TrimPrefix(g.unitDir, "/")+"/"+svc.Name+".service", unit, 0o644); err != nil {
-			return err
-		}
-		units = append(units, svc.Name+".service")
-	}
-	var migrate []string
-	if s.Migrate != nil {
-		base, _ := s.migrateBase()
-		base.Extra = migrateExtra(base.Extra)
-		base.Description += " (migration)"
-		unit, err := templates.Render("deb/service.service", map[string]any{"Spec": s, "Service": base, "Migrate": strings.Join(s.Migrate, " ")})
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", MigrateUnit(s.Package), err)
-		}
-		if err := g.write(strings.TrimPrefix(g.unitDir, "/")+"/"+MigrateUnit(s.Package), unit, 0o644); err != nil {
-			return err
-		}
-		migrate = append(migrate, MigrateUnit(s.Package))
-	}
-
-	date := time.Unix(g.sde, 0).UTC()
-	for _, sc := range s.Scripts {
-		if err := g.symlink("usr/bin/"+sc, path.Join(s.VenvDir, "bin", sc)); err != nil {
-			return err
-		}
-		page, err := g.manPage(sc, date)
-		if err != nil {
-			return err
-		}
-		if err := g.write("usr/share/man/man1/"+sc+".1.gz", page, 0o644); err != nil {
-			return err
-		}
-	}
-
-	doc := "usr/share/doc/" + s.Package + "/"
-	entries := changelogEntries(s, g.debVersion, g.sde)
-	data := map[string]any{"Spec": s, "Year": date.Year(), "Entries": entries, "Suite": g.suite}
-	for _, f := range []struct {
-		tmpl, dest string
-		gz         bool
-	}{
-		{"deb/copyright", doc + "copyright", false},
-		{"deb/changelog.Debian", doc + "changelog.Debian.gz", true},
-	} {
-		b, err := templates.Render(f.tmpl, data)
-		if err != nil {
-			return err
-		}
-		if f.gz {
-			if b, err = GzipN(b); err != nil {
-				return err
-			}
-		}
-		if err := g.write(f.dest, b, 0o644); err != nil {
-			return err
-		}
-	}
-	ov, err := templates.Render("deb/lintian-overrides", map[string]any{
-		"Spec": s, "InOpt": strings.HasPrefix(s.VenvDir, "/opt/"),
-		"InitialUpload": initialUpload(entries),
-	})
-	if err != nil {
-		return err
-	}
-	if err := g.write("usr/share/lintian/overrides/"+s.Package, ov, 0o644); err != nil {
-		return err
-	}
-
-	for _, c := range s.Conffiles {
-		b, err := os.ReadFile(c.Source)
-		if err != nil {
-			return fmt.Errorf("conffile %s: %w", c.Source, err)
-		}
-		if err := g.write(strings.TrimPrefix(c.Dest, "/"), b, 0o644); err != nil {
-			return err
-		}
-		g.conffiles = append(g.conffiles, c.Dest)
-	}
-
-	scripts, err := maintainerScripts(s, units, migrate)
-	g.scripts = scripts
-	return err
-}
-
-// maintainerScripts renders postinst, prerm and postrm for the package's
-// units; the migration's unit (oneshot) is only recorded, never enabled.
-func maintainerScripts(s *Spec, units, oneshots []string) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	sdata := map[string]any{"Spec": s, "Units": units, "Oneshots": oneshots}
-	for _, name := range []string{"postinst", "prerm", "postrm"} {
-		b, err := templates.Render("deb/"+name, sdata)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = b
-	}
-	return out, nil
-}
-
-// manPage is the project's own man/<name>.1 when it ships one, else a short
-// page generated from the metadata (lintian wants one per command in /usr/bin).
-func (g *generator) manPage(name string, date time.Time) ([]byte, error) {
-	own := filepath.Join(g.spec.Dir, "man", name+".1")
-	b, err := os.ReadFile(own)
-	if err != nil {
-		b, err = templates.Render("deb/manpage.1", map[string]any{
-			"Spec": g.spec, "Name": name, "Synopsis": g.spec.Description, "Date": date.Format("2006-01-02"),
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return GzipN(b)
-}
-
-func (g *generator) write(rel string, data []byte, mode fs.FileMode) error {
-	p := filepath.Join(g.root, rel)
-	if _, err := os.Lstat(p); err == nil {
-		return fmt.Errorf("%s is both in the virtualenv and generated by debship; remove one", "/"+rel)
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(p, data, mode)
-}
-
-func (g *generator) symlink(rel, target string) error {
-	p := filepath.Join(g.root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return os.Symlink(target, p)
-}
-
-// GzipN compresses like `gzip -9n`: no name, no time, so that the result
-// only depends on the input (lintian also wants maximum compression).
-func GzipN(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // SourceDateEpoch picks the one timestamp of a build: explicit, then
@@ -461,16 +305,16 @@ func uniq(l []string) []string {
 // exposeToRoot makes the project, a requirements file outside it and the
 // local find-links directories visible in the build root, and returns the
 // options with their paths there.
-func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
-	vo.Root = br.Root()
-	project, err := br.expose(vo.ProjectDir)
+func exposeToRoot(br *buildroot.Root, vo venv.Options) (venv.Options, error) {
+	vo.Root = br.Dir()
+	project, err := br.Expose(vo.ProjectDir)
 	if err != nil {
 		return vo, err
 	}
 	if vo.Requirements != "" {
 		if rel, err := filepath.Rel(vo.ProjectDir, vo.Requirements); err == nil && !strings.HasPrefix(rel, "..") {
 			vo.Requirements = filepath.Join(project, rel)
-		} else if vo.Requirements, err = br.exposeFile(vo.Requirements); err != nil {
+		} else if vo.Requirements, err = br.ExposeFile(vo.Requirements); err != nil {
 			return vo, err
 		}
 	}
@@ -482,7 +326,7 @@ func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
 			if err != nil {
 				return vo, err
 			}
-			if fl, err = br.expose(abs); err != nil {
+			if fl, err = br.Expose(abs); err != nil {
 				return vo, err
 			}
 		}
@@ -490,12 +334,4 @@ func exposeToRoot(br *buildRoot, vo venv.Options) (venv.Options, error) {
 	}
 	vo.FindLinks = links
 	return vo, nil
-}
-
-// initialUpload reports whether lintian takes the changelog for a new
-// package's first upload to Debian (one entry, revision 1), which it wants
-// to close an ITP bug. debship's packages are never uploaded to Debian, so
-// there is no such bug; the override says so.
-func initialUpload(entries []changelogEntry) bool {
-	return len(entries) == 1 && strings.HasSuffix(entries[0].Version, "-1")
 }

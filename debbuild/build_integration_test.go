@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
+	"gitlab.com/debship/debship/debbuild/inspect"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/debroot"
 	"gitlab.com/debship/debship/internal/testenv"
@@ -96,8 +99,8 @@ func run(t *testing.T, name string, args ...string) string {
 func TestBuildExample(t *testing.T) {
 	testenv.NeedCommand(t, "dpkg-deb", "lintian")
 	res := buildExample(t, Overrides{}, true)
-	version, _ := VersionFor("1.4-1", "")
-	if want := FileName("hello-web", version, "all"); filepath.Base(res.Path) != want {
+	version, _ := debversion.VersionFor("1.4-1", "")
+	if want := debfile.FileName("hello-web", version, "all"); filepath.Base(res.Path) != want {
 		t.Errorf("package file = %s, want %s", filepath.Base(res.Path), want)
 	}
 
@@ -184,7 +187,7 @@ func TestBuildExample(t *testing.T) {
 	})
 
 	t.Run("inspect --check", func(t *testing.T) {
-		p, err := ReadPackage(res.Path)
+		p, err := inspect.ReadPackage(res.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,13 +254,13 @@ func TestInstallUpgradePurge(t *testing.T) {
 	dir := exampleRepo(t)
 	// Mode systemd (the example's is cluster): installed alone, the
 	// package enables and starts its unit.
-	v1 := buildProject(t, dir, Overrides{Mode: ModeSystemd}, false)
+	v1 := buildProject(t, dir, Overrides{Mode: debfile.ModeSystemd}, false)
 	// The next release, as a user makes it: bump the version, commit.
 	py := filepath.Join(dir, "pyproject.toml")
 	b, _ := os.ReadFile(py)
 	os.WriteFile(py, bytes.Replace(b, []byte(`version = "1.4.0"`), []byte(`version = "1.5.0"`), 1), 0o644)
 	run(t, "git", "-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-q", "-a", "-m", "release 1.5.0")
-	v2 := buildProject(t, dir, Overrides{Mode: ModeSystemd}, false)
+	v2 := buildProject(t, dir, Overrides{Mode: debfile.ModeSystemd}, false)
 	root := debroot.Root(t, hostSuite(t))
 	chroot := func(args ...string) (string, error) {
 		out, err := exec.Command("chroot", append([]string{root}, args...)...).CombinedOutput()
@@ -396,8 +399,8 @@ func TestBuildRealProject(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
-	version, _ := VersionFor("2.1-1", "")
-	if want := FileName("fastapp", version, HostArch()); filepath.Base(res.Path) != want {
+	version, _ := debversion.VersionFor("2.1-1", "")
+	if want := debfile.FileName("fastapp", version, debfile.HostArch()); filepath.Base(res.Path) != want {
 		t.Errorf("package = %s, want %s", filepath.Base(res.Path), want)
 	}
 	depends := run(t, "dpkg-deb", "--field", res.Path, "Depends")
@@ -410,7 +413,7 @@ func TestBuildRealProject(t *testing.T) {
 	if regexp.MustCompile(`(?m)^[EW]: `).Match(out) {
 		t.Errorf("lintian:\n%s", out)
 	}
-	p, err := ReadPackage(res.Path)
+	p, err := inspect.ReadPackage(res.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +465,7 @@ func TestBuildForEachTarget(t *testing.T) {
 				t.Fatalf("build for %s: %v\n%s", r.Target, err, log.String())
 			}
 			t.Logf("built %s in %.1fs", filepath.Base(res.Path), time.Since(start).Seconds())
-			if want := FileName("hello-web", TargetVersion("1.4-1", r), "all"); filepath.Base(res.Path) != want || res.Target != r.Target {
+			if want := debfile.FileName("hello-web", debversion.TargetVersion("1.4-1", r), "all"); filepath.Base(res.Path) != want || res.Target != r.Target {
 				t.Errorf("built %s for %q, want %s for %s", filepath.Base(res.Path), res.Target, want, r.Target)
 			}
 			major, minor, _ := strings.Cut(r.Python, ".")
@@ -475,7 +478,7 @@ func TestBuildForEachTarget(t *testing.T) {
 					t.Errorf("Depends %v lacks %s", res.Depends, want)
 				}
 			}
-			p, err := ReadPackage(res.Path)
+			p, err := inspect.ReadPackage(res.Path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -496,5 +499,37 @@ func TestBuildForEachTarget(t *testing.T) {
 				t.Errorf("/healthz in a clean %s root = %q, want %q", r.Suite, got, "ok 1.4.0")
 			}
 		})
+	}
+}
+
+// A failing build leaves neither a .deb, nor a temp file, nor the staging
+// directory behind.
+func TestFailedBuildLeavesNothing(t *testing.T) {
+	testenv.NeedFile(t, "/usr/bin/python3")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := exampleRepo(t)
+	py := filepath.Join(dir, "pyproject.toml")
+	b, _ := os.ReadFile(py)
+	// The wheel build fails: a syntax error in setup configuration.
+	os.WriteFile(py, []byte(strings.Replace(string(b), `build-backend = "setuptools.build_meta"`, `build-backend = "no_such_backend"`, 1)), 0o644)
+	spec, err := LoadSpec(dir, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	_, err = Build(t.Context(), spec, BuildOptions{Output: out, NoIndex: true})
+	if err == nil || !strings.Contains(err.Error(), "no_such_backend") {
+		t.Fatalf("build error = %v; want pip's last lines naming the backend", err)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("output dir has %d entries after a failed build", len(ents))
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("temp dir keeps %v after a failed build", names)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // changelogEntry is one stanza of changelog.Debian.
@@ -58,12 +60,12 @@ func gitReleases(s *Spec, current string) []changelogEntry {
 		tag := f[0]
 		name := strings.TrimPrefix(strings.TrimPrefix(tag, s.ProjectName+"-"), s.Package+"-")
 		name = strings.TrimPrefix(strings.TrimPrefix(name, s.ProjectName+"/"), "v")
-		up, err := DebianVersion(name)
+		up, err := debversion.DebianVersion(name)
 		if err != nil {
 			continue
 		}
 		dv := up + "-1"
-		if CompareDebianVersions(dv, current) >= 0 {
+		if debversion.CompareDebianVersions(dv, current) >= 0 {
 			continue
 		}
 		if !sameProject(s, tag, rel, up) {
@@ -80,7 +82,9 @@ func gitReleases(s *Spec, current string) []changelogEntry {
 			Date:    time.Unix(sec, 0).UTC().Format(time.RFC1123Z),
 		})
 	}
-	sort.Slice(entries, func(i, j int) bool { return CompareDebianVersions(entries[i].Version, entries[j].Version) > 0 })
+	sort.Slice(entries, func(i, j int) bool {
+		return debversion.CompareDebianVersions(entries[i].Version, entries[j].Version) > 0
+	})
 	if len(entries) > maxHistory {
 		entries = entries[:maxHistory]
 	}
@@ -114,6 +118,6 @@ func sameProject(s *Spec, tag, rel, upstream string) bool {
 			return true
 		}
 	}
-	v, err := DebianVersion(py.Project.Version)
+	v, err := debversion.DebianVersion(py.Project.Version)
 	return err == nil && v == upstream
 }

@@ -1,72 +1,14 @@
 package debbuild
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/testenv"
 )
-
-func TestFileName(t *testing.T) {
-	for _, c := range []struct{ pkg, version, arch, want string }{
-		{"hello-web", "1.4-1", "all", "hello-web_1.4-1_all.deb"},
-		{"hello-web", "2:1.4-1", "amd64", "hello-web_1.4-1_amd64.deb"},                   // epoch dropped
-		{"hello-web", "1.4", "arm64", "hello-web_1.4_arm64.deb"},                         // native: no revision
-		{"hello-web", "1.4~rc1-2+deb12u1", "all", "hello-web_1.4~rc1-2+deb12u1_all.deb"}, // '~' kept
-		{"a", "10:1:2-3-4", "i386", "a_1:2-3-4_i386.deb"},                                // only the epoch goes
-		{"debship", "0.3+git5.gabc-1", "armhf", "debship_0.3+git5.gabc-1_armhf.deb"},
-	} {
-		if got := FileName(c.pkg, c.version, c.arch); got != c.want {
-			t.Errorf("FileName(%q, %q, %q) = %q, want %q", c.pkg, c.version, c.arch, got, c.want)
-		}
-		id := Identity{Package: c.pkg, Version: c.version, Arch: c.arch}
-		if got := id.FileName(); got != c.want {
-			t.Errorf("%+v.FileName() = %q, want %q", id, got, c.want)
-		}
-	}
-	for v, want := range map[string]string{"1.4-1": "1.4", "2:1.4-1": "2:1.4", "1.4": "1.4", "1.0-rc1-3": "1.0-rc1"} {
-		if got := (Identity{Version: v}).Upstream(); got != want {
-			t.Errorf("Upstream of %s = %s, want %s", v, got, want)
-		}
-	}
-}
-
-func TestDebArch(t *testing.T) {
-	for _, c := range []struct {
-		goarch, goarm, want string
-		ok                  bool
-	}{
-		{"amd64", "", "amd64", true},
-		{"arm64", "", "arm64", true},
-		{"386", "", "i386", true},
-		{"arm", "", "armhf", true}, // Go's default GOARM is 7
-		{"arm", "7", "armhf", true},
-		{"arm", "6", "armhf", true}, // Raspberry Pi OS
-		{"arm", "5", "armel", true},
-		{"arm", "5,softfloat", "armel", true},
-		{"arm", "7,hardfloat", "armhf", true},
-		{"ppc64le", "", "ppc64el", true},
-		{"ppc64", "", "ppc64", true},
-		{"s390x", "", "s390x", true},
-		{"riscv64", "", "riscv64", true},
-		{"mips64le", "", "mips64el", true},
-		{"mipsle", "", "mipsel", true},
-		{"loong64", "", "loong64", true},
-		{"mips", "", "", false},
-		{"mips64", "", "", false},
-		{"wasm", "", "", false},
-	} {
-		got, ok := DebArch(c.goarch, c.goarm)
-		if got != c.want || ok != c.ok {
-			t.Errorf("DebArch(%q, %q) = %q, %v; want %q, %v", c.goarch, c.goarm, got, ok, c.want, c.ok)
-		}
-	}
-	if a := GoDebArch(); a == "" || strings.ContainsAny(a, "_ ") {
-		t.Errorf("GoDebArch() = %q", a)
-	}
-}
 
 // OpenDeb on a .deb of the real build, against dpkg-deb and sha256sum.
 func TestOpenDeb(t *testing.T) {
@@ -74,11 +16,11 @@ func TestOpenDeb(t *testing.T) {
 	// An epoch (PEP 440 "2!") and a revision: the file name drops the
 	// epoch, the identity keeps it.
 	res := buildProject(t, exampleRepo(t), Overrides{Version: "2!1.4.1", Revision: "3"}, false)
-	version, _ := VersionFor("2:1.4.1-3", "")
-	if got, want := filepath.Base(res.Path), FileName("hello-web", version, "all"); got != want {
+	version, _ := debversion.VersionFor("2:1.4.1-3", "")
+	if got, want := filepath.Base(res.Path), debfile.FileName("hello-web", version, "all"); got != want {
 		t.Errorf("built %s, want %s", got, want)
 	}
-	id, err := OpenDeb(res.Path)
+	id, err := debfile.OpenDeb(res.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +28,7 @@ func TestOpenDeb(t *testing.T) {
 		return strings.TrimSpace(run(t, "dpkg-deb", "-f", res.Path, name))
 	}
 	sum, _, _ := strings.Cut(run(t, "sha256sum", res.Path), " ")
-	want := Identity{Package: field("Package"), Version: field("Version"), Arch: field("Architecture"), SHA256: sum, Target: res.Target}
+	want := debfile.Identity{Package: field("Package"), Version: field("Version"), Arch: field("Architecture"), SHA256: sum, Target: res.Target}
 	if id != want {
 		t.Errorf("OpenDeb = %+v\ndpkg-deb -f and sha256sum say %+v", id, want)
 	}
@@ -95,17 +37,5 @@ func TestOpenDeb(t *testing.T) {
 	}
 	if id.FileName() != filepath.Base(res.Path) {
 		t.Errorf("FileName() = %s, the build wrote %s", id.FileName(), filepath.Base(res.Path))
-	}
-}
-
-func TestOpenDebRefuses(t *testing.T) {
-	dir := t.TempDir()
-	notDeb := filepath.Join(dir, "x.deb")
-	os.WriteFile(notDeb, []byte("!<arch>\n"), 0o644)
-	if _, err := OpenDeb(notDeb); err == nil || !strings.Contains(err.Error(), "not a .deb") {
-		t.Errorf("empty ar archive: %v", err)
-	}
-	if _, err := OpenDeb(filepath.Join(dir, "missing.deb")); err == nil {
-		t.Error("a missing file was opened")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"gitlab.com/debship/debship/internal/atomicfile"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -58,7 +59,7 @@ func Init(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(file, out.Bytes(), st.Mode().Perm()); err != nil {
+	if err := atomicfile.Write(file, out.Bytes(), st.Mode().Perm()); err != nil {
 		return "", fmt.Errorf("init: write %s: %w", file, err)
 	}
 	return file, nil

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -21,10 +23,10 @@ func TestModeReadBack(t *testing.T) {
 		want      string
 		wantField string
 	}{
-		{ModeSystemd, true, ModeSystemd, ModeSystemd},
-		{ModeCluster, true, ModeCluster, ModeCluster},
-		{ModeSystemd, false, ModeSystemd, ""},
-		{ModeCluster, false, "", ""},
+		{debfile.ModeSystemd, true, debfile.ModeSystemd, debfile.ModeSystemd},
+		{debfile.ModeCluster, true, debfile.ModeCluster, debfile.ModeCluster},
+		{debfile.ModeSystemd, false, debfile.ModeSystemd, ""},
+		{debfile.ModeCluster, false, "", ""},
 	} {
 		spec, err := LoadSpec(example, Overrides{Mode: c.mode})
 		if err != nil {
@@ -42,33 +44,13 @@ func TestModeReadBack(t *testing.T) {
 		if err := writeDeb(root, out, debInfo{spec: spec, version: "1.4-1", arch: "all", scripts: g.scripts, mtime: time.Unix(1770116400, 0)}); err != nil {
 			t.Fatal(err)
 		}
-		p, err := ReadPackage(out)
+		p, err := inspect.ReadPackage(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Mode != c.want || p.Field(ModeField) != c.wantField {
+		if p.Mode != c.want || p.Field(debfile.ModeField) != c.wantField {
 			t.Errorf("built in mode %s (field written: %v): read back mode %q, %s %q; want %q, %q",
-				c.mode, c.field, p.Mode, ModeField, p.Field(ModeField), c.want, c.wantField)
-		}
-	}
-}
-
-// TestStartsUnits: what counts as a postinst that starts the app, in the
-// forms Debian's helpers write it.
-func TestStartsUnits(t *testing.T) {
-	for script, want := range map[string]bool{
-		"deb-systemd-invoke $_dh_action 'app.service' >/dev/null || true": true,
-		"\tdeb-systemd-helper enable 'app.service' >/dev/null || true":    true,
-		"systemctl --system enable --now app.service":                     true,
-		"systemctl start app":                                      true,
-		"deb-systemd-invoke stop 'app.service'":                    false,
-		"deb-systemd-helper update-state 'app.service' >/dev/null": false,
-		"systemctl --system daemon-reload >/dev/null || true":      false,
-		"# deb-systemd-invoke start app.service, in a comment":     false,
-		"": false,
-	} {
-		if got := startsUnits(script); got != want {
-			t.Errorf("startsUnits(%q) = %v, want %v", script, got, want)
+				c.mode, c.field, p.Mode, debfile.ModeField, p.Field(debfile.ModeField), c.want, c.wantField)
 		}
 	}
 }

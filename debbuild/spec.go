@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"gitlab.com/debship/debship/internal/debian"
-	"gitlab.com/debship/debship/internal/tomlfile"
 	"os"
 	"os/exec"
 	"path"
@@ -16,7 +14,10 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"gitlab.com/debship/debship/debbuild/debversion"
+	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/grammar"
+	"gitlab.com/debship/debship/internal/tomlfile"
 )
 
 // Spec is what the package is: read once from pyproject.toml and used by
@@ -92,25 +93,40 @@ type Service struct {
 func (s *Spec) StateDir() string { return "/var/lib/" + s.Package }
 
 // UpstreamDebianVersion is the upstream part of the Debian version.
-func (s *Spec) UpstreamDebianVersion() (string, error) { return DebianVersion(s.Version) }
+func (s *Spec) UpstreamDebianVersion() (string, error) { return debversion.DebianVersion(s.Version) }
 
 // DebianVersion is the full Debian version, "<upstream>-<revision>".
-func (s *Spec) DebianVersion() (string, error) { return FullDebianVersion(s.Version, s.Revision) }
+func (s *Spec) DebianVersion() (string, error) {
+	return debversion.FullDebianVersion(s.Version, s.Revision)
+}
+
+// TargetDebianVersion is the full Debian version a build of the spec for
+// target ("" the host's release) writes, as its file name carries it.
+func (s *Spec) TargetDebianVersion(target string) (string, error) {
+	v, err := s.DebianVersion()
+	if err != nil {
+		return "", err
+	}
+	return debversion.VersionFor(v, target)
+}
 
 // pyproject is the part of pyproject.toml we read outside our own table.
 // Keys we do not know here are somebody else's business and are ignored.
 type pyproject struct {
-	Project struct {
-		Name        string            `toml:"name"`
-		Version     string            `toml:"version"`
-		Description string            `toml:"description"`
-		Dynamic     []string          `toml:"dynamic"`
-		Scripts     map[string]string `toml:"scripts"`
-		Authors     []person          `toml:"authors"`
-		Maintainers []person          `toml:"maintainers"`
-		URLs        map[string]string `toml:"urls"`
-		License     any               `toml:"license"`
-	} `toml:"project"`
+	Project projectTable `toml:"project"`
+}
+
+// projectTable is [project].
+type projectTable struct {
+	Name        string            `toml:"name"`
+	Version     string            `toml:"version"`
+	Description string            `toml:"description"`
+	Dynamic     []string          `toml:"dynamic"`
+	Scripts     map[string]string `toml:"scripts"`
+	Authors     []person          `toml:"authors"`
+	Maintainers []person          `toml:"maintainers"`
+	URLs        map[string]string `toml:"urls"`
+	License     any               `toml:"license"`
 }
 
 type person struct {
@@ -217,17 +233,9 @@ func LoadSpec(dir string, ov Overrides) (*Spec, error) {
 	return s, nil
 }
 
+// newSpec is the Spec of the pyproject.toml read from file, with the
+// command line's overrides applied.
 func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Overrides) (*Spec, error) {
-	lines := tomlfile.Lines(data)
-	at := func(keys ...string) string {
-		for _, k := range keys {
-			if l, ok := lines[k]; ok {
-				return fmt.Sprintf("%s:%d", file, l)
-			}
-		}
-		return file
-	}
-	line := func(key string) string { return at("tool.debship."+key, "project."+key, "tool.debship") }
 	p := &py.Project
 	s := &Spec{
 		Dir:         dir,
@@ -251,27 +259,75 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 			s.DynamicVersion = true
 		}
 	}
+	r := &specReader{s: s, dir: dir, file: file, lines: tomlfile.Lines(data), p: p, t: t, ov: ov}
+	// In this order: a part uses what the ones before it read (the venv is
+	// named after the package, a service's exec after the scripts), and the
+	// first bad value is the one reported.
+	for _, read := range []func() error{
+		r.packageName, r.version, r.controlFields, r.python, r.targets,
+		r.scripts, r.mode, r.conffiles, r.services, r.user, r.migrate, r.ci,
+	} {
+		if err := read(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
-	// Package name.
+// specReader fills a Spec from pyproject.toml one part at a time, and
+// names the file and line of a bad value.
+type specReader struct {
+	s     *Spec
+	dir   string // the project directory
+	file  string // its pyproject.toml
+	lines map[string]int
+	p     *projectTable
+	t     *table
+	ov    Overrides
+}
+
+// at is file:line of the first of keys the file has, else the file.
+func (r *specReader) at(keys ...string) string {
+	for _, k := range keys {
+		if l, ok := r.lines[k]; ok {
+			return fmt.Sprintf("%s:%d", r.file, l)
+		}
+	}
+	return r.file
+}
+
+// line is where a key of [tool.debship] (or of [project]) is set.
+func (r *specReader) line(key string) string {
+	return r.at("tool.debship."+key, "project."+key, "tool.debship")
+}
+
+// packageName reads the Debian package name: [tool.debship] package,
+// else the project's name made legal; --package wins over both.
+func (r *specReader) packageName() error {
+	s, p, t, ov := r.s, r.p, r.t, r.ov
 	if t.Package != nil {
 		s.Package = *t.Package
 		if grammar.DebianPackage(s.Package) != nil {
-			return nil, fmt.Errorf("%s: package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.', at least two characters, starting with a letter or digit", line("package"), s.Package)
+			return fmt.Errorf("%s: package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.', at least two characters, starting with a letter or digit", r.line("package"), s.Package)
 		}
 	} else {
 		s.Package = strings.ToLower(pep503RE.ReplaceAllString(p.Name, "-"))
 		if grammar.DebianPackage(s.Package) != nil {
-			return nil, fmt.Errorf("%s: project name %q gives the Debian package name %q, which is not legal; set [tool.debship] package = \"a-legal-name\"", line("name"), p.Name, s.Package)
+			return fmt.Errorf("%s: project name %q gives the Debian package name %q, which is not legal; set [tool.debship] package = \"a-legal-name\"", r.line("name"), p.Name, s.Package)
 		}
 	}
 	if ov.Package != "" {
 		if grammar.DebianPackage(ov.Package) != nil {
-			return nil, fmt.Errorf("--package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.'", ov.Package)
+			return fmt.Errorf("--package %q is not a legal Debian package name; use lower-case letters, digits, '+', '-' and '.'", ov.Package)
 		}
 		s.Package = ov.Package
 	}
+	return nil
+}
 
-	// Version.
+// version reads the upstream version and the Debian revision.
+func (r *specReader) version() error {
+	s, t, ov := r.s, r.t, r.ov
 	if t.Version != nil {
 		s.Version, s.DynamicVersion = *t.Version, false
 	}
@@ -279,15 +335,15 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 		s.Version, s.DynamicVersion = ov.Version, false
 	}
 	if s.Version == "" && !s.DynamicVersion {
-		return nil, fmt.Errorf("%s: [project] has no version; add version = \"1.0.0\" under [project] (or list \"version\" in dynamic)", file)
+		return fmt.Errorf("%s: [project] has no version; add version = \"1.0.0\" under [project] (or list \"version\" in dynamic)", r.file)
 	}
 	if s.Version != "" {
-		if _, err := DebianVersion(s.Version); err != nil {
-			where := line("version")
+		if _, err := debversion.DebianVersion(s.Version); err != nil {
+			where := r.line("version")
 			if ov.Version != "" {
 				where = "--version"
 			}
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	if t.Revision != nil {
@@ -297,23 +353,28 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 		s.Revision = ov.Revision
 	}
 	if !revisionRE.MatchString(s.Revision) {
-		return nil, fmt.Errorf("%s: revision %q is not a legal Debian revision; use digits and letters, e.g. \"1\" or \"2ubuntu1\"", line("revision"), s.Revision)
+		return fmt.Errorf("%s: revision %q is not a legal Debian revision; use digits and letters, e.g. \"1\" or \"2ubuntu1\"", r.line("revision"), s.Revision)
 	}
+	return nil
+}
 
-	// People and words.
+// controlFields reads the maintainer, the descriptions and the other
+// control fields (and the licence, for the copyright file).
+func (r *specReader) controlFields() error {
+	s, p, t := r.s, r.p, r.t
 	if t.Maintainer != nil {
 		s.Maintainer = *t.Maintainer
 	} else {
 		s.Maintainer = firstPerson(p.Maintainers, p.Authors)
 		if s.Maintainer == "" {
-			s.Maintainer = gitMaintainer(dir)
+			s.Maintainer = gitMaintainer(r.dir)
 		}
 	}
 	if s.Maintainer == "" {
-		return nil, fmt.Errorf("%s: no maintainer: add [project] authors = [{name = \"Your Name\", email = \"you@example.org\"}] or [tool.debship] maintainer = \"Your Name <you@example.org>\"", file)
+		return fmt.Errorf("%s: no maintainer: add [project] authors = [{name = \"Your Name\", email = \"you@example.org\"}] or [tool.debship] maintainer = \"Your Name <you@example.org>\"", r.file)
 	}
 	if !maintRE.MatchString(s.Maintainer) {
-		return nil, fmt.Errorf("%s: maintainer %q must look like \"Your Name <you@example.org>\"", line("maintainer"), s.Maintainer)
+		return fmt.Errorf("%s: maintainer %q must look like \"Your Name <you@example.org>\"", r.line("maintainer"), s.Maintainer)
 	}
 	if t.Description != nil {
 		s.Description = strings.TrimSpace(*t.Description)
@@ -334,27 +395,31 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	s.Depends = t.Depends
 	for _, d := range s.Depends {
 		if strings.TrimSpace(d) == "" || strings.ContainsAny(d, ",\n") {
-			return nil, fmt.Errorf("%s: depends entry %q must be one Debian relation per string, e.g. depends = [\"libpq5\", \"nginx | apache2\"]", line("depends"), d)
+			return fmt.Errorf("%s: depends entry %q must be one Debian relation per string, e.g. depends = [\"libpq5\", \"nginx | apache2\"]", r.line("depends"), d)
 		}
 	}
+	return nil
+}
 
-	// Python and the venv.
+// python reads the interpreter, the venv and how the package is compressed.
+func (r *specReader) python() error {
+	s, t, ov := r.s, r.t, r.ov
 	setStr(&s.Python, t.Python)
 	if ov.Python != "" {
 		s.Python = ov.Python
 	}
 	if !filepath.IsAbs(s.Python) {
-		return nil, fmt.Errorf("%s: python %q must be an absolute path such as /usr/bin/python3: the package runs on hosts where only Debian's interpreter exists", line("python"), s.Python)
+		return fmt.Errorf("%s: python %q must be an absolute path such as /usr/bin/python3: the package runs on hosts where only Debian's interpreter exists", r.line("python"), s.Python)
 	}
 	s.VenvDir = "/opt/venvs/" + s.Package
 	setStr(&s.VenvDir, t.VenvDir)
 	if err := grammar.Path(s.VenvDir); err != nil {
-		return nil, fmt.Errorf("%s: venv-dir %q %v; write e.g. venv-dir = \"/opt/venvs/%s\"", line("venv-dir"), s.VenvDir, err, s.Package)
+		return fmt.Errorf("%s: venv-dir %q %v; write e.g. venv-dir = \"/opt/venvs/%s\"", r.line("venv-dir"), s.VenvDir, err, s.Package)
 	}
 	if t.Requirements != nil {
-		s.Requirements = filepath.Join(dir, *t.Requirements)
+		s.Requirements = filepath.Join(r.dir, *t.Requirements)
 		if _, err := os.Stat(s.Requirements); err != nil {
-			return nil, fmt.Errorf("%s: requirements file %s not found; fix the path (it is relative to the project directory)", line("requirements"), *t.Requirements)
+			return fmt.Errorf("%s: requirements file %s not found; fix the path (it is relative to the project directory)", r.line("requirements"), *t.Requirements)
 		}
 	}
 	s.Extras = t.Extras
@@ -369,21 +434,29 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	switch s.Compression {
 	case "xz", "zstd", "gzip", "none":
 	default:
-		return nil, fmt.Errorf("%s: compression %q is not one of xz, zstd, gzip, none", line("compression"), s.Compression)
+		return fmt.Errorf("%s: compression %q is not one of xz, zstd, gzip, none", r.line("compression"), s.Compression)
 	}
+	return nil
+}
 
-	// Targets.
+// targets reads the Debian releases one build run makes packages for.
+func (r *specReader) targets() error {
+	s, t := r.s, r.t
 	for i, tg := range t.Targets {
 		if _, ok := debian.ByTarget(tg); !ok {
-			return nil, fmt.Errorf("%s: targets: %v", line("targets"), debian.UnknownTargetError(tg))
+			return fmt.Errorf("%s: targets: %v", r.line("targets"), debian.UnknownTargetError(tg))
 		}
 		if contains(t.Targets[:i], tg) {
-			return nil, fmt.Errorf("%s: targets names %s twice; list each release once", line("targets"), tg)
+			return fmt.Errorf("%s: targets names %s twice; list each release once", r.line("targets"), tg)
 		}
 	}
 	s.Targets = t.Targets
+	return nil
+}
 
-	// Scripts.
+// scripts reads the console scripts linked into /usr/bin.
+func (r *specReader) scripts() error {
+	s, p, t := r.s, r.p, r.t
 	for name := range p.Scripts {
 		s.ProjectScripts = append(s.ProjectScripts, name)
 	}
@@ -394,23 +467,31 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	}
 	for _, sc := range s.Scripts {
 		if sc == "" || strings.ContainsAny(sc, "/ \t") {
-			return nil, fmt.Errorf("%s: script %q must be a plain command name", line("scripts"), sc)
+			return fmt.Errorf("%s: script %q must be a plain command name", r.line("scripts"), sc)
 		}
 	}
+	return nil
+}
 
-	// Mode.
+// mode reads whether the package starts its units or pacemaker does.
+func (r *specReader) mode() error {
+	s, t, ov := r.s, r.t, r.ov
 	setStr(&s.Mode, t.Mode)
 	if ov.Mode != "" {
 		if ov.Mode != "systemd" && ov.Mode != "cluster" {
-			return nil, fmt.Errorf("--mode %q must be \"systemd\" or \"cluster\"", ov.Mode)
+			return fmt.Errorf("--mode %q must be \"systemd\" or \"cluster\"", ov.Mode)
 		}
 		s.Mode = ov.Mode
 	}
 	if s.Mode != "systemd" && s.Mode != "cluster" {
-		return nil, fmt.Errorf("%s: mode %q must be \"systemd\" (the package enables and starts its units) or \"cluster\" (pacemaker runs them)", line("mode"), s.Mode)
+		return fmt.Errorf("%s: mode %q must be \"systemd\" (the package enables and starts its units) or \"cluster\" (pacemaker runs them)", r.line("mode"), s.Mode)
 	}
+	return nil
+}
 
-	// Conffiles.
+// conffiles reads the project's files that go under /etc.
+func (r *specReader) conffiles() error {
+	s, t := r.s, r.t
 	var srcs []string
 	for src := range t.Conffiles {
 		srcs = append(srcs, src)
@@ -420,57 +501,70 @@ func newSpec(dir, file string, data []byte, py *pyproject, t *table, ov Override
 	for _, src := range srcs {
 		dst := t.Conffiles[src]
 		if !path.IsAbs(dst) || !strings.HasPrefix(path.Clean(dst), "/etc/") {
-			return nil, fmt.Errorf("%s: conffile destination %q must be an absolute path under /etc/", line("conffiles."+src), dst)
+			return fmt.Errorf("%s: conffile destination %q must be an absolute path under /etc/", r.line("conffiles."+src), dst)
 		}
-		abs := filepath.Join(dir, src)
+		abs := filepath.Join(r.dir, src)
 		if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: conffile source %q is not a file in the project; fix the path (relative to %s)", line("conffiles."+src), src, dir)
+			return fmt.Errorf("%s: conffile source %q is not a file in the project; fix the path (relative to %s)", r.line("conffiles."+src), src, r.dir)
 		}
 		if seen[dst] {
-			return nil, fmt.Errorf("%s: two conffiles go to %s", line("conffiles."+src), dst)
+			return fmt.Errorf("%s: two conffiles go to %s", r.line("conffiles."+src), dst)
 		}
 		seen[dst] = true
 		s.Conffiles = append(s.Conffiles, Conffile{Source: abs, Dest: path.Clean(dst)})
 	}
+	return nil
+}
 
-	// Services.
+// services reads the systemd units.
+func (r *specReader) services() error {
+	s, t := r.s, r.t
 	names := map[string]bool{}
 	for i, st := range t.Service {
 		table := fmt.Sprintf("tool.debship.service.%d", i)
-		sline := func(key string) string { return at(table+"."+key, table) }
+		sline := func(key string) string { return r.at(table+"."+key, table) }
 		svc, err := s.newService(i, st, len(t.Service), sline)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if names[svc.Name] {
-			return nil, fmt.Errorf("%s: two services are named %q", sline("service"), svc.Name)
+			return fmt.Errorf("%s: two services are named %q", sline("service"), svc.Name)
 		}
 		names[svc.Name] = true
 		s.Services = append(s.Services, svc)
 	}
+	return nil
+}
 
-	// User.
+// user reads the system user the services run as.
+func (r *specReader) user() error {
+	s := r.s
 	if len(s.Services) > 0 {
 		s.User = s.Package
 	}
-	setStr(&s.User, t.User)
+	setStr(&s.User, r.t.User)
 	if s.User != "" {
 		if err := grammar.User(s.User); err != nil {
-			return nil, fmt.Errorf("%s: user %q %v; write e.g. user = \"%s\"", line("user"), s.User, err, s.Package)
+			return fmt.Errorf("%s: user %q %v; write e.g. user = \"%s\"", r.line("user"), s.User, err, s.Package)
 		}
 	}
 	if s.User == "root" {
-		return nil, fmt.Errorf("%s: user must not be root: the service runs as its own system user", line("user"))
+		return fmt.Errorf("%s: user must not be root: the service runs as its own system user", r.line("user"))
 	}
-	if t.Migrate != nil {
-		if err := s.setMigrate(*t.Migrate, line("migrate")); err != nil {
-			return nil, err
-		}
+	return nil
+}
+
+// migrate reads the migration command (setMigrate).
+func (r *specReader) migrate() error {
+	if r.t.Migrate == nil {
+		return nil
 	}
-	if err := s.CI.validate(func(k string) string { return at("tool.debship.ci."+k, "tool.debship.ci") }); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return r.s.setMigrate(*r.t.Migrate, r.line("migrate"))
+}
+
+// ci checks [tool.debship.ci].
+func (r *specReader) ci() error {
+	return r.s.CI.validate(func(k string) string { return r.at("tool.debship.ci."+k, "tool.debship.ci") })
 }
 
 func (s *Spec) newService(i int, st serviceTable, n int, line func(string) string) (Service, error) {

@@ -18,7 +18,8 @@ import (
 
 	gl "gitlab.com/gitlab-org/api/client-go"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // The download side of Release: the webhook receiver (ci/webhook) fetches
@@ -238,7 +239,7 @@ func fileTarget(name string) string {
 	if len(parts) != 3 {
 		return ""
 	}
-	r, _ := debbuild.VersionTarget(parts[1])
+	r, _ := debversion.VersionTarget(parts[1])
 	return r.Target
 }
 
@@ -255,7 +256,7 @@ func matchesDeb(name, pkg, arch, target string) bool {
 // arch, of any version (package names and architectures hold no pattern
 // characters).
 func isDeb(name, pkg, arch string) bool {
-	ok, _ := path.Match(debbuild.FileName(pkg, "*", arch), name)
+	ok, _ := path.Match(debfile.FileName(pkg, "*", arch), name)
 	return ok
 }
 
@@ -365,7 +366,7 @@ func (r *fetcher) extract(zf *zip.File) (*Fetched, error) {
 // check reads the downloaded .deb back: it must be the configured package
 // at the tag's version, then it gets its final name.
 func (r *fetcher) check(out *Fetched) (*Fetched, error) {
-	id, err := debbuild.OpenDeb(out.Path)
+	id, err := debfile.OpenDeb(out.Path)
 	if err != nil {
 		os.Remove(out.Path)
 		return nil, fmt.Errorf("%s from %s: %s is not a readable .deb: %w", out.FileName, out.Source, out.Path, err)

@@ -21,7 +21,8 @@ import (
 
 	gl "gitlab.com/gitlab-org/api/client-go"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // Config says where to publish what. In CI it comes from GitLab's
@@ -101,7 +102,7 @@ func RegistryVersion(tag string) string {
 }
 
 type localDeb struct {
-	debbuild.Identity
+	debfile.Identity
 	path, name string
 	data       []byte
 }
@@ -110,7 +111,7 @@ type localDeb struct {
 // file is the truth about what is released, whatever pyproject.toml says
 // now.
 func readDeb(path string) (*localDeb, error) {
-	id, err := debbuild.OpenDeb(path)
+	id, err := debfile.OpenDeb(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a readable .deb: %w", path, err)
 	}
@@ -125,13 +126,13 @@ func readDeb(path string) (*localDeb, error) {
 // release v1.4.1 with a 1.4.0 package in it is a mistake nobody notices
 // until a deploy.
 func checkTag(tag string, d *localDeb) error {
-	want, err := debbuild.DebianVersion(tag)
+	want, err := debversion.DebianVersion(tag)
 	upstream := d.Upstream()
 	same := err == nil && want == upstream
 	if !same && err == nil {
 		// debship writes 1.4.0 as 1.4 (equal under PEP 440); a .deb made
 		// elsewhere may keep the zero, so compare under PEP 440 too.
-		up, uerr := debbuild.DebianVersion(upstream)
+		up, uerr := debversion.DebianVersion(upstream)
 		same = uerr == nil && up == want
 	}
 	if !same {

@@ -19,7 +19,7 @@ import (
 
 	"gitlab.com/debship/debship/ci"
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/grammar"
 	"gitlab.com/debship/debship/internal/tomlfile"
@@ -398,7 +398,7 @@ func (c *Config) fillGitLab(gl *gitlabTable, withInventory bool, config fs.FileI
 	}
 	if c.Arch = gl.Arch; c.Arch == "" {
 		// The usual case: nodes like the host that deploys to them.
-		c.Arch = debbuild.HostArch()
+		c.Arch = debfile.HostArch()
 	}
 	if !archRE.MatchString(c.Arch) {
 		p.add(c.errAt("gitlab.arch", "arch = %q is not a Debian architecture such as amd64 or arm64", c.Arch))

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // The events GitLab sends (X-Gitlab-Event) that the receiver reads. Their
@@ -195,7 +195,7 @@ func (c *Config) decide(event string, body []byte) (*trigger, string, error) {
 	if !c.Tags.MatchString(t.Tag) {
 		return nil, fmt.Sprintf("tag %s does not match the configured tag pattern", t.Tag), nil
 	}
-	v, err := debbuild.DebianVersion(t.Tag)
+	v, err := debversion.DebianVersion(t.Tag)
 	if err != nil {
 		return nil, fmt.Sprintf("tag %s is not a PEP 440 version", t.Tag), nil
 	}

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // State of a job.
@@ -160,10 +160,10 @@ func (q *queue) submit(j *Job) (Outcome, error) {
 
 	status := "queued"
 	switch cur := q.st.Current; {
-	case q.st.Deployed != "" && debbuild.CompareDebianVersions(j.Version, q.st.Deployed) <= 0:
+	case q.st.Deployed != "" && debversion.CompareDebianVersions(j.Version, q.st.Deployed) <= 0:
 		status = "skipped"
 		q.finishLocked(j, StateSkipped, "", fmt.Sprintf("version %s is not newer than the deployed %s (job %s)", j.Version, q.st.Deployed, q.st.DeployedJob))
-	case cur != nil && debbuild.CompareDebianVersions(j.Version, cur.Version) <= 0:
+	case cur != nil && debversion.CompareDebianVersions(j.Version, cur.Version) <= 0:
 		status = "skipped"
 		q.finishLocked(j, StateSkipped, "", fmt.Sprintf("version %s is not newer than %s, which job %s is deploying", j.Version, cur.Version, cur.ID))
 	default:
@@ -186,7 +186,7 @@ func (q *queue) submit(j *Job) (Outcome, error) {
 // version is queued already. It reports whether j is queued.
 func (q *queue) requeueLocked(j *Job) bool {
 	for _, o := range q.st.Queue {
-		if debbuild.CompareDebianVersions(o.Version, j.Version) >= 0 {
+		if debversion.CompareDebianVersions(o.Version, j.Version) >= 0 {
 			q.finishLocked(j, StateSuperseded, "", fmt.Sprintf("job %s of version %s was queued already", o.ID, o.Version))
 			return false
 		}

@@ -8,7 +8,7 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/debian"
 )
 
@@ -47,7 +47,7 @@ func TestBookwormLab(t *testing.T) {
 		t.Errorf("the second apply on bookworm changed: %+v", rep.Changes)
 	}
 	e.waitHealthy(t, 2*time.Minute)
-	e.expectVersion(t, debbuild.TargetVersion("1.0-1", bookworm), "1.0.0")
+	e.expectVersion(t, debversion.TargetVersion("1.0-1", bookworm), "1.0.0")
 
 	load := e.load()
 	time.Sleep(2 * time.Second)
@@ -57,7 +57,7 @@ func TestBookwormLab(t *testing.T) {
 		t.Fatalf("deploy v2 on bookworm: %v", err)
 	}
 	finish(t, load, 1000, "bookworm deploy v2")
-	e.expectVersion(t, debbuild.TargetVersion("2.0-1", bookworm), "2.0.0")
+	e.expectVersion(t, debversion.TargetVersion("2.0-1", bookworm), "2.0.0")
 
 	// A crash of the node holding the floating IP: the other one answers
 	// within the bound the default release's failover test asserts.

@@ -21,7 +21,8 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 // Kinds of deploy.
@@ -182,12 +183,12 @@ func (e *Error) Error() string { return e.Result.Message }
 type debFile struct {
 	path, pkg, version, arch, sha256 string
 	target                           string // the release it was built for ("debian-13"); "" when untargeted
-	mode                             string // debbuild.ModeCluster, ModeSystemd or "" (Package.Mode)
+	mode                             string // debfile.ModeCluster, ModeSystemd or "" (Package.Mode)
 	data                             []byte
 }
 
 // cacheName is the file name of the .deb in the nodes' cache.
-func (d *debFile) cacheName() string { return debbuild.FileName(d.pkg, d.version, d.arch) }
+func (d *debFile) cacheName() string { return debfile.FileName(d.pkg, d.version, d.arch) }
 
 func (d *debFile) cachePath() string { return inventory.PackageCache + "/" + d.cacheName() }
 
@@ -200,14 +201,14 @@ func (d *deployment) stagingPath() string {
 
 // readDeb reads and checks a .deb like `debship inspect --check`.
 func readDeb(path string) (*debFile, []string) {
-	id, err := debbuild.OpenDeb(path)
+	id, err := debfile.OpenDeb(path)
 	if err != nil {
 		if os.IsNotExist(err) || os.IsPermission(err) {
 			return nil, []string{fmt.Sprintf("cannot read the package: %v", err)}
 		}
 		return nil, []string{fmt.Sprintf("%s is not a valid .deb: %v", filepath.Base(path), err)}
 	}
-	p, err := debbuild.ReadPackage(path)
+	p, err := inspect.ReadPackage(path)
 	if err != nil {
 		return nil, []string{fmt.Sprintf("%s is not a valid .deb: %v", filepath.Base(path), err)}
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/progress"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 func TestMakePlan(t *testing.T) {
@@ -267,7 +267,7 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 	other := makeDeb(t, "other-app", "2.0-1")
 	forBookworm := makeDeb(t, "hello-web", "2.0-1+deb12u1")
 	forTrixie := makeDeb(t, "hello-web", "2.0-1+deb13u1")
-	systemdMode := makeDebWith(t, "hello-web", "2.0-1", debbuild.TreePackage{Fields: map[string]string{debbuild.ModeField: debbuild.ModeSystemd}})
+	systemdMode := makeDebWith(t, "hello-web", "2.0-1", debfile.TreePackage{Fields: map[string]string{debfile.ModeField: debfile.ModeSystemd}})
 	for _, c := range []struct {
 		name  string
 		deb   string
@@ -350,10 +350,10 @@ func TestRunFakePreflightChangesNothing(t *testing.T) {
 // postinst that starts the app is refused like such a deploy, and says how
 // to roll back instead; nothing changes.
 func TestRunFakeRollbackToSystemdMode(t *testing.T) {
-	old := makeDebWith(t, "hello-web", "1.0-1", debbuild.TreePackage{Scripts: map[string][]byte{
+	old := makeDebWith(t, "hello-web", "1.0-1", debfile.TreePackage{Scripts: map[string][]byte{
 		"postinst": []byte("#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then\n\tdeb-systemd-invoke $_action 'hello-web.service' >/dev/null || true\nfi\n"),
 	}})
-	cur := makeDebWith(t, "hello-web", "2.0-1", debbuild.TreePackage{Fields: map[string]string{debbuild.ModeField: debbuild.ModeCluster}})
+	cur := makeDebWith(t, "hello-web", "2.0-1", debfile.TreePackage{Fields: map[string]string{debfile.ModeField: debfile.ModeCluster}})
 	f := newFakeCluster("2.0-1")
 	f.seed(t, old)
 	f.seed(t, cur)

@@ -19,7 +19,8 @@ import (
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 // fakeCluster simulates, for unit tests, the parts of a two-node pacemaker
@@ -476,7 +477,7 @@ func debVersionOf(b []byte) string {
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "x.deb")
 	os.WriteFile(p, b, 0o644)
-	pkg, err := debbuild.ReadPackage(p)
+	pkg, err := inspect.ReadPackage(p)
 	if err != nil {
 		return ""
 	}
@@ -486,12 +487,12 @@ func debVersionOf(b []byte) string {
 // makeDeb writes a small valid .deb of the given package and version.
 func makeDeb(t *testing.T, pkg, version string) string {
 	t.Helper()
-	return makeDebWith(t, pkg, version, debbuild.TreePackage{})
+	return makeDebWith(t, pkg, version, debfile.TreePackage{})
 }
 
 // makeDebWith is makeDeb with the control fields and maintainer scripts of
 // extra.
-func makeDebWith(t *testing.T, pkg, version string, extra debbuild.TreePackage) string {
+func makeDebWith(t *testing.T, pkg, version string, extra debfile.TreePackage) string {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc", pkg), 0o755); err != nil {
@@ -501,7 +502,7 @@ func makeDebWith(t *testing.T, pkg, version string, extra debbuild.TreePackage) 
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), fmt.Sprintf("%s_%s_all.deb", pkg, version))
-	err := debbuild.WriteTree(root, out, debbuild.TreePackage{Name: pkg, Version: version, Arch: "all", Maintainer: "t <t@example.org>",
+	err := debfile.WriteTree(root, out, debfile.TreePackage{Name: pkg, Version: version, Arch: "all", Maintainer: "t <t@example.org>",
 		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0),
 		Fields: extra.Fields, Scripts: extra.Scripts})
 	if err != nil {

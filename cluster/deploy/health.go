@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // HealthCheck is how a node proves it serves the new version: an HTTP GET
@@ -75,7 +75,7 @@ func namesVersion(body, deb string) bool {
 		if tok == want || tok == deb {
 			return true
 		}
-		if d, err := debbuild.DebianVersion(tok); err == nil && d == want {
+		if d, err := debversion.DebianVersion(tok); err == nil && d == want {
 			return true
 		}
 	}

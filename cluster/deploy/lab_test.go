@@ -19,7 +19,7 @@ import (
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/loadgen"
 	"gitlab.com/debship/debship/internal/testenv"
 )
@@ -97,7 +97,7 @@ func (e *labEnv) healthz(node string) (string, error) {
 // every build carries its target.
 func built(t *testing.T, v string) string {
 	t.Helper()
-	return debbuild.TargetVersion(v, labtest.Release(t))
+	return debversion.TargetVersion(v, labtest.Release(t))
 }
 
 // expectVersion checks that every node runs version (dpkg) and says so on

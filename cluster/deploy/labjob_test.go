@@ -15,6 +15,7 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
@@ -98,7 +99,7 @@ func TestDeployJobLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	deb := "dist/" + filepath.Base(v5)
-	v5ID, err := debbuild.OpenDeb(v5)
+	v5ID, err := debfile.OpenDeb(v5)
 	if err != nil {
 		t.Fatal(err)
 	}

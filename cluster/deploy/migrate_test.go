@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 // stepOrder names the deploy's node-changing steps in the order they ran:
@@ -130,7 +130,7 @@ func TestAppUserProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	deb := filepath.Join(t.TempDir(), "hello-web_2.0-1_all.deb")
-	if err := debbuild.WriteTree(root, deb, debbuild.TreePackage{Name: "hello-web", Version: "2.0-1", Arch: "all", Maintainer: "t <t@example.org>",
+	if err := debfile.WriteTree(root, deb, debfile.TreePackage{Name: "hello-web", Version: "2.0-1", Arch: "all", Maintainer: "t <t@example.org>",
 		Description: "test package\n test", Compression: "gzip", MTime: time.Unix(1767225600, 0)}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/templates"
 )
@@ -515,7 +516,7 @@ func (d *deployment) previousVersion(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if current == "" || (f.Installed != "" && debbuild.CompareDebianVersions(f.Installed, current) < 0) {
+		if current == "" || (f.Installed != "" && debversion.CompareDebianVersions(f.Installed, current) < 0) {
 			current = f.Installed
 		}
 		for _, c := range f.Debs {
@@ -524,7 +525,7 @@ func (d *deployment) previousVersion(ctx context.Context) (string, error) {
 	}
 	best := ""
 	for _, v := range cached {
-		if current != "" && debbuild.CompareDebianVersions(v, current) < 0 && (best == "" || debbuild.CompareDebianVersions(v, best) > 0) {
+		if current != "" && debversion.CompareDebianVersions(v, current) < 0 && (best == "" || debversion.CompareDebianVersions(v, best) > 0) {
 			best = v
 		}
 	}
@@ -606,7 +607,7 @@ func releaseMismatch(deb *debFile, node string, nodeVersion int) string {
 // version's postinst would start the app just the same. "" for a package
 // in mode "cluster" or one whose postinst starts nothing.
 func modeProblem(deb *debFile, inv *inventory.Inventory, kind string) string {
-	if deb.mode != debbuild.ModeSystemd {
+	if deb.mode != debfile.ModeSystemd {
 		return ""
 	}
 	fix := "set mode = \"cluster\" under [tool.debship] in pyproject.toml, build it again and deploy that"

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 // appUserProblem is the sentence refusing a .deb whose app unit runs as
@@ -17,7 +17,7 @@ func appUserProblem(inv *inventory.Inventory, path string) string {
 	if inv.Storage == nil {
 		return ""
 	}
-	p, err := debbuild.ReadPackage(path)
+	p, err := inspect.ReadPackage(path)
 	if err != nil {
 		return ""
 	}

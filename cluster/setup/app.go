@@ -12,6 +12,8 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 func appPhase(inv *inventory.Inventory, o Options) Phase {
@@ -32,8 +34,8 @@ func packageProblem(inv *inventory.Inventory, path string) error {
 	if path == "" {
 		return nil
 	}
-	p, err := debbuild.ReadPackage(path)
-	if err != nil || p.Mode != debbuild.ModeSystemd {
+	p, err := inspect.ReadPackage(path)
+	if err != nil || p.Mode != debfile.ModeSystemd {
 		return nil
 	}
 	return fmt.Errorf("%s was built in mode \"systemd\": its postinst would enable and start %s on every node, outside pacemaker; set mode = \"cluster\" under [tool.debship] in pyproject.toml, build it again and apply that",

@@ -13,16 +13,16 @@ import (
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/transport"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 // debInMode writes a small real hello-web 1.0-1 .deb that records mode.
 func debInMode(t *testing.T, mode string) string {
 	t.Helper()
 	deb := filepath.Join(t.TempDir(), "hello-web_1.0-1_all.deb")
-	if err := debbuild.WriteTree(t.TempDir(), deb, debbuild.TreePackage{Name: "hello-web", Version: "1.0-1", Arch: "all",
+	if err := debfile.WriteTree(t.TempDir(), deb, debfile.TreePackage{Name: "hello-web", Version: "1.0-1", Arch: "all",
 		Maintainer: "t <t@example.org>", Description: "test package\n test", Compression: "gzip",
-		MTime: time.Unix(1767225600, 0), Fields: map[string]string{debbuild.ModeField: mode}}); err != nil {
+		MTime: time.Unix(1767225600, 0), Fields: map[string]string{debfile.ModeField: mode}}); err != nil {
 		t.Fatal(err)
 	}
 	return deb
@@ -43,7 +43,7 @@ func appInventory(t *testing.T) *inventory.Inventory {
 func TestApplyPackageRefusesSystemdMode(t *testing.T) {
 	inv := appInventory(t)
 	conns := fakeConns(inv)
-	_, err := NewRun(inv, conns, Options{Package: debInMode(t, debbuild.ModeSystemd)})
+	_, err := NewRun(inv, conns, Options{Package: debInMode(t, debfile.ModeSystemd)})
 	want := `hello-web_1.0-1_all.deb was built in mode "systemd": its postinst would enable and start hello-web.service on every node, outside pacemaker; set mode = "cluster" under [tool.debship] in pyproject.toml`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("apply --package of a systemd-mode .deb: %v, want %q", err, want)
@@ -53,7 +53,7 @@ func TestApplyPackageRefusesSystemdMode(t *testing.T) {
 			t.Errorf("%s was asked %q", n, ran)
 		}
 	}
-	if _, err := NewRun(inv, conns, Options{Package: debInMode(t, debbuild.ModeCluster)}); err != nil {
+	if _, err := NewRun(inv, conns, Options{Package: debInMode(t, debfile.ModeCluster)}); err != nil {
 		t.Errorf("apply --package of a cluster-mode .deb: %v", err)
 	}
 }
@@ -151,7 +151,7 @@ func TestApplyFirstInstallMigrates(t *testing.T) {
 			inv := appInventory(t)
 			fc := &firstInstall{migrate: c.migrate, installed: map[string]bool{},
 				output: "Applying shop.0001_initial...\ndjango.db.utils.OperationalError: unable to open database file"}
-			r, err := NewRun(inv, fc.conns(inv), Options{Only: []string{PhaseApp}, Package: debInMode(t, debbuild.ModeCluster)})
+			r, err := NewRun(inv, fc.conns(inv), Options{Only: []string{PhaseApp}, Package: debInMode(t, debfile.ModeCluster)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +175,7 @@ func TestApplyFirstInstallMigrates(t *testing.T) {
 			}
 			// A second apply: the app runs, so no migration again.
 			fc.order = nil
-			r, err = NewRun(inv, fc.conns(inv), Options{Only: []string{PhaseApp}, Package: debInMode(t, debbuild.ModeCluster)})
+			r, err = NewRun(inv, fc.conns(inv), Options{Only: []string{PhaseApp}, Package: debInMode(t, debfile.ModeCluster)})
 			if err != nil {
 				t.Fatal(err)
 			}

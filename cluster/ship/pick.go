@@ -8,7 +8,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/host"
 	"gitlab.com/debship/debship/cluster/inventory"
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 // PickDeb chooses, of the .debs of one release built for several Debian
@@ -19,9 +19,9 @@ func PickDeb(ctx context.Context, inv *inventory.Inventory, co inventory.Connect
 	if len(debs) == 1 {
 		return debs[0], nil
 	}
-	ids := make([]debbuild.Identity, len(debs))
+	ids := make([]debfile.Identity, len(debs))
 	for i, d := range debs {
-		id, err := debbuild.OpenDeb(d)
+		id, err := debfile.OpenDeb(d)
 		if err != nil {
 			return "", err
 		}
@@ -90,7 +90,7 @@ func oneRelease(nodes map[string]string) (string, error) {
 }
 
 // pickFor is the index of the .deb built for the release every node runs.
-func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
+func pickFor(ids []debfile.Identity, nodes map[string]string) (int, error) {
 	release, err := oneRelease(nodes)
 	if err != nil {
 		return 0, fmt.Errorf("%w: pass the one .deb to deploy", err)
@@ -111,7 +111,7 @@ func pickFor(ids []debbuild.Identity, nodes map[string]string) (int, error) {
 	return found, nil
 }
 
-func targetsOf(ids []debbuild.Identity) string {
+func targetsOf(ids []debfile.Identity) string {
 	var l []string
 	for _, id := range ids {
 		t := id.Target

@@ -4,21 +4,22 @@ import (
 	"strings"
 	"testing"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 func TestPickFor(t *testing.T) {
-	id := func(version string) debbuild.Identity {
-		i := debbuild.Identity{Package: "app", Version: version, Arch: "all"}
-		if r, ok := debbuild.VersionTarget(version); ok {
+	id := func(version string) debfile.Identity {
+		i := debfile.Identity{Package: "app", Version: version, Arch: "all"}
+		if r, ok := debversion.VersionTarget(version); ok {
 			i.Target = r.Target
 		}
 		return i
 	}
-	both := []debbuild.Identity{id("1.4-1+deb13u1"), id("1.4-1+deb12u1")}
+	both := []debfile.Identity{id("1.4-1+deb13u1"), id("1.4-1+deb12u1")}
 	tests := []struct {
 		name  string
-		ids   []debbuild.Identity
+		ids   []debfile.Identity
 		nodes map[string]string
 		want  int
 		err   string
@@ -29,7 +30,7 @@ func TestPickFor(t *testing.T) {
 			"the nodes run different Debian releases (node1 debian-12, node2 debian-13): pass the one .deb to deploy"},
 		{"no .deb for the nodes", both[:1], map[string]string{"node1": "debian-12"}, 0,
 			"the nodes run debian-12, but none of the .debs is built for it (they are for app_1.4-1+deb13u1_all.deb: debian-13); build with --target debian-12"},
-		{"two for one release", []debbuild.Identity{id("1.4-1+deb13u1"), id("1.5-1+deb13u1")}, map[string]string{"node1": "debian-13"}, 0,
+		{"two for one release", []debfile.Identity{id("1.4-1+deb13u1"), id("1.5-1+deb13u1")}, map[string]string{"node1": "debian-13"}, 0,
 			"app_1.4-1+deb13u1_all.deb and app_1.5-1+deb13u1_all.deb are both built for debian-13"},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,7 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab"
 	"gitlab.com/debship/debship/cluster/deploy"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 // Options are what one ship does.
@@ -48,10 +49,10 @@ type Options struct {
 
 // Result is what was shipped.
 type Result struct {
-	Deb      string            // the .deb released and deployed
-	Identity debbuild.Identity // what it is, read from the file
-	Built    bool              // Run built it (it was not in Output)
-	Release  *gitlab.Result    // nil when nothing was published
+	Deb      string           // the .deb released and deployed
+	Identity debfile.Identity // what it is, read from the file
+	Built    bool             // Run built it (it was not in Output)
+	Release  *gitlab.Result   // nil when nothing was published
 	Deploy   *deploy.Result
 }
 
@@ -84,7 +85,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.Identity, err = debbuild.OpenDeb(res.Deb); err != nil {
+	if res.Identity, err = debfile.OpenDeb(res.Deb); err != nil {
 		return nil, err
 	}
 	if res.Identity.Package != inv.App.Package {
@@ -133,7 +134,7 @@ func findOrBuild(ctx context.Context, spec *debbuild.Spec, o Options, logw io.Wr
 		if err != nil {
 			return "", "", false, err
 		}
-		matches, _ := filepath.Glob(filepath.Join(out, debbuild.FileName(spec.Package, ver, "*")))
+		matches, _ := filepath.Glob(filepath.Join(out, debfile.FileName(spec.Package, ver, "*")))
 		if len(matches) == 1 {
 			return matches[0], spec.Version, false, nil
 		}

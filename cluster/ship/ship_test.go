@@ -15,6 +15,7 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/ship"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -129,7 +130,7 @@ func TestShipDynamicVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ship: %v\n%s", err, f.log.String())
 	}
-	ver, _ := debbuild.VersionFor("2.5-1", "")
+	ver, _ := debversion.VersionFor("2.5-1", "")
 	if !res.Built || res.Identity.Package != "dynapp" || res.Identity.Version != ver || res.Identity.Arch != "all" {
 		t.Errorf("built %v, identity %+v", res.Built, res.Identity)
 	}
@@ -166,7 +167,7 @@ func TestShipFindsTheDeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The revision of a build for this host's release ("1+deb12u1").
-	ver, _ := debbuild.VersionFor("1.4-1", "")
+	ver, _ := debversion.VersionFor("1.4-1", "")
 	rev := strings.TrimPrefix(ver, "1.4-")
 	gitlabtest.MakeDeb(t, dist, "dynapp", "1.3", rev, "older")      // another version: not it
 	gitlabtest.MakeDeb(t, dist, "dynapp", "1.4", "1", "untargeted") // another target: not it
@@ -192,7 +193,7 @@ func TestShipRefuses(t *testing.T) {
 	}
 
 	// A dry run publishes nothing.
-	ver, _ := debbuild.VersionFor("1.4-1", "")
+	ver, _ := debversion.VersionFor("1.4-1", "")
 	gitlabtest.MakeDeb(t, filepath.Join(dir, "dist"), "dynapp", "1.4", strings.TrimPrefix(ver, "1.4-"), "x")
 	o := f.options(dir, "dynapp")
 	o.Deploy.DryRun = true

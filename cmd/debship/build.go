@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // pipFlags pass through to pip, for users behind a mirror or offline.
@@ -102,7 +103,7 @@ Examples:
 			o.Refresh = c.Bool("refresh")
 			targets := c.StringSlice("target")
 			for _, tg := range targets {
-				if _, _, err := debbuild.ResolveTarget(tg); err != nil {
+				if _, _, err := debversion.ResolveTarget(tg); err != nil {
 					return usagef("--target: %v", err)
 				}
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // debName matches a .deb file name as examples write it: package_version_arch.deb.
@@ -53,7 +53,7 @@ func TestExampleDebNamesAreOnesDebshipWrites(t *testing.T) {
 				t.Errorf("%s: %s has no Debian revision (debship writes <version>-<revision>)", where, m[0])
 				continue
 			}
-			canonical, err := debbuild.DebianVersion(upstream)
+			canonical, err := debversion.DebianVersion(upstream)
 			if err != nil {
 				t.Errorf("%s: %s: %v", where, m[0], err)
 				continue
@@ -61,7 +61,7 @@ func TestExampleDebNamesAreOnesDebshipWrites(t *testing.T) {
 			if canonical != upstream {
 				t.Errorf("%s: %s names version %s, but debship writes %s for it", where, m[0], upstream, canonical)
 			}
-			if _, ok := debbuild.VersionTarget(version); !ok {
+			if _, ok := debversion.VersionTarget(version); !ok {
 				t.Errorf("%s: %s has no target suffix (debship writes e.g. %s_%s-1+deb13u1_%s.deb)", where, m[0], m[1], upstream, m[3])
 			}
 			if m[3] != "all" && m[3] != "amd64" && m[3] != "arm64" {

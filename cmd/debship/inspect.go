@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 func inspectCommand() *cli.Command {
@@ -43,11 +43,11 @@ Examples:
 			if c.NArg() != 1 {
 				return usagef("inspect takes one PACKAGE.deb")
 			}
-			p, err := debbuild.ReadPackage(c.Args().First())
+			p, err := inspect.ReadPackage(c.Args().First())
 			if err != nil {
 				return err
 			}
-			var checks []debbuild.CheckResult
+			var checks []inspect.CheckResult
 			if c.Bool("check") {
 				checks = append(p.Check(), p.Lintian(c.Context))
 			}
@@ -55,8 +55,8 @@ Examples:
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
-					*debbuild.Package
-					Checks []debbuild.CheckResult `json:"checks,omitempty"`
+					*inspect.Package
+					Checks []inspect.CheckResult `json:"checks,omitempty"`
 				}{p, checks}); err != nil {
 					return err
 				}
@@ -73,14 +73,14 @@ Examples:
 	}
 }
 
-func printPackage(p *debbuild.Package, checks []debbuild.CheckResult) {
+func printPackage(p *inspect.Package, checks []inspect.CheckResult) {
 	fmt.Printf("%s (format %s: %s)\n", p.File, p.Format, strings.Join(p.Members, ", "))
 	target := p.Target
 	if target == "" {
 		target = "none named by the version"
 	}
 	fmt.Printf("built for: %s\n", target)
-	fmt.Printf("mode: %s\n\n", debbuild.ModeSentence(p.Mode))
+	fmt.Printf("mode: %s\n\n", inspect.ModeSentence(p.Mode))
 	for _, f := range p.Control {
 		fmt.Printf("%s: %s\n", f.Name, f.Value)
 	}

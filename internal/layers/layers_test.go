@@ -30,37 +30,44 @@ var layer = map[string]int{
 	"internal/debian":        1,
 	"internal/layers":        1,
 	"internal/secretfile":    1,
+	"internal/atomicfile":    1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"ci/webhook/webhooktest": 1,
 	// test tools (leaves too).
 	"internal/fakedigitalocean": 1, // a stand-in for the DigitalOcean API
 	"internal/loadgen":          1, // the deploy lab tests' and bench/loadgen's load
-	// (b) building the .deb.
-	"debbuild": 2,
-	// (c) CI and the cluster's description.
-	"ci":                   3,
-	"ci/gitlab":            3,
-	"ci/gitlab/gitlabtest": 3,
-	"cluster/inventory":    3,
-	// (d) commands on a node.
-	"cluster/host":   4,
-	"cluster/ipmove": 4,
-	// (e) what is done to a cluster.
-	"cluster/setup":  5,
-	"cluster/status": 5,
-	"cluster/deploy": 5,
-	"cluster/lab":    5,
-	// (f) shipping: a built .deb onto a cluster.
-	"cluster/ship": 6,
+	// (b) Debian versions; the clean root of another release a build runs in.
+	"debbuild/debversion": 2,
+	"debbuild/buildroot":  2,
+	// (c) the .deb as a file: writing one, its identity.
+	"debbuild/debfile": 3,
+	// (d) building the .deb; reading one back in full and checking it.
+	"debbuild":         4,
+	"debbuild/inspect": 4,
+	// (e) CI and the cluster's description.
+	"ci":                   5,
+	"ci/gitlab":            5,
+	"ci/gitlab/gitlabtest": 5,
+	"cluster/inventory":    5,
+	// (f) commands on a node.
+	"cluster/host":   6,
+	"cluster/ipmove": 6,
+	// (g) what is done to a cluster.
+	"cluster/setup":  7,
+	"cluster/status": 7,
+	"cluster/deploy": 7,
+	"cluster/lab":    7,
+	// (h) shipping: a built .deb onto a cluster.
+	"cluster/ship": 8,
 	// the tests' shared lab: it applies clusters (setup) to snapshot them.
-	"cluster/lab/labtest": 6,
-	"ci/webhook":          6,
-	// (g) programs.
-	"cmd/debship":           7,
-	"bench/loadgen":         7,
-	"bench/webhookload":     7,
-	"packaging/debship-deb": 7,
+	"cluster/lab/labtest": 8,
+	"ci/webhook":          8,
+	// (i) programs.
+	"cmd/debship":           9,
+	"bench/loadgen":         9,
+	"bench/webhookload":     9,
+	"packaging/debship-deb": 9,
 }
 
 // sameLayer are the imports allowed within a layer, with the reason.

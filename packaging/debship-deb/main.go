@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -88,14 +90,14 @@ func DebianVersion(v string) (string, error) {
 	case hashRE.MatchString(v) && strings.ContainsAny(v, "abcdef"):
 		out = "0~git." + v
 	case tagRE.MatchString(v):
-		up, err := debbuild.DebianVersion(v)
+		up, err := debversion.DebianVersion(v)
 		if err != nil {
 			return "", err
 		}
 		out = up
 	case describeRE.MatchString(v):
 		m := describeRE.FindStringSubmatch(v)
-		up, err := debbuild.DebianVersion(m[1])
+		up, err := debversion.DebianVersion(m[1])
 		if err != nil {
 			return "", fmt.Errorf("version %q: the tag part: %w", v, err)
 		}
@@ -214,8 +216,8 @@ func build(o options) (string, error) {
 	if err := os.MkdirAll(o.Output, 0o755); err != nil {
 		return "", err
 	}
-	final := filepath.Join(o.Output, debbuild.FileName("debship", debVersion, arch))
-	err = debbuild.WriteTree(stage, final, debbuild.TreePackage{
+	final := filepath.Join(o.Output, debfile.FileName("debship", debVersion, arch))
+	err = debfile.WriteTree(stage, final, debfile.TreePackage{
 		Name:       "debship",
 		Version:    debVersion,
 		Arch:       arch,
@@ -280,7 +282,7 @@ func manPage(bin, version string, date time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return debbuild.GzipN(page)
+	return debfile.GzipN(page)
 }
 
 // subcommands reads the COMMANDS: section of urfave/cli's help.
@@ -354,7 +356,7 @@ func binaryArch(bin string) (string, error) {
 			goarm = s.Value
 		}
 	}
-	arch, ok := debbuild.DebArch(goarch, goarm)
+	arch, ok := debfile.DebArch(goarch, goarm)
 	if !ok {
 		return "", fmt.Errorf("%s is built for GOARCH=%q, which has no Debian architecture", bin, goarch)
 	}
@@ -362,7 +364,7 @@ func binaryArch(bin string) (string, error) {
 }
 
 func mustGzip(b []byte) []byte {
-	out, err := debbuild.GzipN(b)
+	out, err := debfile.GzipN(b)
 	if err != nil {
 		panic(err) // compressing into memory cannot fail
 	}

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/inspect"
 )
 
 func gunzip(t *testing.T, b []byte) []byte {
@@ -72,7 +73,7 @@ func TestPackage(t *testing.T) {
 			t.Fatalf("debship-deb: %v\n%s", err, exitStderr(err))
 		}
 		p := strings.TrimSpace(string(stdout))
-		if filepath.Base(p) != "debship_0.3-1_"+debbuild.GoDebArch()+".deb" {
+		if filepath.Base(p) != "debship_0.3-1_"+debfile.GoDebArch()+".deb" {
 			t.Errorf("file name %s", p)
 		}
 		b, err := os.ReadFile(p)
@@ -83,14 +84,14 @@ func TestPackage(t *testing.T) {
 		if i > 0 {
 			continue
 		}
-		pkg, err := debbuild.ReadPackage(p)
+		pkg, err := inspect.ReadPackage(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if pkg.Field("Package") != "debship" || pkg.Field("Version") != "0.3-1" {
 			t.Errorf("control: %v", pkg.Control)
 		}
-		have := map[string]debbuild.Entry{}
+		have := map[string]inspect.Entry{}
 		for _, e := range pkg.Files {
 			have[strings.TrimPrefix(e.Path, ".")] = e
 		}

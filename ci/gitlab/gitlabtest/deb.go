@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
 // MakeDeb writes a small real .deb of package name at version-revision in
@@ -23,8 +23,8 @@ func MakeDeb(t testing.TB, dir, name, version, revision, payload string) string 
 	if err := os.WriteFile(filepath.Join(doc, "payload"), []byte(payload), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, debbuild.FileName(name, version+"-"+revision, "all"))
-	err := debbuild.WriteTree(root, p, debbuild.TreePackage{
+	p := filepath.Join(dir, debfile.FileName(name, version+"-"+revision, "all"))
+	err := debfile.WriteTree(root, p, debfile.TreePackage{
 		Name: name, Version: version + "-" + revision, Arch: "all", Section: "web", Priority: "optional",
 		Maintainer: "Test <test@example.org>", Description: "test package\ntest package",
 		Compression: "gzip", MTime: time.Unix(1700000000, 0).UTC(),

@@ -10,6 +10,7 @@ import (
 
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debfile"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
 )
@@ -65,7 +66,7 @@ func BuildExample(t testing.TB, r debian.Release, version string, edit func(dir 
 	}
 	// The mode as a flag: whatever a variant's pyproject.toml says, the
 	// lab runs a package pacemaker starts.
-	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{Mode: debbuild.ModeCluster})
+	spec, err := debbuild.LoadSpec(dir, debbuild.Overrides{Mode: debfile.ModeCluster})
 	if err != nil {
 		t.Fatal(err)
 	}

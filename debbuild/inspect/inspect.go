@@ -1,13 +1,16 @@
-package debbuild
+// Package inspect reads a .deb back in full, any .deb and not only
+// debship's (its control fields, scripts, files and the mode it was built
+// in), for `debship inspect`, deploy and cluster apply, and checks it:
+// md5sums, venv shebangs, leaked build paths, and the lintian of the
+// release it was built for.
+package inspect
 
 import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,9 +19,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/blakesmith/ar"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"gitlab.com/debship/debship/debbuild/debfile"
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // Package is a .deb read back: any .deb, not only ours.
@@ -29,11 +31,11 @@ type Package struct {
 	// Target is the Debian release the package was built for, from its
 	// version (VersionTarget); "" when it names none.
 	Target string `json:"target,omitempty"`
-	// Mode is the mode the package was built in, ModeCluster or
+	// Mode is the mode the package was built in, debfile.ModeCluster or
 	// ModeSystemd (its ModeField, else what its postinst does); "" when
 	// neither says (the postinst starts no unit).
 	Mode      string            `json:"mode,omitempty"`
-	Control   []Field           `json:"control"`
+	Control   []debfile.Field   `json:"control"`
 	Scripts   map[string]string `json:"scripts,omitempty"`
 	Conffiles []string          `json:"conffiles,omitempty"`
 	Units     map[string]string `json:"units,omitempty"`
@@ -42,12 +44,6 @@ type Package struct {
 	md5sums map[string]string
 	content map[string][]byte // regular files of data.tar
 	extra   map[string][]byte // other control members
-}
-
-// Field is one control field, in file order.
-type Field struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
 }
 
 // Entry is one member of data.tar.
@@ -85,34 +81,6 @@ func (p *Package) FileContent(name string) ([]byte, bool) {
 	return b, ok
 }
 
-type arMember struct {
-	name string
-	data []byte
-}
-
-func readAr(r io.Reader) ([]arMember, error) {
-	rd := ar.NewReader(r)
-	var out []arMember
-	for {
-		h, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("not a .deb (ar archive): %w", err)
-		}
-		b, err := io.ReadAll(rd)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, arMember{name: strings.TrimSuffix(strings.TrimSpace(h.Name), "/"), data: b})
-	}
-	if len(out) == 0 {
-		return nil, errors.New("not a .deb: empty ar archive")
-	}
-	return out, nil
-}
-
 // ReadPackage reads a .deb file.
 func ReadPackage(file string) (*Package, error) {
 	f, err := os.Open(file)
@@ -120,7 +88,7 @@ func ReadPackage(file string) (*Package, error) {
 		return nil, err
 	}
 	defer f.Close()
-	members, err := readAr(bufio.NewReader(f))
+	members, err := debfile.ReadMembers(bufio.NewReader(f))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -128,18 +96,18 @@ func ReadPackage(file string) (*Package, error) {
 		md5sums: map[string]string{}, content: map[string][]byte{}, extra: map[string][]byte{}}
 	var haveControl, haveData bool
 	for _, m := range members {
-		p.Members = append(p.Members, m.name)
+		p.Members = append(p.Members, m.Name)
 		switch {
-		case m.name == "debian-binary":
-			p.Format = strings.TrimSpace(string(m.data))
-		case strings.HasPrefix(m.name, "control.tar"):
+		case m.Name == "debian-binary":
+			p.Format = strings.TrimSpace(string(m.Data))
+		case strings.HasPrefix(m.Name, "control.tar"):
 			if err := p.readControl(m); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", file, m.name, err)
+				return nil, fmt.Errorf("%s: %s: %w", file, m.Name, err)
 			}
 			haveControl = true
-		case strings.HasPrefix(m.name, "data.tar"):
+		case strings.HasPrefix(m.Name, "data.tar"):
 			if err := p.readData(m); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", file, m.name, err)
+				return nil, fmt.Errorf("%s: %s: %w", file, m.Name, err)
 			}
 			haveData = true
 		}
@@ -147,7 +115,7 @@ func ReadPackage(file string) (*Package, error) {
 	if p.Format != "2.0" || !haveControl || !haveData {
 		return nil, fmt.Errorf("%s: not a Debian binary package (format %q, members %s)", file, p.Format, strings.Join(p.Members, ", "))
 	}
-	if r, ok := VersionTarget(p.Field("Version")); ok {
+	if r, ok := debversion.VersionTarget(p.Field("Version")); ok {
 		p.Target = r.Target
 	}
 	p.Mode = p.readMode()
@@ -161,48 +129,8 @@ func ReadPackage(file string) (*Package, error) {
 	return p, nil
 }
 
-func decompress(name string, data []byte) (io.Reader, error) {
-	switch path.Ext(name) {
-	case ".gz":
-		return gzip.NewReader(bytes.NewReader(data))
-	case ".xz":
-		return xz.NewReader(bytes.NewReader(data))
-	case ".zst":
-		d, err := zstd.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, err
-		}
-		return d.IOReadCloser(), nil
-	case ".tar":
-		return bytes.NewReader(data), nil
-	}
-	return nil, fmt.Errorf("unknown compression %q", path.Ext(name))
-}
-
-// eachTarEntry calls f for every entry of a compressed tar member of the
-// .deb (control.tar.* or data.tar.*), with the reader at its content.
-func eachTarEntry(m arMember, f func(h *tar.Header, tr *tar.Reader) error) error {
-	r, err := decompress(m.name, m.data)
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := f(h, tr); err != nil {
-			return err
-		}
-	}
-}
-
-func (p *Package) readControl(m arMember) error {
-	return eachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
+func (p *Package) readControl(m debfile.Member) error {
+	return debfile.EachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
 		if h.Typeflag != tar.TypeReg {
 			return nil
 		}
@@ -212,7 +140,7 @@ func (p *Package) readControl(m arMember) error {
 		}
 		switch name := path.Clean(strings.TrimPrefix(h.Name, "./")); name {
 		case "control":
-			p.Control = parseControl(string(b))
+			p.Control = debfile.ParseControl(string(b))
 		case "md5sums":
 			for _, line := range strings.Split(string(b), "\n") {
 				sum, file, ok := strings.Cut(line, "  ")
@@ -235,23 +163,8 @@ func (p *Package) readControl(m arMember) error {
 	})
 }
 
-func parseControl(s string) []Field {
-	var out []Field
-	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
-			if len(out) > 0 {
-				out[len(out)-1].Value += "\n" + line
-			}
-			continue
-		}
-		k, v, _ := strings.Cut(line, ":")
-		out = append(out, Field{Name: k, Value: strings.TrimSpace(v)})
-	}
-	return out
-}
-
-func (p *Package) readData(m arMember) error {
-	return eachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
+func (p *Package) readData(m debfile.Member) error {
+	return debfile.EachTarEntry(m, func(h *tar.Header, tr *tar.Reader) error {
 		name := path.Clean("/" + strings.TrimPrefix(h.Name, "./"))
 		if name == "/" {
 			return nil

@@ -1,4 +1,4 @@
-package debbuild
+package debversion
 
 import (
 	"os/exec"

@@ -1,10 +1,7 @@
-package debbuild
+package debversion
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"gitlab.com/debship/debship/internal/debian"
@@ -79,42 +76,5 @@ func TestVersionTarget(t *testing.T) {
 		if got, ok := VersionTarget(TargetVersion("1.4-1", r)); !ok || got != r {
 			t.Errorf("round trip of %s: %+v", r.Target, got)
 		}
-	}
-}
-
-func TestSpecTargets(t *testing.T) {
-	tests := []struct {
-		name, toml string
-		want       []string
-		err        string
-	}{
-		{"none", "", nil, ""},
-		{"both", `targets = ["debian-13", "debian-12"]`, []string{"debian-13", "debian-12"}, ""},
-		{"unknown", `targets = ["debian-13", "debian-11"]`, nil,
-			`pyproject.toml:8: targets: unknown target "debian-11"; the targets are debian-13, debian-12`},
-		{"twice", `targets = ["debian-12", "debian-12"]`, nil, "pyproject.toml:8: targets names debian-12 twice"},
-		{"a suite name", `targets = ["trixie"]`, nil, `unknown target "trixie"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			py := "[project]\nname = \"app\"\nversion = \"1.0\"\nauthors = [{name = \"A\", email = \"a@example.org\"}]\n\n[tool.debship]\nmode = \"systemd\"\n" + tt.toml + "\n"
-			if err := os.WriteFile(filepath.Join(dir, "pyproject.toml"), []byte(py), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			s, err := LoadSpec(dir, Overrides{})
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("got %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(s.Targets, ",") != strings.Join(tt.want, ",") {
-				t.Errorf("targets %v, want %v", s.Targets, tt.want)
-			}
-		})
 	}
 }

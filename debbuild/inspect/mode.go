@@ -1,30 +1,21 @@
-package debbuild
+package inspect
 
-import "strings"
+import (
+	"strings"
 
-// The modes a package is built in ([tool.debship] mode).
-const (
-	// ModeSystemd: the postinst enables and (re)starts the units.
-	ModeSystemd = "systemd"
-	// ModeCluster: the units are installed only; pacemaker runs them.
-	ModeCluster = "cluster"
+	"gitlab.com/debship/debship/debbuild/debfile"
 )
 
-// ModeField is the control field in which a build records its mode, so
-// that deploy and cluster apply can refuse a package whose postinst would
-// start the app behind pacemaker's back, and dpkg -s shows it on a node.
-const ModeField = "X-Debship-Mode"
-
-// readMode is the mode the package was built in: its ModeField, or for a
-// .deb without one (built by an older debship, or not by debship) what its
-// postinst does: ModeSystemd when it enables or starts a unit, "" when it
-// starts nothing (which a cluster can run as well).
+// readMode is the mode the package was built in: its debfile.ModeField, or
+// for a .deb without one (built by an older debship, or not by debship)
+// what its postinst does: ModeSystemd when it enables or starts a unit, ""
+// when it starts nothing (which a cluster can run as well).
 func (p *Package) readMode() string {
-	if m := p.Field(ModeField); m != "" {
+	if m := p.Field(debfile.ModeField); m != "" {
 		return m
 	}
 	if startsUnits(p.Scripts["postinst"]) {
-		return ModeSystemd
+		return debfile.ModeSystemd
 	}
 	return ""
 }
@@ -65,9 +56,9 @@ func startsUnits(script string) bool {
 // ModeSentence says what the mode means for a cluster, for inspect.
 func ModeSentence(mode string) string {
 	switch mode {
-	case ModeCluster:
+	case debfile.ModeCluster:
 		return "cluster (the units are installed only; pacemaker runs them)"
-	case ModeSystemd:
+	case debfile.ModeSystemd:
 		return "systemd (the postinst enables and starts the units; a cluster refuses it)"
 	case "":
 		return "none recorded (the postinst starts no unit)"

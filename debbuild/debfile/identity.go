@@ -1,12 +1,13 @@
-package debbuild
-
-// What a .deb is, in one place: its identity (package, version,
-// architecture, SHA-256) read back from the file, the file name Debian gives
-// it, and the Debian name of a Go architecture. The build writes by these
-// rules, and the release, the registry download, the deploy, the webhook and
-// debship's own package read and name .debs by them, so they cannot drift
-// apart (as nfpm and goreleaser keep the file name and arch map next to the
-// writer).
+// Package debfile is a .deb as a file: writing one from a staged tree
+// (WriteTree, reproducibly), and what a .deb is, in one place: its identity
+// (package, version, architecture, SHA-256) read back from the file, the
+// file name Debian gives it, the Debian name of a Go architecture, and the
+// control field that records its mode. The build writes by these rules, and
+// the release, the registry download, the deploy, the webhook and debship's
+// own package read and name .debs by them, so they cannot drift apart (as
+// nfpm and goreleaser keep the file name and arch map next to the writer).
+// Reading a whole .deb back is package inspect's.
+package debfile
 
 import (
 	"archive/tar"
@@ -24,6 +25,8 @@ import (
 	"strings"
 
 	"github.com/blakesmith/ar"
+
+	"gitlab.com/debship/debship/debbuild/debversion"
 )
 
 // Identity is what a .deb is: its control fields Package, Version (the full
@@ -185,7 +188,7 @@ func readIdentity(r io.Reader) (Identity, error) {
 			if err != nil {
 				return id, fmt.Errorf("%s: %w", name, err)
 			}
-			for _, f := range parseControl(control) {
+			for _, f := range ParseControl(control) {
 				switch strings.ToLower(f.Name) {
 				case "package":
 					id.Package = f.Value
@@ -210,7 +213,7 @@ func readIdentity(r io.Reader) (Identity, error) {
 	if id.Package == "" || id.Version == "" || id.Arch == "" {
 		return id, errors.New("no Package, Version or Architecture control field")
 	}
-	if r, ok := VersionTarget(id.Version); ok {
+	if r, ok := debversion.VersionTarget(id.Version); ok {
 		id.Target = r.Target
 	}
 	return id, nil

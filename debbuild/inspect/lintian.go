@@ -1,4 +1,4 @@
-package debbuild
+package inspect
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 
+	"gitlab.com/debship/debship/debbuild/buildroot"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/debian"
 )
 
@@ -18,7 +20,7 @@ import (
 // root (there after one build for it). The result is skipped, with the
 // reason, when neither is there.
 func (p *Package) Lintian(ctx context.Context) CheckResult {
-	r, targeted := VersionTarget(p.Field("Version"))
+	r, targeted := debversion.VersionTarget(p.Field("Version"))
 	host, hostKnown := debian.Host()
 	name := "lintian"
 	if targeted {
@@ -33,28 +35,28 @@ func (p *Package) Lintian(ctx context.Context) CheckResult {
 		}
 		cmd = exec.CommandContext(ctx, "lintian", "--tag-display-limit", "0", p.File)
 	default:
-		base := BuildRootBase(r)
+		base := buildroot.Base(r)
 		if !base.Ready() {
-			return skipped(res, fmt.Sprintf("this host is not %s and %s has no %s build root yet (a build for %s makes it)", r.Target, BuildRootCache, r.Suite, r.Target))
+			return skipped(res, fmt.Sprintf("this host is not %s and %s has no %s build root yet (a build for %s makes it)", r.Target, buildroot.Cache, r.Suite, r.Target))
 		}
 		if os.Geteuid() != 0 {
 			return skipped(res, fmt.Sprintf("running %s's lintian in its build root needs root", r.Target))
 		}
-		br, err := mountBuildRoot(r, base)
+		br, err := buildroot.Mount(r, base)
 		if err != nil {
 			return failed(res, err.Error())
 		}
-		defer br.close(false)
+		defer br.Close(false)
 		data, err := os.ReadFile(p.File)
 		if err != nil {
 			return failed(res, err.Error())
 		}
 		in := "/tmp/" + filepath.Base(p.File)
-		if err := os.WriteFile(filepath.Join(br.Root(), in), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(br.Dir(), in), data, 0o644); err != nil {
 			return failed(res, err.Error())
 		}
 		cmd = exec.CommandContext(ctx, "/usr/bin/lintian", "--tag-display-limit", "0", in)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: br.Root()}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: br.Dir()}
 		cmd.Dir = "/"
 		cmd.Env = append(os.Environ(), "TMPDIR=/tmp", "HOME=/root")
 	}

@@ -1,4 +1,4 @@
-package debbuild_test
+package debversion_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -72,7 +72,7 @@ func TestDebianVersion(t *testing.T) {
 		{"1.0+ubuntu1", "1.0+local+ubuntuB"},
 		{"1.0.dev3+g1a2b3c4.d20240101", "1.0~dev3+local+gBaCbDcE0+dCACEABAB"},
 	} {
-		got, err := debbuild.DebianVersion(tc.in)
+		got, err := debversion.DebianVersion(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("DebianVersion(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
@@ -99,7 +99,7 @@ func TestDebianVersionErrors(t *testing.T) {
 		{"1.0+\u212a", `after "1.0"`},
 		{"2147483648!1.0", "has epoch 2147483648, but a Debian epoch must be at most 2147483647"},
 	} {
-		got, err := debbuild.DebianVersion(tc.in)
+		got, err := debversion.DebianVersion(tc.in)
 		if err == nil {
 			t.Errorf("DebianVersion(%q) = %q, want an error containing %q", tc.in, got, tc.want)
 			continue
@@ -122,7 +122,7 @@ func TestFullDebianVersion(t *testing.T) {
 		{"1.0", "1 ", "", `contains ' '`},
 		{"1.0.x", "1", "", `"1.0.x" is not a PEP 440 version`},
 	} {
-		got, err := debbuild.FullDebianVersion(tc.in, tc.rev)
+		got, err := debversion.FullDebianVersion(tc.in, tc.rev)
 		switch {
 		case tc.err == "" && (err != nil || got != tc.want):
 			t.Errorf("FullDebianVersion(%q, %q) = %q, %v; want %q", tc.in, tc.rev, got, err, tc.want)
@@ -230,13 +230,13 @@ func TestDebianVersionValidatorMatchesDpkg(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, v := range verCorpus() {
-		d, err := debbuild.DebianVersion(v)
+		d, err := debversion.DebianVersion(v)
 		if err != nil || seen[d] {
 			continue
 		}
 		seen[d] = true
 		candidates = append(candidates, d)
-		if full, err := debbuild.FullDebianVersion(v, "1+deb12u"+strconv.Itoa(len(seen))); err == nil {
+		if full, err := debversion.FullDebianVersion(v, "1+deb12u"+strconv.Itoa(len(seen))); err == nil {
 			candidates = append(candidates, full)
 		}
 		if len(seen) == 200 {
@@ -266,7 +266,7 @@ func FuzzDebianVersion(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		v, err := debbuild.DebianVersion(s)
+		v, err := debversion.DebianVersion(s)
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("DebianVersion(%q) error spans lines: %q", s, err)
@@ -276,11 +276,11 @@ func FuzzDebianVersion(f *testing.F) {
 		if p := verDpkgProblem(v); p != "" {
 			t.Fatalf("DebianVersion(%q) = %q, which dpkg refuses: %s", s, v, p)
 		}
-		if full, err := debbuild.FullDebianVersion(s, "1"); err != nil || verDpkgProblem(full) != "" {
+		if full, err := debversion.FullDebianVersion(s, "1"); err != nil || verDpkgProblem(full) != "" {
 			t.Fatalf("FullDebianVersion(%q, 1) = %q, %v", s, full, err)
 		}
 		// PEP 440 is case-insensitive.
-		if u, err := debbuild.DebianVersion(verASCIIUpper(s)); err != nil || u != v {
+		if u, err := debversion.DebianVersion(verASCIIUpper(s)); err != nil || u != v {
 			t.Fatalf("DebianVersion(%q) = %q but upper-cased gives %q, %v", s, v, u, err)
 		}
 	})
@@ -298,7 +298,7 @@ func verASCIIUpper(s string) string {
 
 func verMustMap(t *testing.T, pep440 string) string {
 	t.Helper()
-	d, err := debbuild.DebianVersion(pep440)
+	d, err := debversion.DebianVersion(pep440)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package debbuild_test
+package debversion_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"gitlab.com/debship/debship/debbuild"
+	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -137,7 +137,7 @@ func TestDebianVersionOracle(t *testing.T) {
 	}
 	var valid []mapped
 	for i, s := range corpus {
-		deb, err := debbuild.DebianVersion(s)
+		deb, err := debversion.DebianVersion(s)
 		switch {
 		case ranks[i] < 0 && err == nil:
 			t.Errorf("DebianVersion(%q) = %q, but Python's packaging calls it invalid", s, deb)

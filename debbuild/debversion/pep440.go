@@ -1,4 +1,4 @@
-package debbuild
+package debversion
 
 // PEP 440 → Debian version mapping.
 //

@@ -1,4 +1,4 @@
-package debbuild
+package debversion
 
 // Build targets. A target is a Debian release (internal/debian's table);
 // its number goes into the Debian revision as "+deb<N>u1", Debian's own
@@ -64,16 +64,6 @@ func ResolveTarget(name string) (r debian.Release, targeted bool, err error) {
 		return r, false, debian.UnknownTargetError(name)
 	}
 	return r, true, nil
-}
-
-// TargetDebianVersion is the full Debian version a build of the spec for
-// target ("" the host's release) writes, as its file name carries it.
-func (s *Spec) TargetDebianVersion(target string) (string, error) {
-	v, err := s.DebianVersion()
-	if err != nil {
-		return "", err
-	}
-	return VersionFor(v, target)
 }
 
 // VersionFor is the full Debian version version of a build for target (""

@@ -1,4 +1,4 @@
-package debbuild
+package inspect
 
 import (
 	"os"
@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"gitlab.com/debship/debship/debbuild/debfile"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
-// fakeVenvRoot is a staging root with a tiny venv: enough for writeDeb and
+// fakeVenvRoot is a staging root with a tiny venv: enough for WriteTree and
 // the checks, without running pip.
 func fakeVenvRoot(t *testing.T, shebang string) string {
 	t.Helper()
@@ -37,9 +38,11 @@ func fakeVenvRoot(t *testing.T, shebang string) string {
 	return root
 }
 
-func fakeSpec(compression string) *Spec {
-	return &Spec{Package: "demo", ProjectName: "demo", Version: "1.0", Revision: "1", Maintainer: "A B <a@example.org>",
-		Description: "demo", Section: "web", Priority: "optional", VenvDir: "/opt/venvs/demo", Compression: compression}
+// fakeTree is the control data of fakeVenvRoot's package.
+func fakeTree(compression string, conffiles ...string) debfile.TreePackage {
+	return debfile.TreePackage{Name: "demo", Version: "1.0-1", Arch: "all", Section: "web", Priority: "optional",
+		Maintainer: "A B <a@example.org>", Description: "demo\ndemo 1.0, built by debship.", Conffiles: conffiles,
+		Compression: compression, MTime: time.Unix(1700000000, 0)}
 }
 
 func TestWriteDebCompressions(t *testing.T) {
@@ -50,9 +53,7 @@ func TestWriteDebCompressions(t *testing.T) {
 	} {
 		t.Run(c.compression, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "demo.deb")
-			err := writeDeb(root, out, debInfo{spec: fakeSpec(c.compression), version: "1.0-1", arch: "all",
-				conffiles: []string{"/etc/demo/demo.toml"}, mtime: time.Unix(1700000000, 0)})
-			if err != nil {
+			if err := debfile.WriteTree(root, out, fakeTree(c.compression, "/etc/demo/demo.toml")); err != nil {
 				t.Fatal(err)
 			}
 			p, err := ReadPackage(out)
@@ -84,7 +85,7 @@ func TestInspectChecksFail(t *testing.T) {
 	testenv.NeedCommand(t, "dpkg-deb")
 	root := fakeVenvRoot(t, "#!/tmp/build42/root/opt/venvs/demo/bin/python3")
 	out := filepath.Join(t.TempDir(), "demo.deb")
-	if err := writeDeb(root, out, debInfo{spec: fakeSpec("gzip"), version: "1.0-1", arch: "all", mtime: time.Unix(1700000000, 0)}); err != nil {
+	if err := debfile.WriteTree(root, out, fakeTree("gzip")); err != nil {
 		t.Fatal(err)
 	}
 	p, err := ReadPackage(out)
@@ -142,42 +143,10 @@ func TestInspectForeignDeb(t *testing.T) {
 	if _, err := ReadPackage(filepath.Join(dir, "DEBIAN/control")); err == nil || !strings.Contains(err.Error(), "not a .deb") {
 		t.Errorf("reading a non-deb: %v", err)
 	}
-	if id, err := OpenDeb(deb); err != nil || id.Package != "foo" || id.Version != "2.0-3" || id.Arch != "all" || len(id.SHA256) != 64 {
+	if id, err := debfile.OpenDeb(deb); err != nil || id.Package != "foo" || id.Version != "2.0-3" || id.Arch != "all" || len(id.SHA256) != 64 {
 		t.Errorf("OpenDeb = %+v, %v", id, err)
 	}
-	if _, err := OpenDeb(filepath.Join(dir, "DEBIAN/control")); err == nil || !strings.Contains(err.Error(), "not a .deb") {
+	if _, err := debfile.OpenDeb(filepath.Join(dir, "DEBIAN/control")); err == nil || !strings.Contains(err.Error(), "not a .deb") {
 		t.Errorf("OpenDeb of a non-deb: %v", err)
-	}
-}
-
-// A failing build leaves neither a .deb, nor a temp file, nor the staging
-// directory behind.
-func TestFailedBuildLeavesNothing(t *testing.T) {
-	testenv.NeedFile(t, "/usr/bin/python3")
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	dir := exampleRepo(t)
-	py := filepath.Join(dir, "pyproject.toml")
-	b, _ := os.ReadFile(py)
-	// The wheel build fails: a syntax error in setup configuration.
-	os.WriteFile(py, []byte(strings.Replace(string(b), `build-backend = "setuptools.build_meta"`, `build-backend = "no_such_backend"`, 1)), 0o644)
-	spec, err := LoadSpec(dir, Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "out")
-	_, err = Build(t.Context(), spec, BuildOptions{Output: out, NoIndex: true})
-	if err == nil || !strings.Contains(err.Error(), "no_such_backend") {
-		t.Fatalf("build error = %v; want pip's last lines naming the backend", err)
-	}
-	if ents, _ := os.ReadDir(out); len(ents) != 0 {
-		t.Errorf("output dir has %d entries after a failed build", len(ents))
-	}
-	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		t.Errorf("temp dir keeps %v after a failed build", names)
 	}
 }
