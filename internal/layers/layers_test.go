@@ -30,6 +30,7 @@ var layer = map[string]int{
 	"internal/debian":        1,
 	"internal/layers":        1,
 	"internal/secretfile":    1,
+	"internal/testcert":      1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"ci/webhook/webhooktest": 1,
