@@ -303,7 +303,7 @@ func dockerCopyGlob(t *testing.T, df []byte) string {
 
 // TestDockerfileLint checks what the issue asks of the image: a pinned
 // base, a non-root USER, a HEALTHCHECK, EXPOSE of the service port, the
-// service as exec-form CMD, and a COPY of exactly the .deb the build job
+// service as exec-form CMD under tini, and a COPY of exactly the .deb the build job
 // leaves in its artifacts, which the docker job passes as DEB.
 func TestDockerfileLint(t *testing.T) {
 	for _, v := range variants[1:3] {
@@ -332,6 +332,11 @@ func TestDockerfileLint(t *testing.T) {
 		}
 		if e := got["EXPOSE"]; len(e) != 1 || e[0] != "8080" {
 			t.Errorf("%s: EXPOSE %v", v.name, e)
+		}
+		// The live test (TestDockerJob) stops the container; this is its
+		// cheap half, for -short.
+		if e := got["ENTRYPOINT"]; len(e) != 1 || e[0] != `["/usr/bin/tini", "--"]` {
+			t.Errorf("%s: ENTRYPOINT %v, want tini, which passes docker stop's SIGTERM to the service", v.name, e)
 		}
 		var cmd []string
 		if c := got["CMD"]; len(c) != 1 || json.Unmarshal([]byte(c[0]), &cmd) != nil || !strings.HasPrefix(cmd[0], spec.VenvDir+"/bin/") {

@@ -223,6 +223,23 @@ func checkServes(t *testing.T, c *containers, spec *debbuild.Spec, image string)
 	if body := get("/"); json.Unmarshal([]byte(body), &index) != nil || index.Requests != 1 {
 		t.Errorf("GET / in the container: %s, want the first request counted", body)
 	}
+	checkStops(t, c, id)
+}
+
+// checkStops stops the container as `docker stop` does: SIGTERM, then
+// SIGKILL after 10 s. The app must end on the SIGTERM, as under its
+// systemd unit: a rolling update waits for every stop, and a SIGKILL
+// cuts off the requests in flight.
+func checkStops(t *testing.T, c *containers, id string) {
+	t.Helper()
+	start := time.Now()
+	c.podman(t, "stop", "--time", "10", id)
+	took := time.Since(start)
+	code := strings.TrimSpace(c.podman(t, "inspect", "--format", "{{.State.ExitCode}}", id))
+	t.Logf("podman stop: %.1f s, exit %s", took.Seconds(), code)
+	if took > 5*time.Second || code == "137" {
+		t.Errorf("podman stop took %.1f s and the container exited %s: the app ignored SIGTERM and was killed", took.Seconds(), code)
+	}
 }
 
 // containers is a storage and a configuration of buildah and podman of
