@@ -11,10 +11,12 @@ BIN := bin/debship
 # Debian packages debship needs to build and check packages (make demo) ...
 BUILD_DEPS := python3 python3-venv python3-pip python3-setuptools python3-wheel \
 	python3-pip-whl python3-setuptools-whl python3-wheel-whl git dpkg-dev lintian
-# ... and what the test suite needs on top (the chroot, the lab, the oracles).
+# ... and what the test suite needs on top (the chroot, the lab, the oracles,
+# the docker job's image and registry).
 TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
 	systemd-container systemd zstd xz-utils openssh-client iproute2 \
-	procps psmisc curl util-linux tcpdump python3-urllib3 iptables shellcheck
+	procps psmisc curl util-linux tcpdump python3-urllib3 iptables shellcheck \
+	buildah podman runc docker-registry apache2-utils
 
 .PHONY: all build demo test test-unit test-lab deps test-deps vet shellcheck fmt deb clean bench
 

@@ -64,10 +64,12 @@ func TestMain(m *testing.M) {
 
 // job is the part of a GitLab job the tests read.
 type job struct {
-	name      string
-	Image     string   `yaml:"image"`
-	Script    []string `yaml:"script"`
-	Artifacts struct {
+	name         string
+	Image        string            `yaml:"image"`
+	Variables    map[string]string `yaml:"variables"`
+	BeforeScript []string          `yaml:"before_script"`
+	Script       []string          `yaml:"script"`
+	Artifacts    struct {
 		Paths   []string `yaml:"paths"`
 		Reports struct {
 			Dotenv string `yaml:"dotenv"`
@@ -164,12 +166,17 @@ func TestBuildJobScript(t *testing.T) {
 	}
 }
 
-// runBuildJob runs a build job's script in a fresh clone and checks the
-// .deb its dotenv report names.
-func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File, build job, target, envVar string) {
+// runBuildJob runs a build job's script in a fresh clone of a project that
+// committed the generated files, and checks the .deb its dotenv report
+// names. It returns the clone with the job's artifacts and the report, for
+// the jobs that need it.
+func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File, build job, target, envVar string) (dir string, report map[string]string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	copyTree(t, spec.Dir, dir)
+	if _, err := ci.Write(dir, files, false); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(),
 		"PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"),
 		"CI_PROJECT_DIR="+dir,
@@ -185,16 +192,8 @@ func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File,
 	run(t, dir, env, "git", "add", ".")
 	run(t, dir, env, "git", "commit", "-qm", "clone")
 
-	// GitLab's bash runs the script lines in one shell with -e -o pipefail.
-	script := strings.Join(build.Script, "\n")
-	cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
-	cmd.Dir, cmd.Env = dir, env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("build job script failed: %v\n%s", err, out)
-	}
-
-	report := readDotenv(t, filepath.Join(dir, build.Artifacts.Reports.Dotenv))
+	runScript(t, dir, env, build.name, build.Script)
+	report = readDotenv(t, filepath.Join(dir, build.Artifacts.Reports.Dotenv))
 	debPath := report[envVar]
 	if debPath == "" {
 		t.Fatalf("dotenv report has no %s: %v", envVar, report)
@@ -218,6 +217,20 @@ func runBuildJob(t *testing.T, bin string, spec *debbuild.Spec, files []ci.File,
 	if ok, _ := path.Match(glob, debPath); !ok {
 		t.Errorf("the Dockerfile copies %s, which does not match the built %s", glob, debPath)
 	}
+	return dir, report
+}
+
+// runScript runs a job's script lines as GitLab's bash does: in one shell
+// with -e -o pipefail.
+func runScript(t *testing.T, dir string, env []string, name string, lines []string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", strings.Join(lines, "\n"))
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("job %s failed: %v\n%s", name, err, out)
+	}
+	return string(out)
 }
 
 func readDotenv(t *testing.T, p string) map[string]string {
@@ -292,7 +305,7 @@ func dockerCopyGlob(t *testing.T, df []byte) string {
 
 // TestDockerfileLint checks what the issue asks of the image: a pinned
 // base, a non-root USER, a HEALTHCHECK, EXPOSE of the service port, the
-// service as exec-form CMD, and a COPY of exactly the .deb the build job
+// service as exec-form CMD under tini, and a COPY of exactly the .deb the build job
 // leaves in its artifacts, which the docker job passes as DEB.
 func TestDockerfileLint(t *testing.T) {
 	for _, v := range variants[1:3] {
@@ -321,6 +334,11 @@ func TestDockerfileLint(t *testing.T) {
 		}
 		if e := got["EXPOSE"]; len(e) != 1 || e[0] != "8080" {
 			t.Errorf("%s: EXPOSE %v", v.name, e)
+		}
+		// The live test (TestDockerJob) stops the container; this is its
+		// cheap half, for -short.
+		if e := got["ENTRYPOINT"]; len(e) != 1 || e[0] != `["/usr/bin/tini", "--"]` {
+			t.Errorf("%s: ENTRYPOINT %v, want tini, which passes docker stop's SIGTERM to the service", v.name, e)
 		}
 		var cmd []string
 		if c := got["CMD"]; len(c) != 1 || json.Unmarshal([]byte(c[0]), &cmd) != nil || !strings.HasPrefix(cmd[0], spec.VenvDir+"/bin/") {

@@ -350,8 +350,9 @@ func newDockerJob(spec *debbuild.Spec, o Options, build buildJob) (*dockerJob, e
 	if err != nil {
 		return nil, err
 	}
-	// systemd's ExecStart= splits on white space too; the exec form keeps
-	// the service as PID 1 so it receives SIGTERM from `docker stop`.
+	// systemd's ExecStart= splits on white space too; the exec form
+	// starts the service with no shell between it and tini, which passes
+	// it the SIGTERM of `docker stop`.
 	cmd, err := json.Marshal(strings.Fields(svc.Exec))
 	if err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ var layer = map[string]int{
 	"internal/layers":        1,
 	"internal/secretfile":    1,
 	"internal/atomicfile":    1,
+	"internal/testcert":      1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"ci/webhook/webhooktest": 1,
