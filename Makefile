@@ -18,7 +18,7 @@ TEST_DEPS := $(BUILD_DEPS) python3-packaging python3-dev gcc debootstrap \
 	procps psmisc curl util-linux tcpdump python3-urllib3 iptables shellcheck \
 	buildah podman runc docker-registry apache2-utils
 
-.PHONY: all build demo test test-unit test-lab deps test-deps vet shellcheck fmt deb clean bench
+.PHONY: all build demo test test-unit test-lab lab-prepare-trixie lab-prepare-bookworm deps test-deps vet shellcheck fmt deb clean bench
 
 all: build
 
@@ -71,9 +71,15 @@ ALONE_PKGS := ./cluster/ipmove
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -x -e '.*/cluster/lab' -e '.*/cluster/setup' -e '.*/cluster/deploy' -e '.*/cluster/ipmove')
 
 # The whole test suite: every other package under the race detector, in
-# parallel, then the lab packages. Tests that need root, the chroot or the
+# parallel, while the lab's base roots are built (the CPU-heavy part, all
+# at once); then the lab packages. Tests that need root, the chroot or the
 # lab fail (not skip) when CI=true and a prerequisite is missing.
-test: test-deps vet shellcheck test-unit test-lab
+test: test-deps vet shellcheck
+	$(MAKE) --no-print-directory -j 3 test-unit lab-prepare-trixie lab-prepare-bookworm
+	$(MAKE) --no-print-directory test-lab
+
+lab-prepare-trixie lab-prepare-bookworm: build
+	$(BIN) lab prepare --release $(subst lab-prepare-,,$@)
 
 test-unit:
 	$(GO) test -count=1 -race -timeout 20m $(UNIT_PKGS)

@@ -22,6 +22,9 @@ type base struct {
 	rootfs.Base
 	release  debian.Release
 	cacheDir string // the release's: <cache>/<suite>
+	// keepStale leaves roots of other keys alone: a lab that is up may
+	// still boot from one (Prepare runs beside a lab; Up cleans up first).
+	keepStale bool
 }
 
 // newBase is the base root of a release, in a directory of the release's
@@ -64,8 +67,12 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 	if err := os.MkdirAll(b.cacheDir, 0o755); err != nil {
 		return fmt.Errorf("build base: %w", err)
 	}
-	if err := b.removeStale(); err != nil {
-		return fmt.Errorf("build base: %w", err)
+	// With keepStale they go with the next lab up, once nothing is
+	// mounted over them.
+	if !b.keepStale {
+		if err := b.removeStale(); err != nil {
+			return fmt.Errorf("build base: %w", err)
+		}
 	}
 	log, err := os.Create(b.logPath())
 	if err != nil {
@@ -234,4 +241,31 @@ func buildRunner(log io.Writer) rootfs.Runner {
 		Command: func(argv []string) (*exec.Cmd, error) { return cgroupCommand(buildGroup, argv) },
 		Stop:    func() error { return stopGroup(buildGroup) },
 	}
+}
+
+// Prepare builds the base root of opts.Release now unless it is cached, so
+// that a later `lab up` boots in seconds: for a CI image, or a test run
+// that builds its roots while the machine has nothing timing-sensitive to
+// do. It needs no lab and changes none.
+func Prepare(ctx context.Context, opts Options) error {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return fmt.Errorf("lab prepare: %w", err)
+	}
+	if err := CheckHost(); err != nil {
+		return fmt.Errorf("lab prepare: %w", err)
+	}
+	b, err := newBase(o.CacheDir, o.Release)
+	if err != nil {
+		return fmt.Errorf("lab prepare: %w", err)
+	}
+	if b.Ready() {
+		fmt.Fprintf(o.Progress, "the Debian %s base root is ready in %s\n", b.Suite, b.Dir)
+		return nil
+	}
+	b.keepStale = true
+	if err := b.ensure(ctx, o.Progress); err != nil {
+		return fmt.Errorf("lab prepare: %w", err)
+	}
+	return nil
 }

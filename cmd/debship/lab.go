@@ -51,6 +51,7 @@ Examples:
 			labUpCommand(dirFlag),
 			labStatusCommand(dirFlag),
 			labSnapshotCommand(dirFlag),
+			labPrepareCommand(),
 			labSSHCommand(dirFlag),
 			labNodeCommand(dirFlag, "crash", "power loss: pull a node's cable and kill its PID 1",
 				"The node's network link goes down, then its systemd (PID 1) is SIGKILLed, which\n"+
@@ -294,6 +295,37 @@ lab is up: it removes whatever a killed run left.`,
 			ctx, cancel := labContext(c)
 			defer cancel()
 			return lab.Down(ctx, lab.Options{Dir: c.String("dir"), Progress: os.Stderr})
+		},
+	}
+}
+
+func labPrepareCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "prepare",
+		Usage: "build the cached base root of a release now, without booting a lab",
+		Description: `The first "lab up" of a release builds its base root (1-4 minutes: debootstrap
+and the lab's packages from this host's apt mirror). "lab prepare" does it
+ahead of time, e.g. while a CI image is made or before tests whose timing
+matters; a root already cached is left as it is. It boots nothing and
+leaves a running lab alone.
+
+Examples:
+   debship lab prepare
+   debship lab prepare --release bookworm`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "release", Value: lab.DefaultRelease, Usage: "the Debian `RELEASE`: " + strings.Join(lab.Releases(), " or ")},
+			&cli.StringFlag{Name: "cache", Value: lab.DefaultCacheDir, Usage: "`DIR` of the cached base root"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("lab prepare takes no arguments, got %q", c.Args().First())
+			}
+			if r := c.String("release"); !slices.Contains(lab.Releases(), r) {
+				return usagef("--release must be %s, not %q", strings.Join(lab.Releases(), " or "), r)
+			}
+			ctx, cancel := labContext(c)
+			defer cancel()
+			return lab.Prepare(ctx, lab.Options{Release: c.String("release"), CacheDir: c.String("cache"), Progress: os.Stderr})
 		},
 	}
 }
