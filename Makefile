@@ -81,12 +81,15 @@ test: test-deps vet shellcheck
 lab-prepare-trixie lab-prepare-bookworm: build
 	$(BIN) lab prepare --release $(subst lab-prepare-,,$@)
 
+# TESTFLAGS: more go test flags, e.g. make test TESTFLAGS=-v for every
+# test's log and duration.
+TESTFLAGS ?=
 test-unit:
-	$(GO) test -count=1 -race -timeout 20m $(UNIT_PKGS)
+	$(GO) test $(TESTFLAGS) -count=1 -race -timeout 20m $(UNIT_PKGS)
 
 test-lab:
-	$(GO) test -count=1 -race -timeout 10m $(ALONE_PKGS)
-	$(GO) test -count=1 -p 1 -timeout 60m $(LAB_PKGS)
+	$(GO) test $(TESTFLAGS) -count=1 -race -timeout 10m $(ALONE_PKGS)
+	$(GO) test $(TESTFLAGS) -count=1 -p 1 -timeout 60m $(LAB_PKGS)
 
 bench: build
 	./bench/build.sh
