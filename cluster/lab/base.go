@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"gitlab.com/debship/debship/internal/debian"
@@ -80,11 +81,11 @@ func (b base) ensure(ctx context.Context, progress io.Writer) error {
 	}
 	defer log.Close()
 	// Whatever the build leaves running (an interrupted dpkg) dies with it.
-	defer func() { _ = stopGroup(buildGroup) }()
+	defer func() { _ = stopGroup(buildGroup(b.Suite)) }()
 	start := time.Now()
 	fmt.Fprintf(progress, "building the Debian %s base root in %s (first run or changed package list: 1-4 min; log: %s)\n",
 		b.Suite, b.Dir, b.logPath())
-	run := buildRunner(log)
+	run := buildRunner(b.Suite, log)
 	err = b.Ensure(ctx, run, progress, func(ctx context.Context, root string, m rootfs.Mirrors) error {
 		fmt.Fprintf(progress, "  stage 2: apt-get install %d packages\n", len(packages(b.release)))
 		if err := b.installPackages(ctx, run, root, m); err != nil {
@@ -228,18 +229,30 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 	return os.Chmod(path, mode) // umask must not narrow it
 }
 
-// buildGroup is the cgroup the base build runs in (debship-lab-build): an
-// interrupted build is killed completely, grandchildren included, here or
-// by the cleanup of the next `lab up` if this process was killed.
-const buildGroup = "build"
+// buildGroupPrefix names the cgroup a release's base build runs in
+// (debship-lab-build-<suite>), one per release so that the builds of two
+// releases run side by side (lab prepare). An interrupted build is killed
+// completely, grandchildren included, when it ends, or by the next build of
+// that release if this process was killed; a lab's cleanup leaves builds
+// alone.
+const buildGroupPrefix = "build"
 
-// buildRunner runs build steps in the build cgroup with their output
-// appended to log.
-func buildRunner(log io.Writer) rootfs.Runner {
+func buildGroup(suite string) string { return buildGroupPrefix + "-" + suite }
+
+// buildRunner runs build steps in the release's build cgroup with their
+// output appended to log. Its first command kills what a killed earlier
+// build of the release left running: Ensure runs it holding the release's
+// build lock, so no other build of it is running.
+func buildRunner(suite string, log io.Writer) rootfs.Runner {
+	group := buildGroup(suite)
+	var once sync.Once
 	return rootfs.Runner{
-		Log:     log,
-		Command: func(argv []string) (*exec.Cmd, error) { return cgroupCommand(buildGroup, argv) },
-		Stop:    func() error { return stopGroup(buildGroup) },
+		Log: log,
+		Command: func(argv []string) (*exec.Cmd, error) {
+			once.Do(func() { _ = stopGroup(group) })
+			return cgroupCommand(group, argv)
+		},
+		Stop: func() error { return stopGroup(group) },
 	}
 }
 

@@ -86,9 +86,17 @@ const mountSource = "debship-lab"
 // mounts (overlays, nspawn's tmpfs, build mounts), network, cgroups.
 func cleanup(ctx context.Context, dir string) error {
 	var errs []error
-	cgs, err := labCgroups()
+	all, err := labCgroups()
 	if err != nil {
 		errs = append(errs, err)
+	}
+	var cgs []string
+	for _, cg := range all {
+		// A base build (lab prepare) may be running beside the lab; its
+		// next run of the same release cleans up after a killed one.
+		if !strings.HasPrefix(filepath.Base(cg), cgroupPrefix+buildGroupPrefix) {
+			cgs = append(cgs, cg)
+		}
 	}
 	for _, cg := range cgs {
 		if err := killCgroup(cg); err != nil {
