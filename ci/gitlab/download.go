@@ -184,19 +184,15 @@ func newFetcher(ctx context.Context, cfg Config, o FetchOptions) (*fetcher, erro
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("download directory: %w", err)
 	}
-	c, err := newClient(cfg)
+	r, err := newReader(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	logw := cfg.Log
-	if logw == nil {
-		logw = io.Discard
 	}
 	max := o.MaxBytes
 	if max <= 0 {
 		max = defaultMaxFetch
 	}
-	return &fetcher{releaser: &releaser{cfg: cfg, c: c, ctx: ctx, log: logw}, o: o, max: max}, nil
+	return &fetcher{releaser: r, o: o, max: max}, nil
 }
 
 // pickFile chooses the file to deploy among a registry package's files:

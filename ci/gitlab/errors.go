@@ -11,10 +11,29 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 )
 
-// apiError turns a failed call into one sentence that says what to fix,
-// instead of the client's "PUT https://...: 403 {message: ...}". It never
-// includes request headers, so the token cannot leak into a CI log.
-func (r *releaser) apiError(what string, resp *gl.Response, err error) error {
+// Error is a GitLab API call that failed, as one sentence that says what
+// to fix. It never includes request headers, so the token cannot leak into
+// a CI log.
+type Error struct {
+	Status int // the HTTP status GitLab answered; 0 when it was not reached
+	msg    string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Refused reports whether err is GitLab's definite answer to a request: a
+// 4xx status other than 408 and 429, which asking again gets again. A 5xx
+// (after the client's retries), a rate limit or a network failure is not
+// one: it may pass.
+func Refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 &&
+		e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// apiStatus is the HTTP status and GitLab's error message of a failed
+// call; status 0 when GitLab was not reached.
+func apiStatus(resp *gl.Response, err error) (int, string) {
 	status := 0
 	if resp != nil && resp.Response != nil {
 		status = resp.StatusCode
@@ -27,35 +46,48 @@ func (r *releaser) apiError(what string, resp *gl.Response, err error) error {
 			status = er.Response.StatusCode
 		}
 	}
+	return status, msg
+}
+
+// apiError turns a failed call into an *Error whose sentence says what to
+// fix, instead of the client's "PUT https://...: 403 {message: ...}".
+func (r *releaser) apiError(what string, resp *gl.Response, err error) error {
+	status, msg := apiStatus(resp, err)
 	if status == 0 {
-		return fmt.Errorf("%s failed: cannot reach GitLab at %s: %v", what, r.cfg.APIURL, redact(err.Error(), r.cfg.Token))
+		return &Error{msg: fmt.Sprintf("%s failed: cannot reach GitLab at %s: %v", what, r.cfg.APIURL, redact(err.Error(), r.cfg.Token))}
 	}
 	detail := fmt.Sprintf("%d %s", status, http.StatusText(status))
 	if msg != "" {
 		detail += ": " + msg
 	}
-	detail = redact(detail, r.cfg.Token)
+	return &Error{Status: status, msg: r.advice(what, status, redact(detail, r.cfg.Token))}
+}
+
+// advice is the sentence of a call GitLab answered with status.
+func (r *releaser) advice(what string, status int, detail string) string {
 	project := r.cfg.Project
 	switch {
 	case status == http.StatusUnauthorized && r.cfg.TokenHint != "":
-		return fmt.Errorf("%s failed: GitLab rejected the token (%s); %s", what, detail, r.cfg.TokenHint)
+		return fmt.Sprintf("%s failed: GitLab rejected the token (%s); %s", what, detail, r.cfg.TokenHint)
+	case status == http.StatusForbidden && r.cfg.TokenHint != "":
+		return fmt.Sprintf("%s failed: the token may not do this in project %s (%s); %s", what, project, detail, r.cfg.TokenHint)
 	case status == http.StatusNotFound && r.cfg.ProjectHint != "":
-		return fmt.Errorf("%s failed: project %s was not found (%s); %s", what, project, detail, r.cfg.ProjectHint)
+		return fmt.Sprintf("%s failed: project %s was not found (%s); %s", what, project, detail, r.cfg.ProjectHint)
 	case status == http.StatusUnauthorized:
 		if r.cfg.JobToken {
-			return fmt.Errorf("%s failed: GitLab rejected the CI job token (%s); the job token expires when the job ends, so run the release from a running job, or set GITLAB_TOKEN", what, detail)
+			return fmt.Sprintf("%s failed: GitLab rejected the CI job token (%s); the job token expires when the job ends, so run the release from a running job, or set GITLAB_TOKEN", what, detail)
 		}
-		return fmt.Errorf("%s failed: GitLab rejected the token (%s); set GITLAB_TOKEN to a valid, unexpired access token with the api scope", what, detail)
+		return fmt.Sprintf("%s failed: GitLab rejected the token (%s); set GITLAB_TOKEN to a valid, unexpired access token with the api scope", what, detail)
 	case status == http.StatusForbidden:
-		return fmt.Errorf("%s failed: the token may not do this in project %s (%s); it needs at least the Developer role there, and a protected tag needs a user allowed to create releases for it", what, project, detail)
+		return fmt.Sprintf("%s failed: the token may not do this in project %s (%s); it needs at least the Developer role there, and a protected tag needs a user allowed to create releases for it", what, project, detail)
 	case status == http.StatusNotFound:
-		return fmt.Errorf("%s failed: project %s was not found (%s); check --project or CI_PROJECT_ID (an ID or a path such as group/project) and that the token can see the project", what, project, detail)
+		return fmt.Sprintf("%s failed: project %s was not found (%s); check --project or CI_PROJECT_ID (an ID or a path such as group/project) and that the token can see the project", what, project, detail)
 	case status == http.StatusConflict || status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
-		return fmt.Errorf("%s failed: GitLab rejected the request (%s)", what, detail)
+		return fmt.Sprintf("%s failed: GitLab rejected the request (%s)", what, detail)
 	case status == http.StatusTooManyRequests || status >= 500:
-		return fmt.Errorf("%s failed: GitLab kept answering %s after %d retries; try again later", what, detail, r.retries())
+		return fmt.Sprintf("%s failed: GitLab kept answering %s after %d retries; try again later", what, detail, r.retries())
 	}
-	return fmt.Errorf("%s failed: GitLab answered %s", what, detail)
+	return fmt.Sprintf("%s failed: GitLab answered %s", what, detail)
 }
 
 func (r *releaser) retries() int {

@@ -27,8 +27,15 @@
 //   - Job artifacts: GET /projects/:id/jobs/artifacts/:ref_name/download?job=name
 //     (the archive of the newest successful job of that name for the ref):
 //     https://docs.gitlab.com/api/job_artifacts/#download-the-artifacts-archive
-//   - CI/CD job token (accepted by all of the above):
-//     https://docs.gitlab.com/ci/jobs/ci_job_token/
+//   - CI/CD job token (accepted by all of the above, not by the three
+//     below): https://docs.gitlab.com/ci/jobs/ci_job_token/
+//   - Pipelines: GET /projects/:id/pipelines/:pipeline_id (ci.go):
+//     https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline
+//   - Jobs: GET /projects/:id/jobs/:job_id (ci.go):
+//     https://docs.gitlab.com/api/jobs/#get-a-single-job
+//   - Tags: GET /projects/:id/repository/tags/:tag_name (ci.go; commit.id
+//     is the commit, target the tag object of an annotated tag):
+//     https://docs.gitlab.com/api/tags/#get-a-single-repository-tag
 //   - Webhook deliveries (hooks.go: GitLab as the sender, not the server):
 //     https://docs.gitlab.com/user/project/integrations/webhooks/
 package gitlabtest
@@ -80,12 +87,14 @@ type Server struct {
 // Project is one project of the fake instance.
 type Project struct {
 	ID       int64
-	Path     string // "group/project"
-	Tags     map[string]bool
+	Path     string            // "group/project"
+	Tags     map[string]string // tag → the commit it points at
 	Packages []*Package
 	Releases map[string]*Release
 	// Artifacts are job artifacts archives (zip) by ref and job name.
 	Artifacts map[artifactKey][]byte
+	Pipelines map[int64]*Pipeline
+	Jobs      map[int64]*CIJob
 }
 
 type artifactKey struct{ ref, job string }
@@ -164,13 +173,15 @@ func New() *Server {
 // APIURL is the base of the REST API, like CI_API_V4_URL.
 func (s *Server) APIURL() string { return s.URL + "/api/v4" }
 
-// AddProject creates a project with the given path and existing tags.
+// AddProject creates a project with the given path and existing tags
+// (each at a commit of its own, see CommitOf).
 func (s *Server) AddProject(id int64, path string, tags ...string) *Project {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := &Project{ID: id, Path: path, Tags: map[string]bool{}, Releases: map[string]*Release{}, Artifacts: map[artifactKey][]byte{}}
+	p := &Project{ID: id, Path: path, Tags: map[string]string{}, Releases: map[string]*Release{}, Artifacts: map[artifactKey][]byte{},
+		Pipelines: map[int64]*Pipeline{}, Jobs: map[int64]*CIJob{}}
 	for _, t := range tags {
-		p.Tags[t] = true
+		p.Tags[t] = CommitOf(t)
 	}
 	s.projects[strconv.FormatInt(id, 10)] = p
 	return p
@@ -386,6 +397,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.listPackageFiles(c, rest[1])
 	case len(rest) == 4 && rest[0] == "jobs" && rest[1] == "artifacts" && rest[3] == "download" && r.Method == http.MethodGet:
 		s.artifacts(c, rest[2])
+	case len(rest) == 2 && rest[0] == "pipelines" && r.Method == http.MethodGet:
+		s.pipeline(c, rest[1])
+	case len(rest) == 2 && rest[0] == "jobs" && r.Method == http.MethodGet:
+		s.ciJob(c, rest[1])
+	case len(rest) == 3 && rest[0] == "repository" && rest[1] == "tags" && r.Method == http.MethodGet:
+		s.tag(c, rest[2])
 	case len(rest) == 1 && rest[0] == "releases" && r.Method == http.MethodPost:
 		s.createRelease(c)
 	case len(rest) == 2 && rest[0] == "releases":
@@ -635,12 +652,12 @@ func (s *Server) createRelease(c *reqCtx) {
 		c.message(http.StatusConflict, "Release already exists")
 		return
 	}
-	if !p.Tags[in.TagName] {
+	if _, ok := p.Tags[in.TagName]; !ok {
 		if in.Ref == "" {
 			c.message(http.StatusUnprocessableEntity, "Ref is not specified")
 			return
 		}
-		p.Tags[in.TagName] = true
+		p.Tags[in.TagName] = CommitOf(in.Ref)
 	}
 	r := &Release{TagName: in.TagName, Name: in.Name, Description: in.Description}
 	if r.Name == "" {
