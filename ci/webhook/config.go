@@ -379,7 +379,7 @@ func (c *Config) fillGitLab(gl *gitlabTable, withInventory bool, config fs.FileI
 		c.GitLabAPI = api
 	}
 	if gl.Token == nil {
-		p.add(c.errAt("gitlab", "no [gitlab.token]: add one with credential = \"webhook_gitlab-token\" or file = ...: an access token with the read_api scope and the Reporter role, to download packages"))
+		p.add(c.errAt("gitlab", "no [gitlab.token]: add one with credential = \"webhook_gitlab-token\" or file = ...: an access token with the read_api scope and the Reporter role, to confirm pipelines and download packages"))
 	} else {
 		var err error
 		c.GitLabToken, err = c.readSecret("gitlab.token", gl.Token, config)

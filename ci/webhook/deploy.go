@@ -64,17 +64,7 @@ type GitLabFetcher struct {
 // Fetch implements Fetcher.
 func (f *GitLabFetcher) Fetch(ctx context.Context, job Job, dir string) (Artifact, error) {
 	c := f.Config
-	cfg := gitlab.Config{
-		APIURL:       c.GitLabAPI,
-		Project:      c.APIProject(),
-		Tag:          job.Tag,
-		Token:        c.GitLabToken.reveal(),
-		Log:          f.Log,
-		RetryWaitMin: f.RetryWaitMin,
-		RetryWaitMax: f.RetryWaitMax,
-		TokenHint:    fmt.Sprintf("check [gitlab.token] in %s: an unexpired access token with the read_api scope and at least the Reporter role", c.File),
-		ProjectHint:  fmt.Sprintf("check [project] in %s and that the token's user is a member of the project", c.File),
-	}
+	cfg := c.apiConfig(job.Tag, f.Log, f.RetryWaitMin, f.RetryWaitMax)
 	target := or(job.Target, c.Target)
 	o := gitlab.FetchOptions{Package: c.Package, Arch: c.Arch, Target: target, Dir: dir, MaxBytes: c.MaxDownload}
 	var got *gitlab.Fetched
@@ -88,6 +78,23 @@ func (f *GitLabFetcher) Fetch(ctx context.Context, job Job, dir string) (Artifac
 		return Artifact{}, err
 	}
 	return Artifact{Path: got.Path, SHA256: got.SHA256, Source: got.Source + ", checked: " + got.Verified}, nil
+}
+
+// apiConfig is how the receiver talks to its GitLab about tag: the
+// configured project and read token, and advice that names the
+// configuration file.
+func (c *Config) apiConfig(tag string, log io.Writer, retryWaitMin, retryWaitMax time.Duration) gitlab.Config {
+	return gitlab.Config{
+		APIURL:       c.GitLabAPI,
+		Project:      c.APIProject(),
+		Tag:          tag,
+		Token:        c.GitLabToken.reveal(),
+		Log:          log,
+		RetryWaitMin: retryWaitMin,
+		RetryWaitMax: retryWaitMax,
+		TokenHint:    fmt.Sprintf("check [gitlab.token] in %s: an unexpired access token with the read_api scope and at least the Reporter role", c.File),
+		ProjectHint:  fmt.Sprintf("check [project] in %s and that the token's user is a member of the project", c.File),
+	}
 }
 
 // CommandDeployer runs a command of the user's for each deploy:

@@ -95,6 +95,7 @@ func TestArtifactsSource(t *testing.T) {
 		return strings.Replace(s, `package = "hello-web"`, "package = \"hello-web\"\nsource = \"artifacts\"", 1)
 	})
 	// The generated pipeline's build job per target; target = "debian-13".
+	e.green("v1.4.0")
 	var b []byte
 	for target, deb := range makeTargetDebs(t, "1.4.0") {
 		data, _ := os.ReadFile(deb)

@@ -92,6 +92,7 @@ type trigger struct {
 	ProjectID         int64
 	ProjectPath       string
 	PipelineID        int64
+	CIJob             int64 // the job of a Job Hook
 }
 
 // badPayload is a body that is not the JSON of the event it claims to be:
@@ -162,7 +163,7 @@ func (c *Config) decide(event string, body []byte) (*trigger, string, error) {
 		if e.Project != nil {
 			p.Path = e.Project.Path
 		}
-		t.Tag, t.SHA, t.PipelineID = e.Ref, e.SHA, e.PipelineID
+		t.Tag, t.SHA, t.PipelineID, t.CIJob = e.Ref, e.SHA, e.PipelineID, e.BuildID
 		if why := c.wrongProject(p); why != "" {
 			return nil, why, nil
 		}

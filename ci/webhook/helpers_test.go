@@ -195,12 +195,24 @@ func newEnv(t *testing.T, edit func(string) string) *env {
 	return e
 }
 
+// green records in the fake GitLab what it holds once the pipeline of tag
+// has passed: the tag at the pipeline's commit, the pipeline (success) and
+// its job "release" (success), with the IDs and commit the deliveries of
+// webhooktest name (TagRun). The receiver asks for them before it deploys.
+func (e *env) green(tag string) {
+	r := webhooktest.TagRun(tag)
+	e.gl.AddPipeline(projectID, gitlabtest.Pipeline{ID: r.Pipeline, Ref: tag, Tag: true, SHA: r.SHA, Status: "success"},
+		gitlabtest.CIJob{ID: r.Job, Name: "release", Stage: "release", Status: "success"})
+}
+
 // release publishes the .debs of each version (e.g. "1.4.0") in the fake
-// registry, one per Debian release, as `debship release` of tag
-// v<version> after the generated pipeline's build jobs would.
+// registry, one per Debian release, and creates the release of tag
+// v<version>, as `debship release` does at the end of a green pipeline.
 func (e *env) release(versions ...string) {
 	e.t.Helper()
 	for _, v := range versions {
+		e.green("v" + v)
+		e.gl.AddRelease(projectID, "v"+v)
 		for _, p := range makeTargetDebs(e.t, v) {
 			b, err := os.ReadFile(p)
 			if err != nil {
@@ -235,6 +247,7 @@ func (e *env) start() {
 	rec, err := New(e.cfg, Options{
 		Deployer: d,
 		Fetcher:  &GitLabFetcher{Config: e.cfg, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond},
+		Verifier: &GitLabVerifier{Config: e.cfg, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond},
 		Log:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      e.now,
 		Target:   e.target,

@@ -25,6 +25,9 @@ const (
 	StateFailed     State = "failed"
 	StateSuperseded State = "superseded" // a newer version was queued before it started
 	StateSkipped    State = "skipped"    // not newer than what is deployed or deploying
+	// GitLab did not confirm what the delivery claimed (the pipeline's
+	// status, the tag's commit …): nothing was fetched or deployed.
+	StateRefused State = "refused"
 )
 
 // Job is one deploy asked for by a delivery. It holds nothing secret: it
@@ -32,15 +35,16 @@ const (
 type Job struct {
 	ID          string    `json:"id"`
 	State       State     `json:"state"`
-	Step        string    `json:"step,omitempty"` // while running: "fetch" or "deploy"
+	Step        string    `json:"step,omitempty"` // while running: "verify", "fetch" or "deploy"
 	Tag         string    `json:"tag"`
 	Version     string    `json:"version"` // the tag as a Debian upstream version
 	Event       string    `json:"event"`   // X-Gitlab-Event of the delivery
 	ProjectID   int64     `json:"project_id,omitempty"`
 	ProjectPath string    `json:"project_path,omitempty"`
-	SHA         string    `json:"sha,omitempty"`
+	SHA         string    `json:"sha,omitempty"` // as the delivery names it; once verified, as GitLab confirmed it
 	PipelineID  int64     `json:"pipeline_id,omitempty"`
-	Delivery    string    `json:"delivery"` // the key duplicates are recognised by
+	CIJob       int64     `json:"ci_job_id,omitempty"` // the CI job of a Job Hook
+	Delivery    string    `json:"delivery"`            // the key duplicates are recognised by
 	Received    time.Time `json:"received"`
 	Started     time.Time `json:"started,omitzero"`
 	Finished    time.Time `json:"finished,omitzero"`
@@ -282,10 +286,13 @@ func (q *queue) done(j *Job, err error, interrupted bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.st.Current = nil
+	var refused *Refusal
 	switch {
 	case err == nil:
 		q.st.Deployed, q.st.DeployedJob = j.Version, j.ID
 		q.finishLocked(j, StateSucceeded, "", "")
+	case errors.As(err, &refused):
+		q.finishLocked(j, StateRefused, refused.Reason, "")
 	case interrupted && j.Attempts < maxAttempts:
 		j.State, j.Note = StateQueued, fmt.Sprintf("interrupted by a shutdown during step %q: %v; resumes at the next start", j.Step, err)
 		j.Step = ""
@@ -422,7 +429,10 @@ func (q *queue) run(stop context.Context, grace time.Duration, process processFu
 		}
 		cancel()
 		q.done(j, err, interrupted)
+		var refused *Refusal
 		switch {
+		case errors.As(err, &refused):
+			q.log.Warn("deploy refused", "job", j.ID, "version", j.Version, "why", refused.Reason)
 		case interrupted:
 			q.log.Warn("deploy interrupted by the shutdown; see /status for whether it resumes", "job", j.ID, "version", j.Version, "attempt", j.Attempts, "err", err)
 		case err != nil:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
+	"gitlab.com/debship/debship/ci/webhook/webhooktest"
 )
 
 func TestPipelineDeploys(t *testing.T) {
@@ -404,7 +405,9 @@ func TestFailedDeployAndFetchRecorded(t *testing.T) {
 	if j := s.Recent[0]; j.State != StateFailed || !strings.Contains(j.Error, errDeploy.Error()) || s.Deployed != "" {
 		t.Errorf("job %+v deployed %q", j, s.Deployed)
 	}
-	// A tag whose package was never released: the fetch fails clearly.
+	// A green tag pipeline whose package was never released: the fetch
+	// fails clearly.
+	e.green("v1.6.0")
 	e.send(EventPipeline, pipeline(t, "v1.6.0"), "")
 	s = e.waitFor("the fetch failure", func(s Status) bool { return idle(s) && len(s.Recent) == 2 })
 	if j := s.Recent[0]; j.State != StateFailed || !strings.Contains(j.Error, "has no package hello-web 1.6.0") {
@@ -466,7 +469,7 @@ func TestRestartResumesQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := q.submit(&Job{Tag: "v1.6.0", Version: "1.6", Delivery: "crash-test"}); err != nil || out.Status != "queued" {
+	if out, err := q.submit(&Job{Tag: "v1.6.0", Version: "1.6", Delivery: "crash-test", Event: EventPipeline, PipelineID: webhooktest.TagRun("v1.6.0").Pipeline}); err != nil || out.Status != "queued" {
 		t.Fatalf("submit %+v %v", out, err)
 	}
 	if j := q.next(); j == nil || j.State != StateRunning {

@@ -17,7 +17,10 @@
 // signing key, deliveries must carry a valid Standard Webhooks signature
 // (webhook-signature) no more than 5 minutes old; the body size is
 // limited; secrets never reach a log line, an error or an answer (see
-// Secret).
+// Secret). A delivery is never taken at its word: before the fetch, the
+// worker asks GitLab's API whether the pipeline (or job, or release) it
+// names passed and whether the tag points at the commit that ran
+// (Verifier), and refuses the job when not.
 package webhook
 
 import (
@@ -59,6 +62,7 @@ const keepDebs = 3
 type Options struct {
 	Deployer Deployer         // required: the rolling deploy, or a CommandDeployer
 	Fetcher  Fetcher          // default: a GitLabFetcher for the configuration
+	Verifier Verifier         // default: a GitLabVerifier for the configuration
 	Log      *slog.Logger     // default: text to stderr
 	Now      func() time.Time // default: time.Now (tests move the clock)
 	// Target reads the nodes' Debian release before each fetch when the
@@ -74,6 +78,7 @@ type Receiver struct {
 	q        *queue
 	deployer Deployer
 	fetcher  Fetcher
+	verifier Verifier
 	target   func(ctx context.Context) (string, error)
 	log      *slog.Logger
 	now      func() time.Time
@@ -88,7 +93,7 @@ func New(cfg *Config, o Options) (*Receiver, error) {
 	if o.Deployer == nil {
 		return nil, errors.New("webhook: no deployer")
 	}
-	r := &Receiver{cfg: cfg, deployer: o.Deployer, fetcher: o.Fetcher, target: o.Target, log: o.Log, now: o.Now,
+	r := &Receiver{cfg: cfg, deployer: o.Deployer, fetcher: o.Fetcher, verifier: o.Verifier, target: o.Target, log: o.Log, now: o.Now,
 		sem: make(chan struct{}, maxInFlight), debDir: filepath.Join(cfg.StateDir, "debs")}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -98,6 +103,9 @@ func New(cfg *Config, o Options) (*Receiver, error) {
 	}
 	if r.fetcher == nil {
 		r.fetcher = &GitLabFetcher{Config: cfg}
+	}
+	if r.verifier == nil {
+		r.verifier = &GitLabVerifier{Config: cfg}
 	}
 	r.tokenSum = sha256.Sum256(cfg.Token.bytes())
 	q, err := openQueue(cfg.StateDir, r.log, r.now)
@@ -329,7 +337,7 @@ func (r *Receiver) hook(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	j := &Job{Tag: t.Tag, Version: t.Version, Event: event, ProjectID: t.ProjectID, ProjectPath: t.ProjectPath,
-		SHA: t.SHA, PipelineID: t.PipelineID, Delivery: key}
+		SHA: t.SHA, PipelineID: t.PipelineID, CIJob: t.CIJob, Delivery: key}
 	out, err := r.q.submit(j)
 	if err != nil {
 		// Not on disk: a restart would lose it, so GitLab should count it
@@ -423,11 +431,17 @@ func deliveryKey(h http.Header, body []byte, signed bool) string {
 	return k
 }
 
-// process runs one job: fetch, then deploy.
+// process runs one job: confirm it with GitLab, fetch, then deploy.
 func (r *Receiver) process(ctx context.Context, j Job, step func(func(*Job))) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.DeployTimeout)
 	defer cancel()
-	step(func(j *Job) { j.Step = "fetch" })
+	step(func(j *Job) { j.Step = "verify" })
+	sha, err := r.verifier.Verify(ctx, j)
+	if err != nil {
+		return err
+	}
+	j.SHA = sha
+	step(func(x *Job) { x.Step, x.SHA = "fetch", sha })
 	// Read for each job: nodes upgraded to a new Debian release get its
 	// .deb without a restart of the receiver.
 	j.Target = r.cfg.Target

@@ -55,6 +55,10 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 		t.Fatal(err)
 	}
 	gl.AddPackageFile(webhooktest.ProjectID, "hello-web", "4.0.0", filepath.Base(deb), b)
+	// The receiver asks GitLab before it deploys: the pipeline the
+	// delivery names passed, and the tag points at the commit it ran for.
+	run := webhooktest.TagRun("v4.0.0")
+	gl.AddPipeline(webhooktest.ProjectID, gitlabtest.Pipeline{ID: run.Pipeline, Ref: "v4.0.0", Tag: true, SHA: run.SHA, Status: "success"})
 
 	dir := t.TempDir()
 	t.Setenv("TEST_DEPLOY_GITLAB_TOKEN", readToken)
@@ -109,7 +113,7 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 	if err != nil {
 		t.Fatalf("the receiver did not finish the deploy: %v (%+v)", err, st)
 	}
-	if j := st.Recent[0]; j.State != webhook.StateSucceeded || st.Deployed != j.Version {
+	if j := st.Recent[0]; j.State != webhook.StateSucceeded || st.Deployed != j.Version || j.SHA != run.SHA {
 		t.Errorf("job %+v, deployed %q", j, st.Deployed)
 	}
 	load.finish(t, 1500, 1, "webhook deploy of v4")

@@ -8,7 +8,10 @@
 package webhooktest
 
 import (
+	"crypto/sha1"
 	"embed"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -58,13 +61,38 @@ func Event(name string, set map[string]any) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// Pipeline is a successful tag pipeline for tag in the given project.
+// Pipeline is a successful tag pipeline for tag in the given project: the
+// pipeline and commit of TagRun(tag).
 func Pipeline(projectID int64, projectPath, tag string) []byte {
+	r := TagRun(tag)
 	b, err := Event("pipeline", map[string]any{
 		"object_attributes.ref": tag, "project.id": projectID, "project.path_with_namespace": projectPath,
+		"object_attributes.id": r.Pipeline, "object_attributes.sha": r.SHA, "commit.id": r.SHA,
 	})
 	if err != nil {
 		panic(err) // the embedded fixture is known to have these fields
 	}
 	return b
+}
+
+// Run is the tag pipeline of a tag as these fixtures tell it: its ID, the
+// commit it ran for (the tag's) and its job "release". A receiver asks
+// GitLab about them before it deploys, so a fake GitLab must hold the
+// same: gitlabtest.Server.AddPipeline.
+type Run struct {
+	Pipeline int64
+	SHA      string
+	Job      int64 // the job "release" of job.json
+}
+
+// TagRun is the run of v1.4.0 in events/ (pipeline 3101 at commit
+// 9f2c4e1…, job 9003), and for any other tag one derived from its name, so
+// that the deliveries of several tags name different pipelines.
+func TagRun(tag string) Run {
+	if tag == "v1.4.0" {
+		return Run{Pipeline: 3101, SHA: "9f2c4e1b7a3d5c8e0f1a2b3c4d5e6f708192a3b4", Job: 9003}
+	}
+	sum := sha1.Sum([]byte("webhooktest commit of " + tag))
+	n := int64(binary.BigEndian.Uint32(sum[:4]))
+	return Run{Pipeline: 1_000_000 + n, SHA: hex.EncodeToString(sum[:]), Job: 10_000_000_000 + n}
 }
