@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/internal/shtest"
+	"gitlab.com/debship/debship/internal/syncbuf"
 )
 
 // script writes an executable shell script into dir.
@@ -32,7 +33,7 @@ echo "installing $DEBSHIP_VERSION"
 	t.Setenv("SECRET_FOR_TEST", "hush")
 	t.Setenv("KEEP_FOR_TEST", "yes")
 	t.Setenv("DEBSHIP_VERSION", "from the parent")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	d := &CommandDeployer{Argv: []string{cmd, "--flag"}, Inventory: "/etc/debship/cluster.toml", DropEnv: []string{"SECRET_FOR_TEST"},
 		Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	job := Job{ID: "7", Tag: "v1.4.0", Version: "1.4", ProjectID: 42, SHA: "9f2c4e1b"}

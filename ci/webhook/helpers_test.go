@@ -20,6 +20,7 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/ci/webhook/webhooktest"
 	"gitlab.com/debship/debship/internal/debian"
+	"gitlab.com/debship/debship/internal/syncbuf"
 )
 
 // The secrets of the tests. Every test's logs, answers and state file are
@@ -31,24 +32,6 @@ const (
 	projectPath = "acme/hello-web"
 	pkgName     = "hello-web"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // baseConfig is a valid webhook.toml for the tests; {{GITLAB}} is the fake
 // GitLab's URL. The deploy command is only there to make the file valid
@@ -158,9 +141,9 @@ type env struct {
 	dir       string
 	cfg       *Config
 	gl        *gitlabtest.Server
-	logs      *syncBuffer
-	answers   syncBuffer // every answer body the tests received
-	sent      []string   // header values that must never come back (signatures)
+	logs      *syncbuf.Buffer
+	answers   syncbuf.Buffer // every answer body the tests received
+	sent      []string       // header values that must never come back (signatures)
 	sentMu    sync.Mutex
 	dep       *fakeDeployer
 	deployer  Deployer                              // instead of dep when set
@@ -178,7 +161,7 @@ type env struct {
 // the state directory, without starting the receiver.
 func newEnv(t *testing.T, edit func(string) string) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), gl: gitlabtest.New(), logs: &syncBuffer{}, dep: &fakeDeployer{}}
+	e := &env{t: t, dir: t.TempDir(), gl: gitlabtest.New(), logs: &syncbuf.Buffer{}, dep: &fakeDeployer{}}
 	t.Cleanup(e.gl.Close)
 	e.gl.AddProject(projectID, projectPath)
 	e.gl.AddToken(readToken, gitlabtest.Reporter)

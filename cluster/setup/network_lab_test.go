@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/internal/syncbuf"
 	"gitlab.com/debship/debship/internal/testenv"
 )
 
@@ -56,24 +56,6 @@ func TestPrivateNetworkLab(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects debship's output from concurrent node goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 	tunnel := kind != inventory.NetworkNone
 	ctx := context.Background()
@@ -94,7 +76,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var output lockedBuffer
+	var output syncbuf.Buffer // debship's output, from concurrent node goroutines
 	applyLogged := func(t *testing.T, o setup.Options) *setup.Report {
 		w := io.MultiWriter(&output, logWriter{t})
 		o.Progress = setup.TextProgress(w, w)

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"gitlab.com/debship/debship/internal/syncbuf"
 )
 
 // Config is how to reach one node over SSH.
@@ -382,7 +384,11 @@ func (s *SSH) run(ctx context.Context, cmd string, stdin []byte) ([]byte, []byte
 		return nil, nil, fmt.Errorf("%s: new SSH session: %w (connection lost?)", s.cfg.Node, err)
 	}
 	defer sess.Close()
-	var stdout, stderr syncBuffer
+	// A cancelled run returns what arrived so far without waiting for the
+	// session's copying goroutines: an unresponsive node would never end
+	// them (Session.Close only asks the node to close the channel), so they
+	// may still write.
+	var stdout, stderr syncbuf.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
@@ -411,34 +417,6 @@ func (s *SSH) run(ctx context.Context, cmd string, stdin []byte) ([]byte, []byte
 		ce.Stderr += "\n" + err.Error()
 	}
 	return stdout.Bytes(), stderr.Bytes(), ce
-}
-
-// syncBuffer collects a session's output. A cancelled run returns what
-// arrived so far without waiting for the session's copying goroutines: an
-// unresponsive node would never end them (Session.Close only asks the
-// node to close the channel), so they may still write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy: the goroutines may go on writing into the buffer.
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Upload implements Transport.
