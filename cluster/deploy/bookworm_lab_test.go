@@ -10,6 +10,7 @@ import (
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/debian"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // TestBookwormLab is the one full pass on Debian 12 nodes (pacemaker 2.1,
@@ -29,7 +30,7 @@ func TestBookwormLab(t *testing.T) {
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
 	ctx := context.Background()
-	prog := setup.TextProgress(&testLog{t: t}, &testLog{t: t})
+	prog := setup.TextProgress(testlog.Writer(t), testlog.Writer(t))
 
 	start := time.Now()
 	rep, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: prog})

@@ -22,19 +22,8 @@ import (
 	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/loadgen"
 	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/internal/testlog"
 )
-
-type testLog struct {
-	mu sync.Mutex
-	t  *testing.T
-}
-
-func (w *testLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // watcher passes events to the test log and calls on for each.
 type watcher struct {
@@ -61,7 +50,7 @@ func (e *labEnv) options(t *testing.T, deb string) Options {
 		Connect:  inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1},
 		Health:   HealthCheck{Retries: 8, Interval: 500 * time.Millisecond, Timeout: 3 * time.Second},
 		Settle:   90 * time.Second,
-		Progress: progress.LinesProgress(&testLog{t: t}),
+		Progress: progress.LinesProgress(testlog.Writer(t)),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // migrateScript is the test app's migration: it records each run (version,
@@ -106,7 +107,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 	t.Logf("node2: the system id %s and adduser's next one are taken", taken)
 	start := time.Now()
 	apply := func() *setup.Report {
-		rep, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(&testLog{t: t}, &testLog{t: t})})
+		rep, err := setup.Apply(ctx, inv, inventory.ConnectOptions{}, setup.Options{Package: v1, Progress: setup.TextProgress(testlog.Writer(t), testlog.Writer(t))})
 		if err != nil {
 			t.Fatalf("cluster apply --package v1: %v", err)
 		}

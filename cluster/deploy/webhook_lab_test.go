@@ -13,6 +13,7 @@ import (
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/ci/webhook"
 	"gitlab.com/debship/debship/ci/webhook/webhooktest"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // webhookConfig is a receiver configuration without a [deploy] command:
@@ -80,7 +81,7 @@ func webhookDeploy(t *testing.T, e *labEnv, deb string) {
 		logResult(t, res)
 		return err
 	})
-	rec, err := webhook.New(cfg, webhook.Options{Deployer: dep, Log: slog.New(slog.NewTextHandler(&testLog{t: t}, nil))})
+	rec, err := webhook.New(cfg, webhook.Options{Deployer: dep, Log: slog.New(slog.NewTextHandler(testlog.Writer(t), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // buildClusterDeb builds the example app in mode "cluster" (pacemaker runs
@@ -30,17 +31,10 @@ func buildClusterDeb(t *testing.T) string {
 	return labtest.BuildExample(t, labtest.Release(t), "1.4.0", nil)
 }
 
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
 func apply(t *testing.T, inv *inventory.Inventory, o setup.Options) *setup.Report {
 	t.Helper()
 	if o.Progress == nil {
-		o.Progress = setup.TextProgress(logWriter{t}, logWriter{t})
+		o.Progress = setup.TextProgress(testlog.Writer(t), testlog.Writer(t))
 	}
 	rep, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, o)
 	if err != nil {
@@ -419,7 +413,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	// Without a fence agent apply refuses, before it connects.
 	unfenced := *inv
 	unfenced.Fencing = nil
-	if _, err := setup.Apply(context.Background(), &unfenced, inventory.ConnectOptions{}, setup.Options{Progress: setup.TextProgress(logWriter{t}, logWriter{t})}); err == nil ||
+	if _, err := setup.Apply(context.Background(), &unfenced, inventory.ConnectOptions{}, setup.Options{Progress: setup.TextProgress(testlog.Writer(t), testlog.Writer(t))}); err == nil ||
 		!strings.Contains(err.Error(), "the cluster has no fence agent") {
 		t.Fatalf("apply without fencing: %v", err)
 	}
@@ -430,7 +424,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 	// The sshd step keeps no change after which a new login fails.
 	_, err := setup.Apply(context.Background(), inv, inventory.ConnectOptions{}, setup.Options{
-		Only: []string{setup.PhaseHarden}, Progress: setup.TextProgress(logWriter{t}, logWriter{t}),
+		Only: []string{setup.PhaseHarden}, Progress: setup.TextProgress(testlog.Writer(t), testlog.Writer(t)),
 		Relogin: func(context.Context, inventory.Node) (transport.Transport, error) {
 			return nil, errors.New("simulated: the new login is refused")
 		},
@@ -493,7 +487,7 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 	f.PasswordFile = pw
 	withPW.Fencing = &f
 	var out strings.Builder
-	log := io.MultiWriter(&out, logWriter{t})
+	log := io.MultiWriter(&out, testlog.Writer(t))
 	rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Progress: setup.TextProgress(log, log)})
 	var changed []string
 	for _, c := range rep.Changes {

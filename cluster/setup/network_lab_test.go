@@ -25,6 +25,7 @@ import (
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/internal/syncbuf"
 	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // crashFailoverBound is the bound TestClusterThreeNodes puts on a failover
@@ -78,7 +79,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 	}
 	var output syncbuf.Buffer // debship's output, from concurrent node goroutines
 	applyLogged := func(t *testing.T, o setup.Options) *setup.Report {
-		w := io.MultiWriter(&output, logWriter{t})
+		w := io.MultiWriter(&output, testlog.Writer(t))
 		o.Progress = setup.TextProgress(w, w)
 		return apply(t, inv, o)
 	}

@@ -33,6 +33,7 @@ var layer = map[string]int{
 	"internal/atomicfile":    1,
 	"internal/syncbuf":       1,
 	"internal/testcert":      1,
+	"internal/testlog":       1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"ci/webhook/webhooktest": 1,

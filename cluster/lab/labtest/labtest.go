@@ -19,13 +19,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // SessionLockPath is held by a test binary from its first Get until its
@@ -113,7 +113,7 @@ func get(t testing.TB, o getOptions) *lab.Lab {
 	var l *lab.Lab
 	lockedLab(func() {
 		ctx := context.Background()
-		progress := logWriter{t}
+		progress := testlog.Writer(t)
 		if release == nil {
 			r, err := lab.Flock(ctx, SessionLockPath, progress)
 			if err != nil {
@@ -145,13 +145,4 @@ func lockedLab(f func()) {
 	mu.Lock()
 	defer mu.Unlock()
 	f()
-}
-
-// logWriter sends progress lines to the test log.
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

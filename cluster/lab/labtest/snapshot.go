@@ -20,6 +20,7 @@ import (
 	"gitlab.com/debship/debship/cluster/setup"
 	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/internal/debian"
+	"gitlab.com/debship/debship/internal/testlog"
 )
 
 // AppliedVersion is the example app's version on an Applied lab: the
@@ -54,7 +55,7 @@ func Applied(t *testing.T, nodes int, r debian.Release) *lab.Lab {
 	waitServing(t, l)
 	removeStaleSnapshots(t, name)
 	lockedLab(func() {
-		l.SetProgress(logWriter{t})
+		l.SetProgress(testlog.Writer(t))
 		defer l.SetProgress(nil)
 		if _, err = l.SaveSnapshot(context.Background(), name, true); err != nil {
 			t.Fatalf("labtest: %v", err)
