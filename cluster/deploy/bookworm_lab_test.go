@@ -47,7 +47,7 @@ func TestBookwormLab(t *testing.T) {
 	if len(rep.Changes) != 0 {
 		t.Errorf("the second apply on bookworm changed: %+v", rep.Changes)
 	}
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 	e.expectVersion(t, debversion.TargetVersion("1.0-1", bookworm), "1.0.0")
 
 	load := e.load()
@@ -62,7 +62,7 @@ func TestBookwormLab(t *testing.T) {
 
 	// A crash of the node holding the floating IP: the other one answers
 	// within the bound the default release's failover test asserts.
-	st := e.waitHealthy(t, time.Minute)
+	st := labtest.WaitServing(t, e.inv, time.Minute)
 	holder := st.IPHolder
 	load = e.load()
 	time.Sleep(time.Second)
@@ -88,7 +88,7 @@ func TestBookwormLab(t *testing.T) {
 	if err := l.Start(ctx, holder); err != nil {
 		t.Fatal(err)
 	}
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 }
 
 // failoverBound is how long the floating IP may stay silent after a crash

@@ -34,7 +34,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 	}
 	e := &labEnv{t: t, l: l, inv: inv}
 	start := time.Now()
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 	ctx := context.Background()
 
 	// run deploys (or rolls back) under load and returns the result, the
@@ -57,7 +57,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 	}
 	tiebreakerUntouched := func(t *testing.T) {
 		t.Helper()
-		if out := e.sh(t, tb.Name, "dpkg-query -W -f='${Status}' hello-web 2>/dev/null || echo absent"); out != "absent" {
+		if out := labtest.Sh(t, e.inv, tb.Name, "dpkg-query -W -f='${Status}' hello-web 2>/dev/null || echo absent"); out != "absent" {
 			t.Errorf("the tie-breaker %s has hello-web: %q", tb.Name, out)
 		}
 	}
@@ -78,7 +78,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 			tiebreakerUntouched(t)
 		}},
 		{"v3 fails its health check: rolled back on the first node", func(t *testing.T) {
-			holder := e.waitHealthy(t, time.Minute).IPHolder
+			holder := labtest.WaitServing(t, e.inv, time.Minute).IPHolder
 			res, err := run(t, e.options(t, v3), 1000, 0, "deploy v3 (rolled back)")
 			var de *Error
 			if !errors.As(err, &de) || res.Outcome != OutcomeRolledBack {
@@ -90,7 +90,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 		{"rollback to v1", func(t *testing.T) {
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 			o := e.options(t, "")
 			o.Kind = KindRollback
 			res, err := run(t, o, 1500, 1, "rollback to v1")
@@ -103,7 +103,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
 		}},
 		{"crash of the node being updated, then the deploy that finishes it", func(t *testing.T) {
-			holder := e.waitHealthy(t, time.Minute).IPHolder
+			holder := labtest.WaitServing(t, e.inv, time.Minute).IPHolder
 			o := e.options(t, v2)
 			crashed := make(chan string, 1)
 			o.Progress = watcher{o.Progress, func(ev progress.Event) {
@@ -129,7 +129,7 @@ func TestDeploy3NodesLab(t *testing.T) {
 			if err := l.Start(ctx, node); err != nil {
 				t.Fatal(err)
 			}
-			e.waitRecovered(t, node, 2*time.Minute)
+			labtest.WaitHealthy(t, e.inv, 2*time.Minute)
 			res, err := run(t, e.options(t, v2), 1500, 1, "deploy v2 after the crash")
 			if err != nil {
 				t.Fatalf("resume: %v", err)

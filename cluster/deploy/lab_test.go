@@ -17,7 +17,6 @@ import (
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/progress"
-	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/debbuild/debversion"
 	"gitlab.com/debship/debship/internal/loadgen"
@@ -54,21 +53,6 @@ func (e *labEnv) options(t *testing.T, deb string) Options {
 	}
 }
 
-func (e *labEnv) sh(t *testing.T, node, cmd string) string {
-	t.Helper()
-	n, _ := e.inv.Node(node)
-	c, err := transport.Dial(context.Background(), e.inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatalf("%s: %v", node, err)
-	}
-	defer c.Close()
-	out, err := transport.Output(context.Background(), c, cmd)
-	if err != nil {
-		t.Fatalf("%s: %v", node, err)
-	}
-	return out
-}
-
 // healthz asks a node itself (not the floating IP) for its /healthz.
 func (e *labEnv) healthz(node string) (string, error) {
 	n, _ := e.inv.Node(node)
@@ -94,7 +78,7 @@ func built(t *testing.T, v string) string {
 func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	t.Helper()
 	for _, n := range e.inv.Members() {
-		if v := e.sh(t, n.Name, "dpkg-query -W -f='${Version}' hello-web"); v != deb {
+		if v := labtest.Sh(t, e.inv, n.Name, "dpkg-query -W -f='${Version}' hello-web"); v != deb {
 			t.Errorf("%s has hello-web %s installed, want %s", n.Name, v, deb)
 		}
 		if h, err := e.healthz(n.Name); err != nil || h != "200 ok "+upstream {
@@ -103,54 +87,11 @@ func (e *labEnv) expectVersion(t *testing.T, deb, upstream string) {
 	}
 }
 
-func (e *labEnv) waitHealthy(t *testing.T, limit time.Duration) *status.Status {
-	t.Helper()
-	start := time.Now()
-	for {
-		st := status.Get(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
-		ok, why := st.Healthy()
-		if ok {
-			allRun := true
-			for _, r := range st.Resources {
-				if r.ID == inventory.ResourceApp && len(r.Nodes) == 0 {
-					allRun = false
-				}
-			}
-			if allRun {
-				return st
-			}
-			why = append(why, "an app instance is stopped")
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("cluster not healthy after %s: %s", limit, strings.Join(why, "; "))
-		}
-		time.Sleep(time.Second)
-	}
-}
-
 // maxLatency bounds the slowest request of every client kind during a
 // deploy: the issue's "no request slower than 1 s". A connection opened
 // while the floating IP moves is passed on to the new holder (see
 // move-ip.sh), not dropped; a dropped SYN would cost the client 1 s.
 const maxLatency = time.Second
-
-// waitRecovered waits until status says the cluster is healthy again after
-// node came back; unlike waitHealthy it accepts a node a deploy left
-// banned (its app instance stopped until the next deploy finishes it).
-func (e *labEnv) waitRecovered(t *testing.T, node string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		st := status.Get(context.Background(), e.inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
-		if ok, _ := st.Healthy(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the cluster did not recover after %s came back", node)
-		}
-		time.Sleep(time.Second)
-	}
-}
 
 // history reads the nodes' deploy history, as entries and as
 // `cluster history` prints it.
@@ -304,7 +245,7 @@ func (e *labEnv) snapshot(t *testing.T) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, n := range e.inv.Members() {
-		m[n.Name] = e.sh(t, n.Name, deployState)
+		m[n.Name] = labtest.Sh(t, e.inv, n.Name, deployState)
 	}
 	return m
 }
@@ -314,7 +255,7 @@ func (e *labEnv) snapshot(t *testing.T) map[string]string {
 func (e *labEnv) unchangedSince(t *testing.T, want map[string]string) {
 	t.Helper()
 	for _, n := range e.inv.Members() {
-		if out := e.sh(t, n.Name, deployState); out != want[n.Name] {
+		if out := labtest.Sh(t, e.inv, n.Name, deployState); out != want[n.Name] {
 			t.Errorf("%s changed by a refused deploy:\n%s\nwant:\n%s", n.Name, out, want[n.Name])
 		}
 	}
@@ -359,7 +300,7 @@ func TestDeployLab(t *testing.T) {
 	l := labtest.Applied(t, 2, labtest.Release(t))
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 	ctx := context.Background()
 
 	steps := []struct {
@@ -391,7 +332,7 @@ func TestDeployLab(t *testing.T) {
 			if err := l.Start(ctx, "node2"); err != nil {
 				t.Fatal(err)
 			}
-			e.waitHealthy(t, 2*time.Minute)
+			labtest.WaitServing(t, e.inv, 2*time.Minute)
 			e.nothingChanged(t, built(t, "1.0-1"), "0")
 		}},
 		{"deploy v2 under load, a second deploy refused by the lock", func(t *testing.T) {
@@ -432,7 +373,7 @@ func TestDeployLab(t *testing.T) {
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 		{"v3 fails its health check: rolled back on the first node", func(t *testing.T) {
-			st := e.waitHealthy(t, time.Minute)
+			st := labtest.WaitServing(t, e.inv, time.Minute)
 			holder := st.IPHolder
 			load := e.clients()
 			time.Sleep(2 * time.Second)
@@ -454,7 +395,7 @@ func TestDeployLab(t *testing.T) {
 				t.Errorf("the floating IP served %v, want only 2.0.0", r.Versions)
 			}
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 		}},
 		{"rollback refused by a dead deploy's lock, then --force-unlock brings v1 back", func(t *testing.T) {
 			dead := &Lock{ID: "20260101T000000Z-dead00", Holder: "ci-runner-7", Host: "gone-host", PID: 4242, Kind: KindDeploy, Version: "9.9-1", Since: time.Now().Add(-time.Hour)}
@@ -487,7 +428,7 @@ func TestDeployLab(t *testing.T) {
 			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
 		}},
 		{"crash of the node being updated: the deploy stops, the other node serves", func(t *testing.T) {
-			st := e.waitHealthy(t, time.Minute)
+			st := labtest.WaitServing(t, e.inv, time.Minute)
 			holder := st.IPHolder
 			load := e.clients()
 			time.Sleep(2 * time.Second)
@@ -536,7 +477,7 @@ func TestDeployLab(t *testing.T) {
 			}
 			// The crashed node stays banned until a deploy finishes it:
 			// the next deploy resumes with it.
-			e.waitRecovered(t, node, 2*time.Minute)
+			labtest.WaitHealthy(t, e.inv, 2*time.Minute)
 			load = e.clients()
 			time.Sleep(2 * time.Second)
 			res, err = Run(ctx, e.options(t, v2))

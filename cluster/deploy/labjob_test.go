@@ -88,7 +88,7 @@ func TestDeployJobLab(t *testing.T) {
 	l := labtest.Applied(t, 2, labtest.Release(t))
 	inv, _ := labtest.Inventory(t, l)
 	e := &labEnv{t: t, l: l, inv: inv}
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 	start := time.Now()
 
 	// The repository's cluster.toml: the operator's key and known_hosts
@@ -192,7 +192,7 @@ func TestDeployJobLab(t *testing.T) {
 			t.Fatalf("deploy job: %v", err)
 		}
 		e.expectVersion(t, built(t, "5.0-1"), "5.0.0")
-		hist := e.sh(t, "node1", "tail -n 1 "+HistoryFile)
+		hist := labtest.Sh(t, e.inv, "node1", "tail -n 1 "+HistoryFile)
 		if !strings.Contains(hist, `"holder":"release-bot (CI job 4711)"`) || !strings.Contains(hist, `"outcome":"success"`) {
 			t.Errorf("history records the deploy as %s", hist)
 		}

@@ -88,20 +88,20 @@ func TestSharedDirAndMigrationsLab(t *testing.T) {
 	e := &labEnv{t: t, l: l, inv: inv}
 	ctx := context.Background()
 	const log = "/srv/shared/hello-web/migrations.log"
-	migrations := func(t *testing.T) int { return atoi(e.sh(t, "node1", "cat "+log+" 2>/dev/null | wc -l")) }
+	migrations := func(t *testing.T) int { return atoi(labtest.Sh(t, e.inv, "node1", "cat "+log+" 2>/dev/null | wc -l")) }
 	// since is what the migrations recorded after the first n runs, read
 	// on node.
 	since := func(t *testing.T, node string, n int) string {
-		return e.sh(t, node, "tail -n +"+fmt.Sprint(n+1)+" "+log)
+		return labtest.Sh(t, e.inv, node, "tail -n +"+fmt.Sprint(n+1)+" "+log)
 	}
 	// ranAsApp is the line a migration of version records on node.
 	ranAsApp := func(t *testing.T, version, node string) string {
-		return fmt.Sprintf("%s %s uid=%s cwd=/var/lib/hello-web args=--noinput", version, node, e.sh(t, node, "id -u hello-web"))
+		return fmt.Sprintf("%s %s uid=%s cwd=/var/lib/hello-web args=--noinput", version, node, labtest.Sh(t, e.inv, node, "id -u hello-web"))
 	}
 
 	// node2's system ids are shifted: the top of the range is taken, and
 	// adduser's next pick is another one than node1's.
-	taken := e.sh(t, "node2", `n=999; while getent passwd $n >/dev/null || getent group $n >/dev/null; do n=$((n-1)); done
+	taken := labtest.Sh(t, e.inv, "node2", `n=999; while getent passwd $n >/dev/null || getent group $n >/dev/null; do n=$((n-1)); done
 addgroup --system --gid $n shift-top >/dev/null && adduser --system --uid $n --ingroup shift-top --no-create-home shift-top >/dev/null &&
 adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 	t.Logf("node2: the system id %s and adduser's next one are taken", taken)
@@ -115,7 +115,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 	}
 	apply()
 	t.Logf("cluster set up with hello-web 1.0-1 in %s", time.Since(start).Round(100*time.Millisecond))
-	e.waitHealthy(t, 2*time.Minute)
+	labtest.WaitServing(t, e.inv, 2*time.Minute)
 	if rep := apply(); len(rep.Changes) != 0 {
 		t.Errorf("second apply changed: %+v", rep.Changes)
 	}
@@ -128,24 +128,24 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			if got, want := since(t, "node1", 0), ranAsApp(t, "1.0.0", "node1"); got != want {
 				t.Errorf("migrations of cluster apply --package:\n%s\nwant one line %q", got, want)
 			}
-			migrated := atoi(e.sh(t, "node1", "stat -c %Y "+log))
+			migrated := atoi(labtest.Sh(t, e.inv, "node1", "stat -c %Y "+log))
 			for _, n := range []string{"node1", "node2"} {
-				started := atoi(e.sh(t, n, `date -d "$(systemctl show -p ActiveEnterTimestamp --value hello-web.service)" +%s`))
+				started := atoi(labtest.Sh(t, e.inv, n, `date -d "$(systemctl show -p ActiveEnterTimestamp --value hello-web.service)" +%s`))
 				if started < migrated {
 					t.Errorf("the app started on %s at %d, before the migration ended at %d", n, started, migrated)
 				}
 			}
 		}},
 		{"one uid on every node, the directory is the app's", func(t *testing.T) {
-			want := e.sh(t, "node1", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
-			got := e.sh(t, "node2", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
+			want := labtest.Sh(t, e.inv, "node1", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
+			got := labtest.Sh(t, e.inv, "node2", "id -u hello-web; id -g hello-web; stat -c '%U:%G %a %u' /srv/shared/hello-web")
 			t.Logf("node1: %q node2: %q", want, got)
 			if got != want || !strings.Contains(want, "hello-web:hello-web 750") || strings.HasPrefix(want, taken+"\n") {
 				t.Errorf("hello-web on node1: %q, on node2: %q; want the same uid (not node2's taken %s), hello-web:hello-web 750", want, got, taken)
 			}
 		}},
 		{"written through the floating IP, read on the other node, kept through a failover", func(t *testing.T) {
-			st := e.waitHealthy(t, time.Minute)
+			st := labtest.WaitServing(t, e.inv, time.Minute)
 			holder, other := st.IPHolder, "node1"
 			if holder == "node1" {
 				other = "node2"
@@ -154,7 +154,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 				t.Fatalf("PUT through the floating IP: %d %q %v", code, body, err)
 			}
 			for _, n := range []string{holder, other} {
-				if out := e.sh(t, n, "stat -c %U /srv/shared/hello-web/upload.txt; cat /srv/shared/hello-web/upload.txt"); out != "hello-web\nuploaded via "+holder {
+				if out := labtest.Sh(t, e.inv, n, "stat -c %U /srv/shared/hello-web/upload.txt; cat /srv/shared/hello-web/upload.txt"); out != "hello-web\nuploaded via "+holder {
 					t.Errorf("on %s: %q, want owner hello-web and the upload", n, out)
 				}
 			}
@@ -180,18 +180,18 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			if err := l.Start(ctx, holder); err != nil {
 				t.Fatal(err)
 			}
-			e.waitHealthy(t, 3*time.Minute)
+			labtest.WaitServing(t, e.inv, 3*time.Minute)
 			// Gluster heals the restarted node's brick; its mount reads the volume.
 			deadline = time.Now().Add(time.Minute)
 			for out := ""; out != "hello-web after the failover"; time.Sleep(time.Second) {
-				out = strings.Join(strings.Fields(e.sh(t, holder, "stat -c %U /srv/shared/hello-web/after.txt 2>&1; cat /srv/shared/hello-web/after.txt 2>&1")), " ")
+				out = strings.Join(strings.Fields(labtest.Sh(t, e.inv, holder, "stat -c %U /srv/shared/hello-web/after.txt 2>&1; cat /srv/shared/hello-web/after.txt 2>&1")), " ")
 				if time.Now().After(deadline) {
 					t.Fatalf("on %s after its restart: %q", holder, out)
 				}
 			}
 		}},
 		{"deploy v2 under load: its migration runs once, as the app, before traffic", func(t *testing.T) {
-			st := e.waitHealthy(t, time.Minute)
+			st := labtest.WaitServing(t, e.inv, time.Minute)
 			before := migrations(t)
 			o := e.options(t, v2)
 			var shown string
@@ -219,18 +219,18 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
 		}},
 		{"a refused deploy runs no migration", func(t *testing.T) {
-			before := e.sh(t, "node1", "cat "+log)
+			before := labtest.Sh(t, e.inv, "node1", "cat "+log)
 			_, err := Run(ctx, e.options(t, other))
 			var pe *PreflightError
 			if !errors.As(err, &pe) {
 				t.Fatalf("want a preflight error, got %v", err)
 			}
-			if after := e.sh(t, "node1", "cat "+log); after != before {
+			if after := labtest.Sh(t, e.inv, "node1", "cat "+log); after != before {
 				t.Errorf("the migration ran for a refused deploy:\n%s", after)
 			}
 		}},
 		{"a failing migration: the node goes back to v2, no request fails", func(t *testing.T) {
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 			before := migrations(t)
 			res, err := e.runUnderLoad(t, e.options(t, v3), 1000, "deploy v3 (failing migration, rolled back)")
 			var de *Error
@@ -247,14 +247,14 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 				t.Errorf("the failing migration ran %d times", n)
 			}
 			e.expectVersion(t, built(t, "2.0-1"), "2.0.0")
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 			_, text := e.history(t)
 			if !strings.Contains(text, "sqlite3.OperationalError: no such table: shop_item") {
 				t.Errorf("cluster history has no migration output:\n%s", text)
 			}
 		}},
 		{"rollback runs the migration of the version it brings back, once", func(t *testing.T) {
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 			before := migrations(t)
 			o := e.options(t, "")
 			o.Kind = KindRollback
@@ -275,7 +275,7 @@ adduser --system --group --no-create-home shift-low >/dev/null && echo $n`)
 			e.expectVersion(t, built(t, "1.0-1"), "1.0.0")
 		}},
 		{"--skip-migrate: v2 deployed, its migration not run", func(t *testing.T) {
-			e.waitHealthy(t, time.Minute)
+			labtest.WaitServing(t, e.inv, time.Minute)
 			before := migrations(t)
 			o := e.options(t, v2)
 			o.SkipMigrate = true

@@ -21,7 +21,8 @@ import (
 func TestMain(m *testing.M) { labtest.Main(m) }
 
 // sshRun runs a command on a node with the system OpenSSH client, exactly as
-// `debship lab ssh` does: lab key, strict host-key checking.
+// `debship lab ssh` does: lab key, strict host-key checking. (The other
+// lab tests run commands as debship does, with labtest.Sh.)
 func sshRun(t *testing.T, l *lab.Lab, node, user, command string) (string, error) {
 	t.Helper()
 	args, err := l.SSHArgs(node, user, []string{command})

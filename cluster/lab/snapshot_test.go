@@ -42,7 +42,8 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("a second save of the same name: %v", err)
 	}
 	// The frozen nodes run on: the cluster still serves.
-	waitServing(t, l, 30*time.Second)
+	inv, _ := labtest.Inventory(t, l)
+	labtest.WaitServing(t, inv, 30*time.Second)
 	mustSSH(t, l, "node1", "echo after | sudo tee /root/after >/dev/null; sudo rm /srv/shared/marker")
 
 	start := time.Now()
@@ -51,7 +52,8 @@ func TestSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	booted := time.Since(start)
-	waitServing(t, l, snapshotServeBound)
+	inv, _ = labtest.Inventory(t, l)
+	labtest.WaitServing(t, inv, snapshotServeBound)
 	took := time.Since(start)
 	t.Logf("SNAPSHOT: nodes booted from the snapshot in %s, cluster serving after %s", booted.Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 	if took > snapshotServeBound {
@@ -89,14 +91,6 @@ func hasSnapshot(ss []lab.Snapshot, name string) bool {
 		}
 	}
 	return false
-}
-
-func waitServing(t *testing.T, l *lab.Lab, limit time.Duration) {
-	t.Helper()
-	inv, _ := labtest.Inventory(t, l)
-	if _, err := status.WaitServing(context.Background(), inv, inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1}, limit); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func readFile(t *testing.T, path string) string {

@@ -145,23 +145,23 @@ func TestDigitalOceanLab(t *testing.T) {
 	ctx := context.Background()
 
 	apply(t, inv, setup.Options{Package: deb})
-	waitHealthy(t, inv, 2*time.Minute)
+	labtest.WaitHealthy(t, inv, 2*time.Minute)
 	h, _ := waitHolder(t, inv, "", time.Minute)
 	if d.holderNode() != h {
 		t.Fatalf("the app answers from %s, the fake API says %s holds the IP", h, d.holderNode())
 	}
 	for _, n := range inv.Members() {
-		if got := sh(t, inv, n.Name, "stat -c '%a %U' /usr/sbin/fence_digitalocean /etc/debship/digitalocean-token"); got != "755 root\n600 root" {
+		if got := labtest.Sh(t, inv, n.Name, "stat -c '%a %U' /usr/sbin/fence_digitalocean /etc/debship/digitalocean-token"); got != "755 root\n600 root" {
 			t.Errorf("%s: agent and token: %q", n.Name, got)
 		}
-		if out := sh(t, inv, n.Name, "stonith_admin --list-installed"); !strings.Contains(out, "fence_digitalocean") {
+		if out := labtest.Sh(t, inv, n.Name, "stonith_admin --list-installed"); !strings.Contains(out, "fence_digitalocean") {
 			t.Errorf("%s: pacemaker's fencer does not list fence_digitalocean:\n%s", n.Name, out)
 		}
 	}
-	if out := sh(t, inv, h, "stonith_admin --metadata --agent fence_digitalocean"); !strings.Contains(out, `<resource-agent name="fence_digitalocean"`) {
+	if out := labtest.Sh(t, inv, h, "stonith_admin --metadata --agent fence_digitalocean"); !strings.Contains(out, `<resource-agent name="fence_digitalocean"`) {
 		t.Errorf("stonith_admin --metadata:\n%s", out)
 	}
-	if out := sh(t, inv, h, "cibadmin --query"); strings.Contains(out, doLabToken) {
+	if out := labtest.Sh(t, inv, h, "cibadmin --query"); strings.Contains(out, doLabToken) {
 		t.Error("the token is in the CIB")
 	}
 
@@ -192,13 +192,13 @@ func TestDigitalOceanLab(t *testing.T) {
 			t.Errorf("failover took %s; want at most 30 s", took)
 		}
 		d.boots.Wait()
-		waitHealthy(t, inv, 3*time.Minute)
+		labtest.WaitHealthy(t, inv, 3*time.Minute)
 	})
 
 	t.Run("stonith_admin --fence", func(t *testing.T) {
 		target := other(inv, h)
 		mark := len(d.api.Actions())
-		if out, err := shErr(inv, h, "stonith_admin --fence "+target+" --timeout 120"); err != nil {
+		if out, err := labtest.ShErr(inv, h, "stonith_admin --fence "+target+" --timeout 120"); err != nil {
 			t.Fatalf("stonith_admin --fence %s: %v\n%s", target, err, out)
 		}
 		if a := d.powerActions(mark); strings.Join(a, ",") != "power_off "+target {
@@ -212,11 +212,11 @@ func TestDigitalOceanLab(t *testing.T) {
 		}
 		// The operator powers it on with the same agent.
 		on := fmt.Sprintf("fence_digitalocean --action on --plug %d --api-url %s", d.droplet[target], d.api.URL)
-		if out, err := shErr(inv, h, on); err != nil {
+		if out, err := labtest.ShErr(inv, h, on); err != nil {
 			t.Fatalf("%s: %v\n%s", on, err, out)
 		}
 		d.boots.Wait()
-		waitHealthy(t, inv, 3*time.Minute)
+		labtest.WaitHealthy(t, inv, 3*time.Minute)
 	})
 
 	t.Run("partition", func(t *testing.T) {
@@ -238,14 +238,14 @@ func TestDigitalOceanLab(t *testing.T) {
 			t.Errorf("after the partition of %s the IP answers from %s", target, got)
 		}
 		d.boots.Wait()
-		waitHealthy(t, inv, 3*time.Minute)
+		labtest.WaitHealthy(t, inv, 3*time.Minute)
 	})
 
 	t.Run("API outage of a minute", func(t *testing.T) {
 		// earlier subtests' failures go: the crashed node's operations, and
 		// the partitioned node's fencing that could not reach the API
-		sh(t, inv, h, "crm_resource --cleanup >/dev/null; stonith_admin --cleanup --history '*' >/dev/null 2>&1 || true")
-		waitHealthy(t, inv, time.Minute)
+		labtest.Sh(t, inv, h, "crm_resource --cleanup >/dev/null; stonith_admin --cleanup --history '*' >/dev/null 2>&1 || true")
+		labtest.WaitHealthy(t, inv, time.Minute)
 		mark := len(d.api.Actions())
 		for _, f := range []struct {
 			status int
@@ -262,10 +262,10 @@ func TestDigitalOceanLab(t *testing.T) {
 		if got, _ := waitHolder(t, inv, "", 5*time.Second); got != h || d.holderNode() != h {
 			t.Errorf("the IP moved: answers from %s, held by %s, was %s", got, d.holderNode(), h)
 		}
-		if out := sh(t, inv, h, "crm_mon -1 --show-detail"); strings.Contains(out, "Failed") {
+		if out := labtest.Sh(t, inv, h, "crm_mon -1 --show-detail"); strings.Contains(out, "Failed") {
 			t.Errorf("failed actions after the outage:\n%s", out)
 		}
-		if out := sh(t, inv, h, "journalctl -q --no-pager -o cat | grep -c 'the API is unavailable' || true"); out == "0" {
+		if out := labtest.Sh(t, inv, h, "journalctl -q --no-pager -o cat | grep -c 'the API is unavailable' || true"); out == "0" {
 			t.Error("the monitors did not log the outage")
 		}
 	})
@@ -276,7 +276,7 @@ func TestDigitalOceanLab(t *testing.T) {
 		defer d.api.SetToken(doLabToken)
 		var out string
 		for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(2 * time.Second) {
-			out = sh(t, inv, h, "crm_mon -1 --show-detail")
+			out = labtest.Sh(t, inv, h, "crm_mon -1 --show-detail")
 			if strings.Contains(out, "was refused") {
 				break
 			}
@@ -288,8 +288,8 @@ func TestDigitalOceanLab(t *testing.T) {
 			t.Errorf("a revoked token fenced: %q", a)
 		}
 		d.api.SetToken(doLabToken)
-		sh(t, inv, h, "crm_resource --cleanup >/dev/null")
-		waitHealthy(t, inv, 2*time.Minute)
+		labtest.Sh(t, inv, h, "crm_resource --cleanup >/dev/null")
+		labtest.WaitHealthy(t, inv, 2*time.Minute)
 		waitHolder(t, inv, "", 30*time.Second)
 	})
 }

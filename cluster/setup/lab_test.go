@@ -19,7 +19,6 @@ import (
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
-	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/internal/testlog"
 )
@@ -50,27 +49,6 @@ func plan(t *testing.T, inv *inventory.Inventory) *setup.Report {
 		t.Fatalf("plan: %v", err)
 	}
 	return rep
-}
-
-func sh(t *testing.T, inv *inventory.Inventory, node, cmd string) string {
-	t.Helper()
-	out, err := shErr(inv, node, cmd)
-	if err != nil {
-		t.Fatalf("%s: %v", node, err)
-	}
-	return out
-}
-
-func shErr(inv *inventory.Inventory, node, cmd string) (string, error) {
-	n, _ := inv.Node(node)
-	c, err := transport.Dial(context.Background(), inv.SSHConfig(n, inventory.ConnectOptions{Timeout: 3 * time.Second}))
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return transport.Output(ctx, c, cmd)
 }
 
 // holder asks the app on the floating IP which node answers.
@@ -105,34 +83,6 @@ func waitHolder(t *testing.T, inv *inventory.Inventory, not string, limit time.D
 	}
 	t.Fatalf("no node other than %q answered on the floating IP within %s (last: %v)", not, limit, last)
 	return "", 0
-}
-
-// waitHealthy waits until status says the cluster is healthy.
-func waitHealthy(t *testing.T, inv *inventory.Inventory, limit time.Duration) *status.Status {
-	t.Helper()
-	start := time.Now()
-	for {
-		st := status.Get(context.Background(), inv, inventory.ConnectOptions{Timeout: 3 * time.Second, Attempts: 1})
-		ok, why := st.Healthy()
-		if ok {
-			return st
-		}
-		if time.Since(start) > limit {
-			logPacemaker(t, inv)
-			t.Fatalf("cluster not healthy after %s: %s", limit, strings.Join(why, "; "))
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// logPacemaker logs what pacemaker and the app said on each member, so
-// that a failure (or a slow recovery) explains itself.
-func logPacemaker(t *testing.T, inv *inventory.Inventory) {
-	t.Helper()
-	for _, n := range inv.Members() {
-		out, err := shErr(inv, n.Name, "crm_mon -1 -r -f 2>&1; journalctl --no-pager -o short-precise --since -6min -n 80 -u pacemaker -u corosync -u "+inv.AppUnit()+" 2>&1")
-		t.Logf("%s (%v):\n%s", n.Name, err, out)
-	}
 }
 
 func other(inv *inventory.Inventory, node string) string {
@@ -188,7 +138,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			}
 		}},
 		{"status", func(t *testing.T) {
-			st := waitHealthy(t, inv, time.Minute)
+			st := labtest.WaitHealthy(t, inv, time.Minute)
 			b, _ := json.Marshal(st)
 			t.Logf("status: %s", b)
 			if !st.Quorum || st.IPHolder == "" || st.Gluster == nil || !st.Gluster.Started {
@@ -209,8 +159,8 @@ func TestClusterThreeNodes(t *testing.T) {
 		}},
 		{"hardening", func(t *testing.T) { hardening(t, l, inv) }},
 		{"gluster write and read", func(t *testing.T) {
-			sh(t, inv, "node1", "echo from-node1 > /srv/shared/hello.txt")
-			if got := sh(t, inv, "node2", "cat /srv/shared/hello.txt"); got != "from-node1" {
+			labtest.Sh(t, inv, "node1", "echo from-node1 > /srv/shared/hello.txt")
+			if got := labtest.Sh(t, inv, "node2", "cat /srv/shared/hello.txt"); got != "from-node1" {
 				t.Errorf("node2 reads %q", got)
 			}
 		}},
@@ -226,28 +176,28 @@ func TestClusterThreeNodes(t *testing.T) {
 				t.Errorf("failover to %s took %s", got, took)
 			}
 			// Written while the crashed node is down: there after heal.
-			sh(t, inv, o, "for i in 1 2 3; do echo $i > /srv/shared/while-down-$i; done")
+			labtest.Sh(t, inv, o, "for i in 1 2 3; do echo $i > /srv/shared/while-down-$i; done")
 			if err := l.Start(ctx, h); err != nil {
 				t.Fatal(err)
 			}
-			st := waitHealthy(t, inv, 2*time.Minute)
+			st := labtest.WaitHealthy(t, inv, 2*time.Minute)
 			if st.Gluster.PendingHeals != 0 {
 				t.Errorf("pending heals: %d", st.Gluster.PendingHeals)
 			}
-			if got := sh(t, inv, h, "cat /srv/shared/while-down-1 /srv/shared/while-down-3"); got != "1\n3" {
+			if got := labtest.Sh(t, inv, h, "cat /srv/shared/while-down-1 /srv/shared/while-down-3"); got != "1\n3" {
 				t.Errorf("%s after heal reads %q", h, got)
 			}
-			if got := sh(t, inv, h, "cat "+inv.Storage.Brick+"/while-down-2"); got != "2" {
+			if got := labtest.Sh(t, inv, h, "cat "+inv.Storage.Brick+"/while-down-2"); got != "2" {
 				t.Errorf("%s's brick after heal has %q", h, got)
 			}
 		}},
 		{"app killed on the holder", func(t *testing.T) {
 			h, _ := waitHolder(t, inv, "", 30*time.Second)
-			sh(t, inv, h, "systemctl kill "+inv.AppUnit())
+			labtest.Sh(t, inv, h, "systemctl kill "+inv.AppUnit())
 			got, took := waitHolder(t, inv, h, 60*time.Second)
 			t.Logf("APP KILLED on %s: %s answers after %s", h, got, took.Round(10*time.Millisecond))
-			sh(t, inv, got, "pcs resource cleanup "+inventory.ResourceApp+" >/dev/null")
-			waitHealthy(t, inv, time.Minute)
+			labtest.Sh(t, inv, got, "pcs resource cleanup "+inventory.ResourceApp+" >/dev/null")
+			labtest.WaitHealthy(t, inv, time.Minute)
 		}},
 		{"partition of the holder", func(t *testing.T) {
 			h, _ := waitHolder(t, inv, "", 30*time.Second)
@@ -285,10 +235,10 @@ func TestClusterThreeNodes(t *testing.T) {
 			// failure-timeout (120 s) and starts the app again. Wait for that,
 			// and log pacemaker's view whenever it takes that long.
 			healed := time.Now()
-			waitHealthy(t, inv, 3*time.Minute)
+			labtest.WaitHealthy(t, inv, 3*time.Minute)
 			if took := time.Since(healed); took > 30*time.Second {
 				t.Logf("the cluster was healthy %s after the heal", took.Round(time.Second))
-				logPacemaker(t, inv)
+				labtest.LogPacemaker(t, inv)
 			}
 			if got, _ := waitHolder(t, inv, "", 30*time.Second); got != o {
 				t.Errorf("after healing the floating IP moved back to %s (stickiness)", got)
@@ -343,7 +293,7 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPat
 		t.Errorf("unknown host key: %v", err)
 	}
 	for _, n := range l.Nodes {
-		if out := sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; ufw status | head -1; systemctl is-active corosync || true"); out != "Status: inactive\ninactive" {
+		if out := labtest.Sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; ufw status | head -1; systemctl is-active corosync || true"); out != "Status: inactive\ninactive" {
 			t.Errorf("%s changed by a failed apply: %q", n.Name, out)
 		}
 	}
@@ -351,21 +301,21 @@ func wrongInventories(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPat
 
 func hardening(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 	for _, n := range inv.Nodes {
-		ufw := sh(t, inv, n.Name, "ufw status verbose")
+		ufw := labtest.Sh(t, inv, n.Name, "ufw status verbose")
 		if !strings.Contains(ufw, "Status: active") || !strings.Contains(ufw, "deny (incoming)") || !strings.Contains(ufw, "22/tcp                     LIMIT IN") {
 			t.Errorf("%s: ufw status:\n%s", n.Name, ufw)
 		}
-		sshd := sh(t, inv, n.Name, "sshd -T")
+		sshd := labtest.Sh(t, inv, n.Name, "sshd -T")
 		for _, want := range []string{"permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no", "kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256"} {
 			if !strings.Contains(sshd, want+"\n") && !strings.Contains(sshd, want+",") {
 				t.Errorf("%s: sshd -T lacks %q", n.Name, want)
 			}
 		}
-		if f2b := sh(t, inv, n.Name, "fail2ban-client status sshd"); !strings.Contains(f2b, "Journal matches") {
+		if f2b := labtest.Sh(t, inv, n.Name, "fail2ban-client status sshd"); !strings.Contains(f2b, "Journal matches") {
 			t.Errorf("%s: fail2ban sshd jail does not read the journal:\n%s", n.Name, f2b)
 		}
 		// A ban becomes a ufw rule.
-		banned := sh(t, inv, n.Name, "fail2ban-client set sshd banip 192.0.2.7 >/dev/null; sleep 1; ufw status | grep 192.0.2.7 || true; fail2ban-client set sshd unbanip 192.0.2.7 >/dev/null")
+		banned := labtest.Sh(t, inv, n.Name, "fail2ban-client set sshd banip 192.0.2.7 >/dev/null; sleep 1; ufw status | grep 192.0.2.7 || true; fail2ban-client set sshd unbanip 192.0.2.7 >/dev/null")
 		if !strings.Contains(banned, "192.0.2.7") {
 			t.Errorf("%s: a fail2ban ban is not in ufw: %q", n.Name, banned)
 		}
@@ -384,7 +334,7 @@ func hardening(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 			t.Errorf("%s (%s): password login not refused as expected: %s", n.Name, addr, out)
 		}
 		// The admin still gets in, with sudo.
-		if got := sh(t, inv, n.Name, "id -u"); got != "0" {
+		if got := labtest.Sh(t, inv, n.Name, "id -u"); got != "0" {
 			t.Errorf("%s: admin with sudo: %q", n.Name, got)
 		}
 	}
@@ -418,7 +368,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatalf("apply without fencing: %v", err)
 	}
 	for _, n := range inv.Nodes {
-		if out := sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; systemctl is-active corosync || true"); out != "inactive" {
+		if out := labtest.Sh(t, inv, n.Name, "ls /etc/debship 2>/dev/null; systemctl is-active corosync || true"); out != "inactive" {
 			t.Errorf("%s changed by an apply without fencing: %q", n.Name, out)
 		}
 	}
@@ -433,7 +383,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		t.Fatalf("sshd hardening with a failing second login: %v", err)
 	}
 	for _, n := range inv.Nodes {
-		if out := sh(t, inv, n.Name, "ls /etc/ssh/sshd_config.d/; sshd -T | grep ^permitrootlogin"); strings.Contains(out, "50-debship-hardening") || strings.Contains(out, "permitrootlogin no") {
+		if out := labtest.Sh(t, inv, n.Name, "ls /etc/ssh/sshd_config.d/; sshd -T | grep ^permitrootlogin"); strings.Contains(out, "50-debship-hardening") || strings.Contains(out, "permitrootlogin no") {
 			t.Errorf("%s: the sshd change was kept: %s", n.Name, out)
 		}
 	}
@@ -448,10 +398,10 @@ func TestClusterTwoNodes(t *testing.T) {
 	if p := plan(t, inv); len(p.Changes) != 0 {
 		t.Errorf("plan on a converged cluster: %+v", p.Changes)
 	}
-	if conf := sh(t, inv, "node1", "cat /etc/corosync/corosync.conf"); !strings.Contains(conf, "two_node: 1") {
+	if conf := labtest.Sh(t, inv, "node1", "cat /etc/corosync/corosync.conf"); !strings.Contains(conf, "two_node: 1") {
 		t.Errorf("corosync.conf without two_node:\n%s", conf)
 	}
-	if info := sh(t, inv, "node1", "gluster volume info shared"); !strings.Contains(info, "Number of Bricks: 1 x 2 = 2") {
+	if info := labtest.Sh(t, inv, "node1", "gluster volume info shared"); !strings.Contains(info, "Number of Bricks: 1 x 2 = 2") {
 		t.Errorf("volume:\n%s", info)
 	}
 	h, _ := waitHolder(t, inv, "", 30*time.Second)
@@ -466,7 +416,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	if err := l.Start(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	waitHealthy(t, inv, 2*time.Minute)
+	labtest.WaitHealthy(t, inv, 2*time.Minute)
 	t.Run("fence password", func(t *testing.T) { fencePassword(t, inv) })
 }
 
@@ -499,18 +449,18 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 	if rep := apply(t, &withPW, setup.Options{Only: []string{setup.PhaseHA}, Progress: setup.TextProgress(log, log)}); len(rep.Changes) != 0 {
 		t.Errorf("second apply changed: %+v", rep.Changes)
 	}
-	waitHealthy(t, inv, time.Minute)
+	labtest.WaitHealthy(t, inv, time.Minute)
 
-	script := sh(t, inv, "node1", "crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script")
+	script := labtest.Sh(t, inv, "node1", "crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script")
 	if script != "/bin/cat /etc/debship/secrets/fence-password" {
 		t.Errorf("password_script in the CIB: %q", script)
 	}
 	for _, n := range inv.Members() {
-		if got := sh(t, inv, n.Name, "stat -c '%a %U %G' /etc/debship/secrets /etc/debship/secrets/fence-password"); got != "700 root root\n600 root root" {
+		if got := labtest.Sh(t, inv, n.Name, "stat -c '%a %U %G' /etc/debship/secrets /etc/debship/secrets/fence-password"); got != "700 root root\n600 root root" {
 			t.Errorf("%s: the secret's modes: %q", n.Name, got)
 		}
 		// fence agents run password_script with sh (fencing.py: os.popen).
-		if got := sh(t, inv, n.Name, "sh -c "+transport.Quote(script)); got != secret {
+		if got := labtest.Sh(t, inv, n.Name, "sh -c "+transport.Quote(script)); got != secret {
 			t.Errorf("%s: password_script prints %q", n.Name, got)
 		}
 		for what, cmd := range map[string]string{
@@ -520,7 +470,7 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 			"pacemaker's log":     "cat /var/log/pacemaker/pacemaker.log 2>/dev/null || true",
 			"pcs's configuration": "pcs config",
 		} {
-			if strings.Contains(sh(t, inv, n.Name, cmd), secret) {
+			if strings.Contains(labtest.Sh(t, inv, n.Name, cmd), secret) {
 				t.Errorf("%s: the fence password is in %s", n.Name, what)
 			}
 		}
@@ -532,9 +482,9 @@ func fencePassword(t *testing.T, inv *inventory.Inventory) {
 	// Without the password again: the file goes, and so does password_script.
 	apply(t, inv, setup.Options{Only: []string{setup.PhaseHA}})
 	for _, n := range inv.Members() {
-		if got := sh(t, inv, n.Name, "ls /etc/debship/secrets; crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script 2>&1 || true"); strings.Contains(got, "fence-password") {
+		if got := labtest.Sh(t, inv, n.Name, "ls /etc/debship/secrets; crm_resource --resource "+inventory.ResourceFence+" --get-parameter password_script 2>&1 || true"); strings.Contains(got, "fence-password") {
 			t.Errorf("%s: the password is kept after it left the inventory: %q", n.Name, got)
 		}
 	}
-	waitHealthy(t, inv, time.Minute)
+	labtest.WaitHealthy(t, inv, time.Minute)
 }

@@ -100,7 +100,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 			if len(rep.Changes) != 0 {
 				t.Errorf("second apply changed: %+v", rep.Changes)
 			}
-			waitHealthy(t, inv, 2*time.Minute)
+			labtest.WaitHealthy(t, inv, 2*time.Minute)
 		}},
 		{"corosync and gluster use the tunnel", true, func(t *testing.T) { tunnelAddresses(t, inv) }},
 		{"nothing in clear on the bridge", true, func(t *testing.T) { captureBridge(t, l, inv) }},
@@ -128,7 +128,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 			// No apply in between: the units bring everything back.
 			waitTunnel(t, inv, h, 2*time.Minute)
 			t.Logf("TIMING %s: %s's tunnel and corosync link back %s after its start", kind, h, time.Since(start).Round(100*time.Millisecond))
-			waitHealthy(t, inv, 2*time.Minute)
+			labtest.WaitHealthy(t, inv, 2*time.Minute)
 			for _, n := range members {
 				waitTunnel(t, inv, n.Name, time.Minute)
 			}
@@ -144,7 +144,7 @@ func privateNetwork(t *testing.T, deb, kind string, baseline *time.Duration) {
 			return
 		}
 		for _, n := range members {
-			out, err := shErr(inv, n.Name, "ip -o addr; corosync-cfgtool -s; "+
+			out, err := labtest.ShErr(inv, n.Name, "ip -o addr; corosync-cfgtool -s; "+
 				"journalctl -b --no-pager -o short-precise -n 80 -u tinc@debship -u wg-quick@wg0 -u corosync 2>&1")
 			t.Logf("%s after the failure (%v):\n%s", n.Name, err, out)
 		}
@@ -168,10 +168,10 @@ func holderOn(t *testing.T, inv *inventory.Inventory, node string) string {
 	if h == node {
 		return h
 	}
-	sh(t, inv, h, "pcs node standby "+h)
+	labtest.Sh(t, inv, h, "pcs node standby "+h)
 	got, _ := waitHolder(t, inv, h, 60*time.Second)
-	sh(t, inv, got, "pcs node unstandby "+h)
-	waitHealthy(t, inv, time.Minute)
+	labtest.Sh(t, inv, got, "pcs node unstandby "+h)
+	labtest.WaitHealthy(t, inv, time.Minute)
 	if got != node {
 		t.Fatalf("the floating IP moved to %s, not %s", got, node)
 	}
@@ -192,7 +192,7 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 	connected := regexp.MustCompile(`nodeid:?\s+(\d+):\s+connected`)
 	for _, n := range members {
 		self := inv.TunnelAddress(n).String()
-		cmap := sh(t, inv, n.Name, "corosync-cmapctl -b nodelist.node")
+		cmap := labtest.Sh(t, inv, n.Name, "corosync-cmapctl -b nodelist.node")
 		var got []string
 		for _, m := range ring.FindAllStringSubmatch(cmap, -1) {
 			got = append(got, m[1])
@@ -201,7 +201,7 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: corosync's nodelist has %v, want the tunnel addresses %v:\n%s", n.Name, got, want, cmap)
 		}
-		cfg := sh(t, inv, n.Name, "corosync-cfgtool -s")
+		cfg := labtest.Sh(t, inv, n.Name, "corosync-cfgtool -s")
 		t.Logf("%s: corosync-cfgtool -s:\n%s", n.Name, cfg)
 		if m := local.FindStringSubmatch(cfg); m == nil || m[1] != self {
 			t.Errorf("%s: corosync's link is not on the tunnel address %s:\n%s", n.Name, self, cfg)
@@ -210,7 +210,7 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 			t.Errorf("%s: %d of %d peers connected:\n%s", n.Name, len(c), len(members)-1, cfg)
 		}
 		// corosync ≥ 3.1 also names both ends of each link.
-		if links, err := shErr(inv, n.Name, "corosync-cfgtool -n"); err == nil {
+		if links, err := labtest.ShErr(inv, n.Name, "corosync-cfgtool -n"); err == nil {
 			for _, m := range pair.FindAllStringSubmatch(links, -1) {
 				if m[1] != self || !slices.Contains(want, m[2]) {
 					t.Errorf("%s: corosync link %s->%s is not between tunnel addresses", n.Name, m[1], m[2])
@@ -219,12 +219,12 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 		}
 		// A tunnel packet must fit in one underlay datagram with the
 		// tunnel's overhead (corosync's large messages were lost otherwise).
-		links := sh(t, inv, n.Name, "ip -o link show dev eth0; ip -o link show dev wg0 2>/dev/null || ip -o link show dev tinc-debship")
+		links := labtest.Sh(t, inv, n.Name, "ip -o link show dev eth0; ip -o link show dev wg0 2>/dev/null || ip -o link show dev tinc-debship")
 		if m := regexp.MustCompile(` mtu (\d+) `).FindAllStringSubmatch(links, -1); len(m) != 2 || atoi(m[1][1])+80 > atoi(m[0][1]) {
 			t.Errorf("%s: the tunnel's MTU is not at least 80 below the underlay's:\n%s", n.Name, links)
 		}
-		peers := sh(t, inv, n.Name, "gluster peer status")
-		pool := sh(t, inv, n.Name, "gluster pool list")
+		peers := labtest.Sh(t, inv, n.Name, "gluster peer status")
+		pool := labtest.Sh(t, inv, n.Name, "gluster pool list")
 		t.Logf("%s: gluster pool list:\n%s", n.Name, pool)
 		for _, p := range members {
 			if p.Name == n.Name {
@@ -244,7 +244,7 @@ func tunnelAddresses(t *testing.T, inv *inventory.Inventory) {
 			}
 		}
 	}
-	info := sh(t, inv, members[0].Name, "gluster volume info shared")
+	info := labtest.Sh(t, inv, members[0].Name, "gluster volume info shared")
 	for _, a := range want {
 		if !strings.Contains(info, ": "+a+":"+inv.Storage.Brick+"\n") {
 			t.Errorf("no brick on %s:\n%s", a, info)
@@ -304,16 +304,16 @@ func captureBridge(t *testing.T, l *lab.Lab, inv *inventory.Inventory) {
 
 	writer, reader := members[0].Name, members[1].Name
 	const mb = 8
-	sum := sh(t, inv, writer, fmt.Sprintf("dd if=/dev/urandom of=/srv/shared/net-test bs=1M count=%d conv=fsync status=none && sha256sum < /srv/shared/net-test", mb))
-	if got := sh(t, inv, reader, "echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; sha256sum < /srv/shared/net-test"); got != sum {
+	sum := labtest.Sh(t, inv, writer, fmt.Sprintf("dd if=/dev/urandom of=/srv/shared/net-test bs=1M count=%d conv=fsync status=none && sha256sum < /srv/shared/net-test", mb))
+	if got := labtest.Sh(t, inv, reader, "echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; sha256sum < /srv/shared/net-test"); got != sum {
 		t.Errorf("%s reads %q, %s wrote %q", reader, got, writer, sum)
 	}
 	h, _ := waitHolder(t, inv, "", 30*time.Second)
-	sh(t, inv, h, "pcs node standby "+h)
+	labtest.Sh(t, inv, h, "pcs node standby "+h)
 	got, took := waitHolder(t, inv, h, 60*time.Second)
 	t.Logf("standby of %s: %s answers on the floating IP after %s", h, got, took.Round(10*time.Millisecond))
-	sh(t, inv, got, "pcs node unstandby "+h)
-	waitHealthy(t, inv, time.Minute)
+	labtest.Sh(t, inv, got, "pcs node unstandby "+h)
+	labtest.WaitHealthy(t, inv, time.Minute)
 	stop()
 
 	out, err := osexec.Command("tcpdump", "-r", pcap, "-nn", "-q", "-t").Output()
@@ -412,12 +412,12 @@ func waitTunnel(t *testing.T, inv *inventory.Inventory, node string, limit time.
 	check += " && test \"$(corosync-cfgtool -s | grep -cE ':[[:space:]]+connected')\" = " + strconv.Itoa(len(peers))
 	start := time.Now()
 	for {
-		_, err := shErr(inv, node, check)
+		_, err := labtest.ShErr(inv, node, check)
 		if err == nil {
 			return
 		}
 		if time.Since(start) > limit {
-			diag, _ := shErr(inv, node, "ip -br addr; wg show 2>/dev/null; systemctl --no-pager status wg-quick@wg0 tinc@debship 2>&1 | tail -30; corosync-cfgtool -s")
+			diag, _ := labtest.ShErr(inv, node, "ip -br addr; wg show 2>/dev/null; systemctl --no-pager status wg-quick@wg0 tinc@debship 2>&1 | tail -30; corosync-cfgtool -s")
 			t.Fatalf("%s: tunnel not back within %s (%v):\n%s", node, limit, err, diag)
 		}
 		time.Sleep(time.Second)
@@ -435,10 +435,10 @@ func privateKeysStay(t *testing.T, l *lab.Lab, inv *inventory.Inventory, invPath
 	members := inv.Members()
 	needles := map[string][][]byte{}
 	for _, n := range members {
-		if mode := sh(t, inv, n.Name, "stat -c '%a %U' "+keyFile); mode != "600 root" {
+		if mode := labtest.Sh(t, inv, n.Name, "stat -c '%a %U' "+keyFile); mode != "600 root" {
 			t.Errorf("%s: %s is %s, want 600 root", n.Name, keyFile, mode)
 		}
-		key := sh(t, inv, n.Name, "cat "+keyFile)
+		key := labtest.Sh(t, inv, n.Name, "cat "+keyFile)
 		needles[n.Name] = keyNeedles(t, key)
 	}
 	if a, b := needles[members[0].Name], needles[members[1].Name]; bytes.Equal(a[0], b[0]) {

@@ -129,17 +129,24 @@ func Serving(s *Status) []string {
 // WaitServing looks every second until Serving has nothing to say, and
 // fails after limit with the reasons of the last look.
 func WaitServing(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, limit time.Duration) (*Status, error) {
+	return WaitFor(ctx, inv, co, limit, "serving", Serving)
+}
+
+// WaitFor looks every second, through one connection per node, until why
+// has nothing to say of the cluster's state, and fails after limit with
+// the reasons of the last look; what names the state in the error.
+func WaitFor(ctx context.Context, inv *inventory.Inventory, co inventory.ConnectOptions, limit time.Duration, what string, why func(*Status) []string) (*Status, error) {
 	w := NewWatcher(ctx, inv, co)
 	defer w.Close()
 	deadline := time.Now().Add(limit)
 	for {
 		s := w.Get(ctx)
-		why := Serving(s)
-		if len(why) == 0 {
+		reasons := why(s)
+		if len(reasons) == 0 {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
-			return s, fmt.Errorf("cluster %s not serving after %s: %s", inv.Name, limit, strings.Join(why, "; "))
+			return s, fmt.Errorf("cluster %s not %s after %s: %s", inv.Name, what, limit, strings.Join(reasons, "; "))
 		}
 		select {
 		case <-ctx.Done():

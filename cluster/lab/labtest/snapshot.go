@@ -18,7 +18,6 @@ import (
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/setup"
-	"gitlab.com/debship/debship/cluster/status"
 	"gitlab.com/debship/debship/internal/debian"
 	"gitlab.com/debship/debship/internal/testlog"
 )
@@ -76,9 +75,7 @@ func waitServing(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	inv, _ := Inventory(t, l)
 	start := time.Now()
-	if _, err := status.WaitServing(context.Background(), inv, inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1}, 3*time.Minute); err != nil {
-		t.Fatalf("labtest: %v", err)
-	}
+	WaitServing(t, inv, 3*time.Minute)
 	t.Logf("labtest: cluster serving after %s", time.Since(start).Round(100*time.Millisecond))
 }
 
