@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -233,7 +235,7 @@ func TestConfigTarget(t *testing.T) {
 // hello-web into dir.
 func writeInventory(t *testing.T, dir string) {
 	t.Helper()
-	inv := `name = "lab"
+	inventorytest.Write(t, dir, `name = "lab"
 [ssh]
 user = "deploy"
 [[node]]
@@ -247,10 +249,7 @@ address = "10.0.0.100/24"
 [app]
 package = "hello-web"
 port = 8000
-`
-	if err := os.WriteFile(filepath.Join(dir, "cluster.toml"), []byte(inv), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 }
 
 func TestInventoryGivesPackage(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 	"gitlab.com/debship/debship/cluster/lab"
 	"gitlab.com/debship/debship/cluster/lab/labtest"
 	"gitlab.com/debship/debship/cluster/setup"
@@ -101,13 +102,7 @@ func newDOLab(t *testing.T, l *lab.Lab) *doLab {
 	inv.FloatingIP = inventory.FloatingIP{Address: d.ip + "/32", Provider: inventory.ProviderDigitalOcean,
 		DigitalOcean: &inventory.DigitalOcean{TokenFile: tok, APIURL: d.api.URL}}
 	inv.Fencing = &inventory.Fencing{Agent: "digitalocean", Droplets: d.droplet}
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := inv.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if d.inv, err = inventory.Load(p); err != nil {
-		t.Fatal(err)
-	}
+	d.inv = inventorytest.Reload(t, inv)
 	for _, n := range inv.Members() {
 		d.anchor(n.Name)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -72,15 +73,7 @@ agent = "fence_dummy"
 [hardening]
 trusted-sources = ["10.231.0.1"]
 `
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return inventorytest.Load(t, t.TempDir(), doc)
 }
 
 // counter is a fake step whose state is a number: done when it reached want.

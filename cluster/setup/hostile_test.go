@@ -18,6 +18,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 	"gitlab.com/debship/debship/cluster/transport"
 	"gitlab.com/debship/debship/internal/shtest"
 	"gitlab.com/debship/debship/internal/tomlfile"
@@ -250,10 +251,7 @@ func hostileInventory(t *testing.T, field, value string) (string, []byte, *inven
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := os.WriteFile(p, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := inventorytest.Write(t, t.TempDir(), string(doc))
 	loaded, err := inventory.Load(p)
 	return p + "\x00" + key, doc, loaded, err
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/transport"
 )
@@ -277,15 +278,7 @@ options = { ip = "192.0.2.50", username = "fence", pcmk_host_map = "web1:web1-vm
 		t.Setenv("SIM_FENCE_PASSWORD", password)
 		doc += "password-env = \"SIM_FENCE_PASSWORD\"\n"
 	}
-	p := filepath.Join(dir, "cluster.toml")
-	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return inventorytest.Load(t, dir, doc)
 }
 
 // TestSecretsStayOffCommandLines runs plan (every phase) and apply (the ha

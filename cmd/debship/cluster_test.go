@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gitlab.com/debship/debship/cluster/deploy"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 	"gitlab.com/debship/debship/cluster/progress"
 	"gitlab.com/debship/debship/cluster/setup"
 )
@@ -80,9 +80,7 @@ func TestClusterJSONOnlyEvents(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // nobody answers there
-	dir := t.TempDir()
-	inv := filepath.Join(dir, "cluster.toml")
-	doc := fmt.Sprintf(`name = "test"
+	inv := inventorytest.Write(t, t.TempDir(), fmt.Sprintf(`name = "test"
 [ssh]
 user = "admin"
 port = %d
@@ -100,10 +98,7 @@ package = "hello-web"
 port = 8080
 [fencing]
 accept-no-fencing = true
-`, port)
-	if err := os.WriteFile(inv, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, port))
 	for _, cmd := range []string{"plan", "apply"} {
 		t.Run(cmd, func(t *testing.T) {
 			stdout, stderr, code := capture(t, []string{"debship", "cluster", cmd, "-i", inv, "--json", "--connect-timeout", "1s"})

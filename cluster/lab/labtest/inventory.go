@@ -1,10 +1,10 @@
 package labtest
 
 import (
-	"path/filepath"
 	"testing"
 
 	"gitlab.com/debship/debship/cluster/inventory"
+	"gitlab.com/debship/debship/cluster/inventory/inventorytest"
 	"gitlab.com/debship/debship/cluster/lab"
 )
 
@@ -20,12 +20,6 @@ func Inventory(t *testing.T, l *lab.Lab) (*inventory.Inventory, string) {
 	}
 	inv.Hardening = &inventory.Hardening{TrustedSources: []string{l.HostAddress().String()}}
 	inv.Storage.PingTimeout = 5
-	p := filepath.Join(t.TempDir(), "cluster.toml")
-	if err := inv.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if inv, err = inventory.Load(p); err != nil {
-		t.Fatal(err)
-	}
-	return inv, p
+	inv = inventorytest.Reload(t, inv)
+	return inv, inv.Path
 }
