@@ -1,11 +1,11 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -284,33 +284,37 @@ func (e *env) sendWith(h *gitlabtest.Hook, d gitlabtest.Delivery) (int, answer) 
 
 func (e *env) do(req *http.Request) (int, answer) {
 	e.t.Helper()
+	code, body := e.fetch(req)
+	var a answer
+	json.Unmarshal(body, &a)
+	return code, a
+}
+
+// fetch sends req and keeps the answer's body among the answers searched
+// for secrets.
+func (e *env) fetch(req *http.Request) (int, []byte) {
+	e.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	e.answers.Write(buf.Bytes())
-	var a answer
-	json.Unmarshal(buf.Bytes(), &a)
-	return resp.StatusCode, a
+	body, _ := io.ReadAll(resp.Body)
+	e.answers.Write(body)
+	return resp.StatusCode, body
 }
 
 // status reads GET /status over HTTP, as a user would.
 func (e *env) status() Status {
 	e.t.Helper()
-	resp, err := http.Get(e.url + "/status")
+	req, err := http.NewRequest(http.MethodGet, e.url+"/status", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	e.answers.Write(buf.Bytes())
+	_, body := e.fetch(req)
 	var s Status
-	if err := json.Unmarshal(buf.Bytes(), &s); err != nil {
-		e.t.Fatalf("/status: %v: %s", err, buf.String())
+	if err := json.Unmarshal(body, &s); err != nil {
+		e.t.Fatalf("/status: %v: %s", err, body)
 	}
 	return s
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"gitlab.com/debship/debship/ci/gitlab/gitlabtest"
 	"gitlab.com/debship/debship/internal/testcert"
@@ -25,35 +22,20 @@ func TestTLS(t *testing.T) {
 		return s + "\n[tls]\ncert = \"" + cert + "\"\n[tls.key]\nfile = \"" + key + "\"\n"
 	})
 	e.release("1.4.0")
-	rec, err := New(e.cfg, Options{Deployer: e.dep, Log: slog.New(slog.NewTextHandler(e.logs, nil)),
-		Fetcher: &GitLabFetcher{Config: e.cfg, RetryWaitMin: time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rec.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	e.start()
+	addr := strings.TrimPrefix(e.url, "http://")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	h := &gitlabtest.Hook{URL: "https://" + ln.Addr().String() + "/hooks/gitlab", Token: testToken, Client: client}
+	h := &gitlabtest.Hook{URL: "https://" + addr + "/hooks/gitlab", Token: testToken, Client: client}
 	code, _, err := h.Send(context.Background(), gitlabtest.Delivery{Event: EventPipeline, Body: pipeline(t, "v1.4.0")})
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("over TLS: %d %v", code, err)
 	}
 	// Plain HTTP to the TLS port is refused.
-	plain := &gitlabtest.Hook{URL: "http://" + ln.Addr().String() + "/hooks/gitlab", Token: testToken}
+	plain := &gitlabtest.Hook{URL: "http://" + addr + "/hooks/gitlab", Token: testToken}
 	if code, _, _ := plain.Send(context.Background(), gitlabtest.Delivery{Event: EventPipeline, Body: pipeline(t, "v1.4.0")}); code == http.StatusAccepted {
 		t.Error("plain HTTP accepted on the TLS listener")
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if _, err := rec.Wait(wctx, func(s Status) bool { return s.Deployed == "1.4" }); err != nil {
-		t.Fatal(err)
-	}
+	e.waitFor("the deploy", func(s Status) bool { return s.Deployed == "1.4" })
 }
 
 func TestSelectDeployer(t *testing.T) {
