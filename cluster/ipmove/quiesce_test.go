@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/internal/testnet"
 	"gitlab.com/debship/debship/templates"
 )
 
@@ -134,13 +135,7 @@ func appInNetns(t *testing.T) int {
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set lo up: %v: %s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go pausingApp(l)
-	return l.Addr().(*net.TCPAddr).Port
+	return testnet.Serve(t, pausingApp).Port
 }
 
 func quiesceInNetns(t *testing.T) {
@@ -344,33 +339,25 @@ var quiesceCall = "quiesce 1000; freeze_off"
 // pausingApp answers every request in two writes, up to 40 ms apart (a
 // Python app under load does that: wsgiref writes the head and the body
 // apart), on kept-alive connections.
-func pausingApp(l net.Listener) {
+func pausingApp(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
 	for {
-		c, err := l.Accept()
+		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for {
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				body := strings.Repeat("x", 100) + "\n"
-				if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
-					return
-				}
-				time.Sleep(time.Duration(rand.Int64N(int64(40 * time.Millisecond))))
-				if _, err := io.WriteString(c, body); err != nil {
-					return
-				}
-				if req.Close {
-					return
-				}
-			}
-		}()
+		_, _ = io.Copy(io.Discard, req.Body)
+		body := strings.Repeat("x", 100) + "\n"
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
+			return
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(40 * time.Millisecond))))
+		if _, err := io.WriteString(c, body); err != nil {
+			return
+		}
+		if req.Close {
+			return
+		}
 	}
 }

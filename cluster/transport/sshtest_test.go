@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"gitlab.com/debship/debship/internal/testnet"
 )
 
 // testServer is an SSH server in the test process that runs exec requests
@@ -25,7 +27,6 @@ type testServer struct {
 	hostKey  ssh.Signer
 	userKey  ssh.Signer
 	keyFile  string
-	ln       net.Listener
 	mu       sync.Mutex
 	logins   int
 	commands []string
@@ -61,11 +62,7 @@ func writeKey(t *testing.T, dir string) (ssh.Signer, string) {
 
 func startServer(t *testing.T, hostKey ssh.Signer, userKey ssh.PublicKey) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &testServer{addr: ln.Addr().String(), hostKey: hostKey, ln: ln}
+	srv := &testServer{hostKey: hostKey}
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
 			if string(k.Marshal()) == string(userKey.Marshal()) {
@@ -78,16 +75,7 @@ func startServer(t *testing.T, hostKey ssh.Signer, userKey ssh.PublicKey) *testS
 		},
 	}
 	cfg.AddHostKey(hostKey)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go srv.serve(c, cfg)
-		}
-	}()
+	srv.addr = testnet.Serve(t, func(c net.Conn) { srv.serve(c, cfg) }).String()
 	return srv
 }
 

@@ -34,6 +34,7 @@ var layer = map[string]int{
 	"internal/syncbuf":       1,
 	"internal/testcert":      1,
 	"internal/testlog":       1,
+	"internal/testnet":       1,
 	"cluster/transport":      1,
 	"cluster/progress":       1,
 	"ci/webhook/webhooktest": 1,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitlab.com/debship/debship/internal/testenv"
+	"gitlab.com/debship/debship/internal/testnet"
 )
 
 func needReady(t *testing.T, k Kind) {
@@ -24,36 +25,23 @@ func needReady(t *testing.T, k Kind) {
 // client that reuses the connection.
 func stalingServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	addr := testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(r)
+			if err != nil || i == 1 {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for i := 0; ; i++ {
-					req, err := http.ReadRequest(r)
-					if err != nil || i == 1 {
-						return
-					}
-					req.Body.Close()
-					body := `{"host":"n1","version":"1.0"}`
-					resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n" + body
-					if _, err := c.Write([]byte(resp)); err != nil {
-						return
-					}
-				}
-			}()
+			req.Body.Close()
+			body := `{"host":"n1","version":"1.0"}`
+			resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n" + body
+			if _, err := c.Write([]byte(resp)); err != nil {
+				return
+			}
 		}
-	}()
-	return "http://" + ln.Addr().String() + "/"
+	})
+	return "http://" + addr.String() + "/"
 }
 
 func TestKinds(t *testing.T) {

@@ -6,9 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/internal/testnet"
 )
 
 // answering answers every request with the example app's JSON; idle > 0
@@ -30,33 +31,8 @@ func answering(t *testing.T, idle time.Duration) string {
 // server that stopped answering.
 func silent(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c)
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/"
+	addr := testnet.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	return "http://" + addr.String() + "/"
 }
 
 // refusing is a port nothing listens on.
