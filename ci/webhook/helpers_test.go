@@ -42,19 +42,7 @@ listen = "127.0.0.1:0"
 state-dir = "state"
 shutdown-grace = "2s"
 
-[token]
-file = "token"
-
-[project]
-id = 42
-path = "acme/hello-web"
-
-[trigger]
-event = "pipeline"
-
-[gitlab]
-url = "{{GITLAB}}"
-package = "hello-web"
+` + webhooktest.Config + `package = "hello-web"
 target = "debian-13"
 
 [gitlab.token]

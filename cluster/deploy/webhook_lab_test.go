@@ -23,19 +23,7 @@ state-dir = "state"
 shutdown-grace = "30s"
 inventory = "{{INVENTORY}}"
 
-[token]
-file = "token"
-
-[project]
-id = 42
-path = "acme/hello-web"
-
-[trigger]
-event = "pipeline"
-
-[gitlab]
-url = "{{GITLAB}}"
-
+` + webhooktest.Config + `
 [gitlab.token]
 env = "TEST_DEPLOY_GITLAB_TOKEN"
 `

@@ -26,6 +26,24 @@ const (
 	ProjectPath = "acme/hello-web"
 )
 
+// Config is the part of a receiver's webhook.toml for the fixtures'
+// project: its token in the file "token" beside the config, pipeline
+// events, GitLab at {{GITLAB}}. It ends in the [gitlab] table, so that a
+// test may add keys to it.
+const Config = `[token]
+file = "token"
+
+[project]
+id = 42
+path = "acme/hello-web"
+
+[trigger]
+event = "pipeline"
+
+[gitlab]
+url = "{{GITLAB}}"
+`
+
 // Fixture names, with the X-Gitlab-Event header each is sent with.
 var Events = map[string]string{
 	"pipeline": "Pipeline Hook",
