@@ -123,10 +123,7 @@ func fakeOptions(f *fakeCluster, t *testing.T, deb string) (Options, *events) {
 const changing = `crm_resource --(ban|clear|cleanup|move)|apt-get install -y|move-ip|cibadmin --(create|delete)|upload|>> /var/lib/debship|mv -f`
 
 func TestRunFakeRollingDeploy(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	o, ev := fakeOptions(f, t, v2)
 	res, err := Run(context.Background(), o)
 	if err != nil {
@@ -376,10 +373,7 @@ func TestRunFakeRollbackToSystemdMode(t *testing.T) {
 }
 
 func TestRunFakeDryRun(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	f.holder = "node2"
 	o, ev := fakeOptions(f, t, v2)
 	o.DryRun = true
@@ -456,10 +450,7 @@ func TestMergeHistory(t *testing.T) {
 // leaves it out of service; the next deploy updates it first and returns
 // it, even when it already has the version.
 func TestRunFakeResumesAnInterruptedDeploy(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	f.seed(t, v2)
 	f.inst["node2"] = "2.0-1"
 	f.banned["node2"] = true
@@ -499,10 +490,7 @@ func (c *cancelOn) Event(e progress.Event) {
 // node is finished, the deploy stops before the next step, every node is in
 // service and the lock is released.
 func TestRunFakeCancelFinishesTheNode(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	o, _ := fakeOptions(f, t, v2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

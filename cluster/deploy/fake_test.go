@@ -511,6 +511,16 @@ func makeDebWith(t *testing.T, pkg, version string, extra debfile.TreePackage) s
 	return out
 }
 
+// fakeUpgrade is where most fake deploys start: the fake cluster runs
+// hello-web 1.0-1, whose .deb is in the nodes' cache, and v2 is the .deb of
+// 2.0-1 to deploy.
+func fakeUpgrade(t *testing.T) (f *fakeCluster, v2 string) {
+	t.Helper()
+	f = newFakeCluster("1.0-1")
+	f.seed(t, makeDeb(t, "hello-web", "1.0-1"))
+	return f, makeDeb(t, "hello-web", "2.0-1")
+}
+
 // seed puts the .deb of the installed version into every node's cache, as
 // cluster apply --package does.
 func (f *fakeCluster) seed(t *testing.T, deb string) {

@@ -63,10 +63,7 @@ func TestRunFakeHandover(t *testing.T) {
 // once the deploy holds the lock, before anything else changes, and the
 // deploy says where and which.
 func TestRunFakeLeftovers(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	f.leftovers = map[string]string{"node2": "removed chain debship-freeze from mangle\n"}
 	o, ev := fakeOptions(f, t, v2)
 	if _, err := Run(context.Background(), o); err != nil {

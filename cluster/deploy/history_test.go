@@ -12,10 +12,7 @@ import (
 // must reach every node's history without ever being on a command line,
 // which every user of the node sees in ps, in plain text or encoded.
 func TestRunFakeHistoryRecordNotOnCommandLine(t *testing.T) {
-	v1 := makeDeb(t, "hello-web", "1.0-1")
-	v2 := makeDeb(t, "hello-web", "2.0-1")
-	f := newFakeCluster("1.0-1")
-	f.seed(t, v1)
+	f, v2 := fakeUpgrade(t)
 	f.migration = map[string]int{"2.0-1": 3}
 	o, _ := fakeOptions(f, t, v2)
 	res, err := Run(context.Background(), o)
