@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -232,24 +231,6 @@ func (r *Run) Phases() []Phase {
 // Warnings are things an operator must know before applying.
 func (r *Run) Warnings() []string { return r.Inv.Warnings() }
 
-// Change is one step that would change (plan) or changed (apply).
-type Change struct {
-	Phase  string        `json:"phase"`
-	Node   string        `json:"node"`
-	Step   string        `json:"step"`
-	Reason string        `json:"reason"`
-	Took   time.Duration `json:"took_ns,omitempty"`
-	Skip   bool          `json:"skipped,omitempty"`
-}
-
-// Report is the outcome of a plan or an apply.
-type Report struct {
-	Changes []Change      `json:"changes"`
-	Skipped []Change      `json:"skipped,omitempty"`
-	Done    int           `json:"already_done"`
-	Took    time.Duration `json:"took_ns"`
-}
-
 // StepError is a step that failed on a node.
 type StepError struct {
 	Phase, Node, Step string
@@ -292,12 +273,12 @@ func (r *Run) planPhases(ctx context.Context, phases []Phase) (*Report, error) {
 				errs = append(errs, &StepError{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Err: err, Hint: s.Hint})
 				return nil
 			}
-			rep.add(Change{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Reason: state.Reason, Skip: state.Skip}, state.Done)
+			addChange(rep, Change{Phase: ph.Name, Node: t.Node.Name, Step: s.Name, Reason: state.Reason, Skip: state.Skip}, state.Done)
 			return nil
 		})
 		done = append(done, PhaseSummary{Name: ph.Name, Took: time.Since(phStart).Seconds()})
 	}
-	rep.sort(r.Inv)
+	sortReport(rep, r.Inv)
 	rep.Took = time.Since(start)
 	r.emitPlan(rep, errs)
 	emitResult(r.Opts.Progress, ModePlan, done, rep, rep.Took, errs...)
@@ -329,7 +310,7 @@ func (r *Run) runPhases(ctx context.Context, phases []Phase) (*Report, error) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			rep.add(ch, already)
+			addChange(rep, ch, already)
 			return nil
 		})
 		if len(errs) > 0 {
@@ -387,7 +368,7 @@ func (r *Run) endPhase(e progress.Event, start time.Time) PhaseSummary {
 
 // applied ends an apply.
 func (r *Run) applied(rep *Report, start time.Time, phases []PhaseSummary, errs ...error) (*Report, error) {
-	rep.sort(r.Inv)
+	sortReport(rep, r.Inv)
 	rep.Took = time.Since(start)
 	emitResult(r.Opts.Progress, ModeApply, phases, rep, rep.Took, errs...)
 	return rep, errors.Join(errs...)
@@ -429,9 +410,9 @@ func (r *Run) applyStep(ctx context.Context, phase string, t *Target, s Step) (C
 	return ch, false, nil
 }
 
-// add counts a step that was done already, or lists it as skipped or
+// addChange counts a step that was done already, or lists it as skipped or
 // changed (to be changed, in a plan).
-func (rep *Report) add(ch Change, done bool) {
+func addChange(rep *Report, ch Change, done bool) {
 	switch {
 	case done:
 		rep.Done++
@@ -442,8 +423,8 @@ func (rep *Report) add(ch Change, done bool) {
 	}
 }
 
-// sort orders changes by phase, then node order in the inventory.
-func (rep *Report) sort(inv *inventory.Inventory) {
+// sortReport orders changes by phase, then node order in the inventory.
+func sortReport(rep *Report, inv *inventory.Inventory) {
 	phase := map[string]int{}
 	for i, p := range PhaseNames {
 		phase[p] = i
@@ -459,39 +440,6 @@ func (rep *Report) sort(inv *inventory.Inventory) {
 			}
 			return node[l[i].Node] < node[l[j].Node]
 		})
-	}
-}
-
-// WritePlan prints a plan: per phase and node what would change, then a
-// summary; "nothing to do" when the cluster is as the inventory says.
-func WritePlan(w io.Writer, rep *Report) {
-	if len(rep.Changes) == 0 {
-		fmt.Fprintf(w, "nothing to do: %d steps already done", rep.Done)
-		if len(rep.Skipped) > 0 {
-			fmt.Fprintf(w, ", %d waiting", len(rep.Skipped))
-		}
-		fmt.Fprintln(w)
-		writeSkipped(w, rep)
-		return
-	}
-	phase := ""
-	for _, c := range rep.Changes {
-		if c.Phase != phase {
-			phase = c.Phase
-			fmt.Fprintf(w, "%s:\n", phase)
-		}
-		fmt.Fprintf(w, "  %-8s %-34s %s\n", c.Node, c.Step, c.Reason)
-	}
-	writeSkipped(w, rep)
-	fmt.Fprintf(w, "%d to change, %d already done\n", len(rep.Changes), rep.Done)
-}
-
-func writeSkipped(w io.Writer, rep *Report) {
-	if len(rep.Skipped) > 0 {
-		fmt.Fprintln(w, "waiting:")
-	}
-	for _, c := range rep.Skipped {
-		fmt.Fprintf(w, "  %-8s %-34s %s\n", c.Node, c.Step, c.Reason)
 	}
 }
 

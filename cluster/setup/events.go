@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"gitlab.com/debship/debship/cluster/inventory"
 	"gitlab.com/debship/debship/cluster/progress"
+	"gitlab.com/debship/debship/cluster/setup/report"
 )
 
 // A plan or an apply reports its progress as cluster/progress events, the
@@ -28,47 +28,6 @@ import (
 //     StatusFailed (the error).
 //   - result: last, with a *Summary; also when the nodes could not be
 //     connected to.
-
-// Summary is the result of a plan or an apply, the Result of its last
-// event.
-type Summary struct {
-	Mode    string `json:"mode"`    // ModePlan or ModeApply
-	Outcome string `json:"outcome"` // OutcomeSuccess or OutcomeFailed
-	// Phases are the phases checked (plan) or applied, in order; an apply
-	// that failed ends with the failed phase. None when the run could not
-	// start (a node did not answer).
-	Phases  []PhaseSummary `json:"phases"`
-	Changes int            `json:"changes"` // steps changed (apply) or to change (plan)
-	Done    int            `json:"already_done"`
-	Waiting int            `json:"waiting"` // steps skipped until something else happened
-	Failed  []Failure      `json:"failed,omitempty"`
-	Took    float64        `json:"took_s"`
-}
-
-// PhaseSummary is one phase of a Summary.
-type PhaseSummary struct {
-	Name    string  `json:"name"`
-	Changes int     `json:"changes"`
-	Waiting int     `json:"waiting"`
-	Took    float64 `json:"took_s"`
-}
-
-// Failure is a step that failed on a node (a StepError).
-type Failure struct {
-	Phase string `json:"phase"`
-	Node  string `json:"node"`
-	Step  string `json:"step"`
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
-
-// Summary modes and outcomes.
-const (
-	ModePlan       = "plan"
-	ModeApply      = "apply"
-	OutcomeSuccess = "success"
-	OutcomeFailed  = "failed"
-)
 
 func (o *Options) defaults() {
 	if o.Progress == nil {
@@ -171,74 +130,27 @@ func emitResult(p progress.Progress, mode string, phases []PhaseSummary, rep *Re
 	emit(p, progress.Event{Type: progress.EventResult, Message: msg, Result: s})
 }
 
-// TextProgress writes a plan's or an apply's events as "debship cluster
-// plan" and "cluster apply" print them: the plan (WritePlan) and an
-// apply's summary line to out; the warnings and an apply's steps (a line
-// per phase, per step changed, skipped or FAILED, a phase's count of
-// changes) to log. A failed plan writes no plan: the error says why.
-func TextProgress(out, log io.Writer) progress.Progress {
-	return &textProgress{out: out, log: log}
-}
+// The result types, the plan's text and the text progress are in
+// cluster/setup/report, so that this package is about what is set up.
+type (
+	Summary      = report.Summary
+	PhaseSummary = report.PhaseSummary
+	Failure      = report.Failure
+	Change       = report.Change
+	Report       = report.Report
+)
 
-type textProgress struct {
-	mu       sync.Mutex
-	out, log io.Writer
-	plan     Report
-}
+// Summary modes and outcomes.
+const (
+	ModePlan       = report.ModePlan
+	ModeApply      = report.ModeApply
+	OutcomeSuccess = report.OutcomeSuccess
+	OutcomeFailed  = report.OutcomeFailed
+)
 
-func (p *textProgress) Close() {}
+// WritePlan prints a plan (report.WritePlan).
+func WritePlan(w io.Writer, rep *Report) { report.WritePlan(w, rep) }
 
-func (p *textProgress) Event(e progress.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch e.Type {
-	case progress.EventLog:
-		fmt.Fprintln(p.log, e.Message)
-	case progress.EventPlan:
-		c := Change{Phase: e.Phase, Node: e.Node, Step: e.Step, Reason: e.Message}
-		switch e.Status {
-		case "":
-			p.plan.Changes = append(p.plan.Changes, c)
-		case progress.StatusSkipped:
-			c.Skip = true
-			p.plan.Skipped = append(p.plan.Skipped, c)
-		}
-	case progress.EventStep:
-		p.step(e)
-	case progress.EventResult:
-		s, ok := e.Result.(*Summary)
-		switch {
-		case !ok || s.Outcome != OutcomeSuccess && s.Mode == ModePlan:
-		case s.Mode == ModePlan:
-			p.plan.Done = s.Done
-			WritePlan(p.out, &p.plan)
-		case len(s.Phases) > 0:
-			fmt.Fprintf(p.out, "%d changes, %d steps already done, %d waiting (%s)\n", s.Changes, s.Done, s.Waiting, seconds(s.Took))
-		}
-	}
-}
-
-func (p *textProgress) step(e progress.Event) {
-	if e.Node == "" { // a phase
-		switch e.Status {
-		case progress.StatusRunning:
-			fmt.Fprintf(p.log, "== %s\n", e.Phase)
-		case progress.StatusOK, progress.StatusChanged:
-			fmt.Fprintf(p.log, "   %s: %s (%s)\n", e.Phase, e.Message, seconds(e.Took))
-		}
-		return
-	}
-	switch e.Status {
-	case progress.StatusChanged:
-		fmt.Fprintf(p.log, "%-8s %-34s changed: %s (%s)\n", e.Node, e.Step, e.Message, seconds(e.Took))
-	case progress.StatusSkipped:
-		fmt.Fprintf(p.log, "%-8s %-34s skipped: %s\n", e.Node, e.Step, e.Message)
-	case progress.StatusFailed:
-		fmt.Fprintf(p.log, "%-8s %-34s FAILED\n", e.Node, e.Step)
-	}
-}
-
-// seconds is an event's time as the text shows it.
-func seconds(s float64) time.Duration {
-	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond)
-}
+// TextProgress writes a plan's or an apply's events for people
+// (report.TextProgress).
+func TextProgress(out, log io.Writer) progress.Progress { return report.TextProgress(out, log) }

@@ -54,6 +54,8 @@ var layer = map[string]int{
 	"ci/gitlab":            5,
 	"ci/gitlab/gitlabtest": 5,
 	"cluster/inventory":    5,
+	// what a setup plan or apply reports (changes, summary, the plan's text).
+	"cluster/setup/report": 5,
 	// a cluster.toml written and loaded for a test, above what it loads.
 	"cluster/inventory/inventorytest": 6,
 	// (f) commands on a node.
