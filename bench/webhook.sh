@@ -5,11 +5,20 @@
 # tokens (401) and unknown events (200 ignored); prints the status codes
 # and the p50/p99/max response latency as a markdown table. No deploy
 # runs ([deploy] command = /bin/true is never reached) and GitLab is never
-# contacted. Not a test.   RATE=200 N=2000 bench/webhook.sh
+# contacted. Then, closed loop (as wrk does), CONNS connections (default 4)
+# post an ignored valid delivery back to back for DURATION (default 10s),
+# to debship and, in the same run, to the baseline adnanh/webhook (Debian's
+# webhook package: apt-get install webhook) with a rule that ignores a
+# branch pipeline; the second table is answers per second and latency.
+# Not a test.   RATE=200 N=2000 CONNS=4 DURATION=10s bench/webhook.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-200}
 N=${N:-2000}
+CONNS=${CONNS:-4}
+DURATION=${DURATION:-10s}
+command -v webhook >/dev/null ||
+	{ echo "bench: the baseline is adnanh/webhook: apt-get install webhook" >&2; exit 1; }
 make build >/dev/null
 
 dir=$(mktemp -d /tmp/debship-webhook-bench.XXXXXX)
@@ -62,6 +71,30 @@ done
 (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "bench: receiver not listening" >&2; cat "$dir/serve.log" >&2; exit 1; }
 
 "$dir/webhookload" -url "http://127.0.0.1:$port/hooks/gitlab" -token "$token" -rate "$RATE" -n "$N"
+echo
+echo "| receiver | connections | answers | p50 | p99 | failed |"
+echo "|---|---|---|---|---|---|"
+"$dir/webhookload" -url "http://127.0.0.1:$port/hooks/gitlab" -token "$token" -conns "$CONNS" -duration "$DURATION"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+# The baseline: the token in the header and a rule that only a tag
+# pipeline satisfies; a branch pipeline is answered 200, "Hook rules were
+# not satisfied", and nothing runs.
+bport=$(free_port)
+cat >"$dir/hooks.json" <<JSON
+[{"id": "gitlab", "execute-command": "/bin/true",
+  "trigger-rule": {"and": [
+    {"match": {"type": "value", "value": "$token", "parameter": {"source": "header", "name": "X-Gitlab-Token"}}},
+    {"match": {"type": "value", "value": "true", "parameter": {"source": "payload", "name": "object_attributes.tag"}}}]}}]
+JSON
+webhook -hooks "$dir/hooks.json" -ip 127.0.0.1 -port "$bport" >"$dir/baseline.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break
+	sleep 0.1
+done
+"$dir/webhookload" -url "http://127.0.0.1:$bport/hooks/gitlab" -token "$token" -conns "$CONNS" -duration "$DURATION" \
+	-name "adnanh/webhook $(webhook -version 2>&1 | grep -o '[0-9][0-9.]*' | head -n 1)"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; receiver log: $(grep -c . "$dir/serve.log" || true) lines"

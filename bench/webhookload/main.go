@@ -4,7 +4,8 @@
 // count, the status codes and the p50/p99/max response latency as a
 // markdown table. The mix, in turn: a valid token with a Pipeline Hook of
 // a branch (ignored, 200), a wrong token (401), a valid token with an
-// event the receiver does not know (ignored, 200). Not a test.
+// event the receiver does not know (ignored, 200). With -conns it measures
+// throughput instead (closed.go). Not a test.
 package main
 
 import (
@@ -28,6 +29,9 @@ func main() {
 	token := flag.String("token", "", "the receiver's secret token")
 	rate := flag.Int("rate", 200, "deliveries per second")
 	count := flag.Int("n", 2000, "deliveries in all")
+	conns := flag.Int("conns", 0, "closed loop instead: this many connections posting an ignored delivery back to back")
+	duration := flag.Duration("duration", 10*time.Second, "with -conns, how long")
+	name := flag.String("name", "debship webhook serve", "with -conns, the receiver's name in the table")
 	flag.Parse()
 	if *url == "" || *token == "" || *rate <= 0 || *count <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: webhookload -url URL -token TOKEN [-rate 200] [-n 2000]")
@@ -45,6 +49,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if *conns > 0 {
+		if err := closedLoop(*name, &valid, branch, *conns, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	}
 	kinds := []struct {
 		hook  *gitlabtest.Hook
