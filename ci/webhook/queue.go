@@ -428,7 +428,8 @@ func (q *queue) run(stop context.Context, grace time.Duration, process processFu
 			t.Stop()
 		}
 		cancel()
-		q.done(j, err, interrupted)
+		// The journal has the outcome before /status shows it: whoever
+		// reads the status and then the journal finds the line.
 		var refused *Refusal
 		switch {
 		case errors.As(err, &refused):
@@ -440,5 +441,6 @@ func (q *queue) run(stop context.Context, grace time.Duration, process processFu
 		default:
 			q.log.Info("deploy succeeded", "job", j.ID, "version", j.Version)
 		}
+		q.done(j, err, interrupted)
 	}
 }
