@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gitlab.com/debship/debship/internal/testenv"
 )
 
 // TestRead: only a regular file of the user (or root) without any
@@ -78,9 +80,7 @@ func TestRead(t *testing.T) {
 // TestReadOwner: a private file of another user is refused, since that
 // user can read and change the secret; one of root is read.
 func TestReadOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another user")
-	}
+	testenv.NeedRoot(t) // to give a file to another user; fails in CI
 	p := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(p, []byte("s3cr3t"), 0o600); err != nil {
 		t.Fatal(err)
