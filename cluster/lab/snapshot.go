@@ -193,6 +193,13 @@ func baseBuilt(base string) (time.Time, error) {
 	return st.ModTime().UTC(), nil
 }
 
+// Fits reports whether the base root the snapshot was saved over is still
+// the one built then: a layer holds only what differs from its base.
+func (s *Snapshot) Fits() bool {
+	built, err := baseBuilt(s.Base)
+	return err == nil && built.Equal(s.BaseBuilt)
+}
+
 // OpenSnapshot reads a snapshot's description.
 func OpenSnapshot(labDir, name string) (*Snapshot, error) {
 	if err := CheckSnapshotName(name); err != nil {
@@ -288,8 +295,7 @@ func diskUsage(dir string) int64 {
 // restoreSnapshot puts a snapshot's disks and files into the (cleaned) lab
 // directory, ready for startNodes.
 func (l *Lab) restoreSnapshot(ctx context.Context, s *Snapshot) error {
-	built, err := baseBuilt(s.Base)
-	if err != nil || !built.Equal(s.BaseBuilt) || s.Base != l.Base {
+	if !s.Fits() || s.Base != l.Base {
 		return fmt.Errorf("snapshot %s was saved over the Debian %s base root built at %s, which has been rebuilt or removed since (the package list changed); apply again and save a new snapshot",
 			s.Name, s.Release, s.BaseBuilt.Format(time.RFC3339))
 	}

@@ -28,12 +28,12 @@ func labUp(ctx context.Context, o lab.Options) (*lab.Lab, error) {
 	if err != nil || o.Snapshot == "" {
 		return l, err
 	}
+	if !l.Applied() {
+		return l, nil
+	}
 	inv, err := inventory.Load(l.InventoryPath())
 	if err != nil {
 		return nil, fmt.Errorf("lab up --snapshot %s: %w", o.Snapshot, err)
-	}
-	if !l.Applied() {
-		return l, nil
 	}
 	if _, err := status.WaitServing(ctx, inv, inventory.ConnectOptions{Timeout: 5 * time.Second, Attempts: 1}, snapshotServeLimit); err != nil {
 		return nil, fmt.Errorf("lab up --snapshot %s: %w", o.Snapshot, err)

@@ -36,7 +36,7 @@ const AppliedVersion = "1.0.0"
 func Applied(t *testing.T, nodes int, r debian.Release) *lab.Lab {
 	t.Helper()
 	name := appliedName(t, nodes, r)
-	if s, err := lab.OpenSnapshot(Dir, name); err == nil && snapshotUsable(s) {
+	if s, err := lab.OpenSnapshot(Dir, name); err == nil && s.Fits() {
 		l := get(t, getOptions{nodes: nodes, release: r, snapshot: name})
 		waitServing(t, l)
 		return l
@@ -63,13 +63,6 @@ func Applied(t *testing.T, nodes int, r debian.Release) *lab.Lab {
 	return l
 }
 
-// snapshotUsable: a snapshot saved over a base root since rebuilt cannot be
-// restored; Applied makes it again.
-func snapshotUsable(s *lab.Snapshot) bool {
-	st, err := os.Stat(s.Base)
-	return err == nil && st.ModTime().UTC().Equal(s.BaseBuilt)
-}
-
 // waitServing waits until the lab's cluster serves on every node.
 func waitServing(t *testing.T, l *lab.Lab) {
 	t.Helper()
@@ -83,7 +76,7 @@ func waitServing(t *testing.T, l *lab.Lab) {
 // code: test-<release>-<nodes>n-<digest>.
 func appliedName(t *testing.T, nodes int, r debian.Release) string {
 	t.Helper()
-	d, err := sourceDigest()
+	d, err := digestOnce()
 	if err != nil {
 		t.Fatalf("labtest: digest of the sources: %v", err)
 	}
@@ -113,8 +106,6 @@ func removeStaleSnapshots(t *testing.T, keep string) {
 var digestOnce = sync.OnceValues(func() (string, error) {
 	return treeDigest(moduleRoot())
 })
-
-func sourceDigest() (string, error) { return digestOnce() }
 
 // treeDigest hashes what decides how a cluster is applied: every non-test
 // Go file of the module, go.mod and go.sum, templates/ and the example app.
